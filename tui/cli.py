@@ -69,6 +69,9 @@ def build_parser() -> ArgumentParser:
 
     sub.add_parser("fields", help="every hyperparameter with its group, default and help")
     sub.add_parser("presets", help="the built-in presets")
+
+    from tui import cli_train
+    cli_train.add_parsers(sub)
     return parser
 
 
@@ -102,7 +105,7 @@ def fail(message: str, code: int = EXIT_USAGE) -> int:
     return code
 
 
-from tui import cli_config  # noqa: E402,F401  (registers estimate, config, fields, presets)
+from tui import cli_config, cli_train  # noqa: E402,F401  (their commands register themselves)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,68 @@
+"""Checkpoints: the whole loop state in one file, written atomically, loaded without pickle code."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+LAST, BEST = "last.pt", "best.pt"
+
+
+def rng_state(data_rng: np.random.Generator) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": _numpy_global_state(),
+        "python": random.getstate(),
+        "data": data_rng.bit_generator.state,
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _numpy_global_state() -> tuple:
+    # The legacy state holds an ndarray; as a tensor it loads under weights_only=True.
+    kind, key, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    return kind, torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(gauss)
+
+
+def restore_rng(state: dict[str, Any], data_rng: np.random.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    kind, key, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, key.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    data_rng.bit_generator.state = state["data"]
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save(path: Path, payload: dict[str, Any]) -> None:
+    """torch.save to a temp file, fsync, then os.replace: a reader never sees half a checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load with weights_only=True: a checkpoint can hold tensors and plain data, never code."""
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def strip_compile_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    prefix = "_orig_mod."
+    return {k.removeprefix(prefix): v for k, v in state_dict.items()}

@@ -1,0 +1,257 @@
+"""One run as one process: `python -m engine.worker RUN_DIR` trains it and records everything.
+
+Exit codes tell the launcher how the run ended, the same as status.toml's state does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from engine import checkpoint, config as cfgmod, store as st
+
+EXIT_DONE, EXIT_FAILED, EXIT_DIVERGED, EXIT_OOM, EXIT_TERMINATED = 0, 1, 3, 4, 75
+STATUS_EVERY_S = 1.0
+CONTROL_EVERY_S = 0.5
+# Fault injection for tests and drills: "oom@STEP" or "error@STEP" raises at that step.
+FAULT_ENV = "GPT_TUI_FAULT"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}", flush=True)
+
+
+class RunRecorder:
+    """Writes a run's records and state into its directory, rate-limiting the status file."""
+
+    def __init__(self, store: st.Store, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self.metrics: st.AppendLog | None = None  # opened once resume has trimmed the log
+        self.control_path = store.control_path(run_id)
+        self.status: dict[str, Any] = store.read_status(run_id)
+        self._status_at = 0.0
+        self._control_at = 0.0
+        self._control_mtime: float | None = None
+        self.signal_reason: str | None = None
+        self.max_iters = 0
+        self.attempt_started = time.time()
+        self.seconds_before = float(self.status.get("train_seconds", 0.0))
+
+    def train_seconds(self) -> float:
+        """Time spent in attempts that ended in order (a killed attempt's time is not known)."""
+        return self.seconds_before + time.time() - self.attempt_started
+
+    def write_status(self, **changes: Any) -> None:
+        self.status.update({k: v for k, v in changes.items() if v is not None})
+        self.status["updated"] = st.now_iso()
+        self.store.write_status(self.run_id, self.status)
+        self._status_at = time.monotonic()
+
+    def open_metrics(self) -> None:
+        self.metrics = st.AppendLog(self.store.metrics_path(self.run_id))
+
+    def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
+
+    def on_train(self, record: dict[str, Any]) -> None:
+        self.metrics.append("train", record)
+
+    def on_eval(self, record: dict[str, Any]) -> None:
+        self.metrics.append("eval", record)
+
+    def on_progress(self, last: dict[str, Any]) -> None:
+        if time.monotonic() - self._status_at < STATUS_EVERY_S:
+            return
+        step, rate = last.get("step"), last.get("tokens_per_s")
+        eta = None
+        if step is not None and rate:
+            eta = (self.max_iters - step) * self.tokens_per_iter / rate
+        self.write_status(eta_s=eta, **{k: v for k, v in last.items() if _finite(v)})
+
+    def should_stop(self) -> str | None:
+        if self.signal_reason:
+            return self.signal_reason
+        now = time.monotonic()
+        if now - self._control_at < CONTROL_EVERY_S:
+            return None
+        self._control_at = now
+        try:
+            mtime = self.control_path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        if mtime == self._control_mtime:
+            return None
+        self._control_mtime = mtime
+        try:
+            request = st.read_toml(self.control_path).get("request")
+        except st.StoreError as e:
+            log(f"ignoring unreadable control file: {e}")
+            return None
+        return "stop requested" if request == "stop" else None
+
+
+def _finite(v: Any) -> bool:
+    return not (isinstance(v, float) and not math.isfinite(v))
+
+
+def keep_records_through(path: Path, step: int) -> int:
+    """Rewrite the metrics log without records past `step` (and without a torn tail); returns
+    how many were dropped. Used on resume so that each step is logged once."""
+    if not path.exists():
+        return 0
+    read = st.read_log(path)
+    kept = [(t, r) for t, r in read.records if int(r.get("step", 0)) <= step]
+    dropped = len(read.records) - len(kept)
+    if dropped or read.skipped or path.stat().st_size != len(_serialise(read.records)):
+        st.write_atomic(path, _serialise(kept))
+    return dropped
+
+
+def _serialise(records: list[tuple[str, dict[str, Any]]]) -> bytes:
+    return "".join(st.format_record(t, r) for t, r in records).encode()
+
+
+def inject_fault(step: int) -> None:
+    spec = os.environ.get(FAULT_ENV, "")
+    kind, _, at = spec.partition("@")
+    if not at.isdigit() or int(at) != step:
+        return
+    import torch
+    if kind == "oom":
+        raise torch.OutOfMemoryError(f"injected out-of-memory at step {step} ({FAULT_ENV})")
+    if kind == "error":
+        raise RuntimeError(f"injected failure at step {step} ({FAULT_ENV})")
+
+
+def run(run_dir: Path) -> int:
+    """Train the run in `run_dir` from its checkpoint (or from scratch) to one of its ends."""
+    store = st.Store(run_dir.parent)
+    run_id = st.check_run_id(run_dir.name)
+    rec = RunRecorder(store, run_id)
+    attempts = int(rec.status.get("attempts", 0)) + 1
+    rec.write_status(state="running", pid=os.getpid(), host=socket.gethostname(), attempts=attempts,
+                     started=rec.status.get("started") or st.now_iso(), error="", reason="")
+    log(f"run {run_id}: attempt {attempts}, pid {os.getpid()}")
+
+    def on_signal(signum, frame):
+        rec.signal_reason = f"signal {signal.Signals(signum).name}"
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    try:
+        cfg = cfgmod.load(store.config_path(run_id))
+        return train_run(store, run_id, cfg, rec)
+    except cfgmod.ConfigError as e:
+        return end(rec, "failed", EXIT_FAILED, reason=f"invalid config: {'; '.join(map(str, e.problems))}")
+    except Exception as e:  # noqa: BLE001 - the run's end, with its reason, is the point
+        import torch
+        if isinstance(e, torch.OutOfMemoryError):
+            from engine import telemetry
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            traceback.print_exc()
+            return end(rec, "oom", EXIT_OOM, reason=first_line(e), memory=telemetry.memory_reading(device))
+        traceback.print_exc()
+        return end(rec, "failed", EXIT_FAILED, reason=f"{type(e).__name__}: {first_line(e)}")
+    finally:
+        rec.close()
+
+
+def first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__
+
+
+def end(rec: RunRecorder, state: str, code: int, reason: str = "", **extra: Any) -> int:
+    log(f"run {rec.run_id}: {state}{' - ' + reason if reason else ''}")
+    rec.write_status(state=state, reason=reason, finished=st.now_iso(), pid=0,
+                     train_seconds=rec.train_seconds(), **extra)
+    return code
+
+
+def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecorder) -> int:
+    from engine import data
+    from engine.trainer import Diverged, Events, StopRequested, Trainer
+
+    prepared = data.prepare(cfg.dataset, cfg.tokenizer, store.datasets_dir)
+    prepared.check_block_size(cfg.block_size)
+    events = Events(on_train=rec.on_train, on_eval=rec.on_eval, on_progress=rec.on_progress,
+                    should_stop=rec.should_stop)
+    trainer = Trainer(cfg, prepared.train(), prepared.val(), prepared.vocab_size,
+                      store.ckpt_dir(run_id), events)
+    rec.max_iters, rec.tokens_per_iter = cfg.max_iters, trainer.tokens_per_iter
+    last = store.ckpt_dir(run_id) / checkpoint.LAST
+    resumed = last.exists()
+    if resumed:
+        trainer.restore(checkpoint.load(last, trainer.device))
+        dropped = keep_records_through(store.metrics_path(run_id), trainer.step)
+        log(f"resumed from step {trainer.step} ({dropped} records past it dropped)")
+    else:
+        keep_records_through(store.metrics_path(run_id), -1)
+    rec.open_metrics()
+    from engine.estimate import param_count
+    rec.write_status(device=trainer.device_label, dtype=trainer.dtype, params=param_count(cfg, prepared.vocab_size),
+                     vocab_size=prepared.vocab_size, step=trainer.step, max_iters=cfg.max_iters)
+    if os.environ.get(FAULT_ENV):
+        original = trainer.events.should_stop
+
+        def should_stop_with_fault() -> str | None:
+            inject_fault(trainer.step)
+            return original()
+        trainer.events.should_stop = should_stop_with_fault
+    try:
+        trainer.train(resumed=resumed)
+    except StopRequested as s:
+        code = EXIT_TERMINATED if s.reason.startswith("signal") else EXIT_DONE
+        return end(rec, "stopped", code, reason=s.reason, step=s.step)
+    except Diverged as d:
+        return end(rec, "diverged", EXIT_DIVERGED, reason=str(d), step=d.step)
+    duration = rec.train_seconds()
+    st.append_result(store, result_row(store, run_id, cfg, trainer, rec.status, duration))
+    return end(rec, "done", EXIT_DONE, step=trainer.step, final_val_loss=trainer.last.get("val_loss"),
+               final_val_ppl=trainer.last.get("val_ppl"))
+
+
+def result_row(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, trainer: Any,
+               status: dict[str, Any], duration: float) -> dict[str, Any]:
+    """The run's row of the trial table (results.toml)."""
+    rates = [r["tokens_per_s"] for t, r in st.read_log(store.metrics_path(run_id)).records
+             if t == "train" and r.get("tokens_per_s")]
+    rates.sort()
+    row = {
+        "run": run_id, "name": status.get("name", ""), "sweep": status.get("sweep", ""),
+        "state": "done", "n_layer": cfg.n_layer, "n_head": cfg.n_head, "n_embd": cfg.n_embd,
+        "block_size": cfg.block_size, "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
+        "gradient_accumulation_steps": cfg.gradient_accumulation_steps, "batch": cfg.batch_label,
+        "params": int(status.get("params", 0)), "steps": trainer.step,
+        "tokens": trainer.step * trainer.tokens_per_iter,
+        "best_val_loss": trainer.best_val_loss, "final_val_loss": trainer.last.get("val_loss", math.nan),
+        "final_val_ppl": trainer.last.get("val_ppl", math.nan),
+        "tokens_per_s": rates[len(rates) // 2] if rates else 0.0,
+        "duration_s": duration, "finished": st.now_iso(), "device": trainer.device_label,
+        "note": status.get("note", ""),
+    }
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m engine.worker", description=__doc__)
+    p.add_argument("run_dir", type=Path, help="the run's directory in the store")
+    args = p.parse_args(argv)
+    run_dir = args.run_dir.resolve()
+    if not (run_dir / "status.toml").exists():
+        print(f"error: {run_dir} is not a run directory (no status.toml)", file=sys.stderr)
+        return 2
+    return run(run_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Commands that train and sample in the foreground: `gpt-tui train`, `gpt-tui sample`."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from engine import config as cfgmod
+from engine import estimate as est
+from engine import store as st
+from tui.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command, config_from_args, console, fail
+
+POLL_S = 0.5
+WORKER_EXIT_MEANING = {0: "done", 1: "failed", 3: "diverged", 4: "oom", 75: "stopped"}
+
+
+def open_store(args: argparse.Namespace) -> st.Store:
+    store = st.Store(st.resolve_root(args.runs))
+    store.ensure()
+    return store
+
+
+def start_worker(store: st.Store, run_id: str) -> subprocess.Popen:
+    """The worker is a plain child process writing its own output to worker.log."""
+    log = open(store.worker_log(run_id), "ab")
+    try:
+        return subprocess.Popen([sys.executable, "-m", "engine.worker", str(store.run_dir(run_id))],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=os.getcwd())
+    finally:
+        log.close()
+
+
+def trial_row_table(status: dict, cfg: cfgmod.RunConfig, run_id: str) -> Table:
+    t = Table(title="trial")
+    cols = ("run", "state", "n_layer", "n_embd", "LR", "batch", "params", "best val loss", "final PPL",
+            "tokens/s", "duration")
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("run", "state") else "right")
+
+    def num(key: str, fmt: str) -> str:
+        v = status.get(key)
+        return format(v, fmt) if isinstance(v, (int, float)) and math.isfinite(v) else "-"
+
+    t.add_row(run_id, status.get("state", "?"), str(cfg.n_layer), str(cfg.n_embd), f"{cfg.learning_rate:g}",
+              cfg.batch_label, est.human_count(status.get("params", 0)), num("best_val_loss", ".4f"),
+              num("final_val_ppl", ".2f"), num("tokens_per_s", ",.0f"),
+              est.human_seconds(status.get("train_seconds", 0.0)))
+    return t
+
+
+def watch(store: st.Store, run_id: str, proc: subprocess.Popen, max_iters: int) -> int:
+    """Follow the run's log while its worker lives: a progress bar with loss and ETA."""
+    tail = st.LogTail(store.metrics_path(run_id))
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
+               TextColumn("step {task.completed:.0f}/{task.total:.0f}"), TextColumn("{task.fields[info]}"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(run_id, total=max_iters, info="preparing data")
+        loss = val = rate = None
+        while True:
+            for table, r in tail.poll():
+                if table == "train":
+                    loss, rate = r.get("loss"), r.get("tokens_per_s")
+                    progress.update(task, completed=r["step"])
+                elif table == "eval":
+                    val = r.get("val_loss")
+                    progress.update(task, completed=r["step"])
+                parts = [f"loss {loss:.4f}" if loss is not None else "",
+                         f"val {val:.4f}" if val is not None else "",
+                         f"{rate:,.0f} tok/s" if rate else ""]
+                progress.update(task, info="  ".join(p for p in parts if p))
+            code = proc.poll()
+            if code is not None:
+                for table, r in tail.poll():
+                    progress.update(task, completed=r["step"])
+                return code
+            time.sleep(POLL_S)
+
+
+@command("train")
+def cmd_train(args: argparse.Namespace) -> int:
+    """Queue-less training in the foreground; the run lands in the store like any other."""
+    cfg = config_from_args(args)
+    store = open_store(args)
+    run_id = store.create_run(cfgmod.to_toml(cfg), args.name, {"source": "cli train"})
+    console.print(f"run [bold]{run_id}[/] in {store.run_dir(run_id)}  "
+                  f"(batch {cfg.batch_label}, {cfg.max_iters} steps; log: {store.worker_log(run_id)})")
+    proc = start_worker(store, run_id)
+    try:
+        code = watch(store, run_id, proc, cfg.max_iters)
+    except KeyboardInterrupt:
+        console.print("[yellow]stopping: the worker saves a checkpoint first[/]")
+        code = proc.wait()
+    status = store.read_status(run_id)
+    console.print(trial_row_table(status, cfg, run_id))
+    if status.get("state") != "done":
+        reason = status.get("reason") or WORKER_EXIT_MEANING.get(code, f"exit code {code}")
+        console.print(f"[red]{status.get('state', 'failed')}[/]: {reason}  (log: {store.worker_log(run_id)})")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+@command("sample")
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Runs engine.sample in a subprocess (this process never imports torch) and streams it."""
+    store = st.Store(st.resolve_root(args.runs))
+    try:
+        run_dir = store.run_dir(args.run)
+    except st.StoreError as e:
+        return fail(str(e))
+    if not run_dir.is_dir():
+        return fail(f"no run {args.run!r} in {store.root}; `ls {store.root}` lists the runs")
+    cmd = [sys.executable, "-m", "engine.sample", str(run_dir), "--prompt", args.prompt,
+           "--tokens", str(args.tokens), "--temperature", str(args.temperature), "--top-k", str(args.top_k),
+           "--seed", str(args.seed), "--checkpoint", args.checkpoint]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    while chunk := proc.stdout.read1(256):
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+    err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+    code = proc.wait()
+    if code:
+        return fail(err.removeprefix("error: ") or f"sampling failed (exit {code})", EXIT_USAGE if code == 2 else code)
+    return EXIT_OK
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    from tui.cli import add_config_options
+
+    p = sub.add_parser("train", help="train one run in the foreground (recorded in the store)")
+    add_config_options(p)
+    p.add_argument("--name", "-n", help="a name for the run (part of its id)")
+
+    p = sub.add_parser("sample", help="text from a run's best checkpoint, streamed")
+    p.add_argument("run", help="the run id")
+    p.add_argument("--prompt", default="", help="text to continue")
+    p.add_argument("--tokens", type=int, default=200, help="tokens to generate")
+    p.add_argument("--temperature", type=float, default=0.8, help="0 is greedy; higher is more random")
+    p.add_argument("--top-k", type=int, default=200, help="sample among the k likeliest tokens")
+    p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best")
