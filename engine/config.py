@@ -230,209 +230,6 @@ def unknown_key(name: str) -> Problem:
     return Problem(name, f"unknown hyperparameter{hint}")
 
 
-# -- validation rules -------------------------------------------------------------------
-
-Rule = tuple[tuple[str, ...], Callable[[RunConfig, DeviceCaps | None], Iterable[Problem]]]
-RULES: list[Rule] = []
-
-
-def rule(*names: str):
-    def register(fn):
-        RULES.append((names, fn))
-        return fn
-    return register
-
-
-_POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps",
-             "max_iters", "eval_interval", "eval_iters", "log_interval", "gpus")
-for _name in _POSITIVE:
-    def _positive(c: RunConfig, caps: DeviceCaps | None, _n: str = _name) -> Iterable[Problem]:
-        if getattr(c, _n) < 1:
-            yield Problem(_n, f"must be at least 1, got {getattr(c, _n)}")
-    RULES.append(((_name,), _positive))
-
-for _name in ("warmup_iters", "lr_decay_iters", "seed", "threads"):
-    def _non_negative(c: RunConfig, caps: DeviceCaps | None, _n: str = _name) -> Iterable[Problem]:
-        if getattr(c, _n) < 0:
-            yield Problem(_n, f"must be 0 or more, got {getattr(c, _n)}")
-    RULES.append(((_name,), _non_negative))
-
-
-@rule("n_embd", "n_head")
-def _heads_divide_width(c, caps):
-    if c.n_head >= 1 and c.n_embd >= 1 and c.n_embd % c.n_head:
-        near = [h for h in range(1, c.n_embd + 1) if c.n_embd % h == 0]
-        best = min(near, key=lambda h: abs(h - c.n_head))
-        yield Problem("n_embd", f"n_embd ({c.n_embd}) must be divisible by n_head ({c.n_head}); "
-                                f"try n_head={best} or n_embd={c.n_embd // c.n_head * c.n_head or c.n_head}")
-
-
-@rule("learning_rate")
-def _learning_rate(c, caps):
-    if not math.isfinite(c.learning_rate) or c.learning_rate <= 0:
-        yield Problem("learning_rate", f"must be above 0, got {c.learning_rate}; 6e-4 is a good start")
-    elif c.learning_rate > MAX_LEARNING_RATE:
-        yield Problem("learning_rate", f"{c.learning_rate} is far too high for AdamW (at most "
-                                       f"{MAX_LEARNING_RATE}); typical values are 1e-4 to 1e-3")
-
-
-@rule("min_lr", "learning_rate")
-def _min_lr(c, caps):
-    if not math.isfinite(c.min_lr) or c.min_lr < 0:
-        yield Problem("min_lr", f"must be 0 or more, got {c.min_lr}")
-    elif c.min_lr > c.learning_rate > 0:
-        yield Problem("min_lr", f"min_lr ({c.min_lr}) is above learning_rate ({c.learning_rate}); "
-                                f"try {c.learning_rate / 10:g} (a tenth of it)")
-
-
-@rule("dropout")
-def _dropout(c, caps):
-    if not (0.0 <= c.dropout < 1.0):
-        yield Problem("dropout", f"must be in [0, 1), got {c.dropout}; 0.0 to 0.2 is usual")
-
-
-@rule("warmup_iters", "max_iters")
-def _warmup(c, caps):
-    if c.warmup_iters > c.max_iters >= 1:
-        yield Problem("warmup_iters", f"warmup_iters ({c.warmup_iters}) is longer than the run "
-                                      f"(max_iters {c.max_iters}); lower it or raise max_iters")
-
-
-@rule("lr_decay_iters", "warmup_iters", "decay_lr")
-def _decay(c, caps):
-    if c.decay_lr and c.lr_decay_iters and c.lr_decay_iters < c.warmup_iters:
-        yield Problem("lr_decay_iters", f"lr_decay_iters ({c.lr_decay_iters}) ends before warmup "
-                                        f"({c.warmup_iters}); set it above warmup_iters or to 0 (= max_iters)")
-
-
-@rule("eval_interval", "max_iters")
-def _eval_interval(c, caps):
-    if c.eval_interval > c.max_iters >= 1:
-        yield Problem("eval_interval", f"eval_interval ({c.eval_interval}) is longer than the run "
-                                       f"(max_iters {c.max_iters}); the run would evaluate only at its end")
-
-
-@rule("eval_iters")
-def _eval_iters(c, caps):
-    if c.eval_iters > 10_000:
-        yield Problem("eval_iters", f"{c.eval_iters} batches per evaluation would take longer than "
-                                    "training; 20 to 200 is usual")
-
-
-@rule("weight_decay")
-def _weight_decay(c, caps):
-    if not math.isfinite(c.weight_decay) or not (0 <= c.weight_decay <= 10):
-        yield Problem("weight_decay", f"must be between 0 and 10, got {c.weight_decay}; 0.1 is usual")
-
-
-@rule("beta1")
-def _beta1(c, caps):
-    if not (0.0 <= c.beta1 < 1.0):
-        yield Problem("beta1", f"must be in [0, 1), got {c.beta1}; 0.9 is usual")
-
-
-@rule("beta2")
-def _beta2(c, caps):
-    if not (0.0 <= c.beta2 < 1.0):
-        yield Problem("beta2", f"must be in [0, 1), got {c.beta2}; 0.95 or 0.99 is usual")
-
-
-@rule("grad_clip")
-def _grad_clip(c, caps):
-    if not math.isfinite(c.grad_clip) or c.grad_clip < 0:
-        yield Problem("grad_clip", f"must be 0 (off) or more, got {c.grad_clip}; 1.0 is usual")
-
-
-@rule("dtype")
-def _dtype(c, caps):
-    if c.dtype not in DTYPES:
-        yield Problem("dtype", f"unknown dtype {c.dtype!r}; choose one of {', '.join(DTYPES)}"
-                               + suggest(c.dtype, DTYPES))
-
-
-def _device_kind(device: str) -> str | None:
-    if device in ("auto", "cpu", "cuda", "mps"):
-        return device
-    if device.startswith("cuda:") and device[5:].isdigit():
-        return "cuda"
-    return None
-
-
-@rule("device")
-def _device(c, caps):
-    kind = _device_kind(c.device)
-    if kind is None:
-        yield Problem("device", f"unknown device {c.device!r}; use auto, cpu, cuda, cuda:N or mps")
-    elif caps is not None and kind == "cuda" and caps.cuda_count == 0:
-        yield Problem("device", "no CUDA GPU on this machine; use device=auto or device=cpu")
-    elif caps is not None and c.device.startswith("cuda:") and int(c.device[5:]) >= caps.cuda_count:
-        yield Problem("device", f"{c.device} does not exist; this machine has {caps.cuda_count} GPU(s)")
-    elif caps is not None and kind == "mps" and not caps.mps:
-        yield Problem("device", "no Apple GPU (mps) on this machine; use device=auto or device=cpu")
-
-
-def resolved_device_kind(c: RunConfig, caps: DeviceCaps) -> str:
-    kind = _device_kind(c.device) or "cpu"
-    if kind == "auto":
-        return "cuda" if caps.cuda_count else "mps" if caps.mps else "cpu"
-    return kind
-
-
-def resolved_dtype(c: RunConfig, caps: DeviceCaps) -> str:
-    """The dtype a run will use once `auto` is settled on the machine that trains it."""
-    if c.dtype != "auto":
-        return c.dtype
-    kind = resolved_device_kind(c, caps)
-    if kind == "cuda":
-        return "bfloat16" if caps.cuda_bf16 else "float16"
-    return "float32"
-
-
-@rule("dtype", "device")
-def _dtype_on_device(c, caps):
-    if caps is None or c.dtype not in DTYPES or _device_kind(c.device) is None:
-        return
-    kind = resolved_device_kind(c, caps)
-    if c.dtype == "bfloat16" and kind == "cuda" and not caps.cuda_bf16:
-        yield Problem("dtype", "this GPU cannot do bfloat16; use dtype=float16 (with loss scaling) or auto")
-    if c.dtype == "float16" and kind == "cpu":
-        yield Problem("dtype", "float16 training needs a GPU; on CPU use float32 or bfloat16")
-
-
-@rule("gpus", "device")
-def _gpus(c, caps):
-    if c.gpus > 1 and _device_kind(c.device) in ("cpu", "mps"):
-        yield Problem("gpus", f"gpus={c.gpus} needs CUDA devices; set device=auto or cuda")
-    elif caps is not None and c.gpus > 1 and caps.cuda_count and c.gpus > caps.cuda_count:
-        yield Problem("gpus", f"gpus={c.gpus} but this machine has {caps.cuda_count} GPU(s)")
-
-
-@rule("tokenizer")
-def _tokenizer(c, caps):
-    known = TOKENIZERS_BUILTIN + TIKTOKEN_ENCODINGS
-    if c.tokenizer not in known:
-        yield Problem("tokenizer", f"unknown tokenizer {c.tokenizer!r}{suggest(c.tokenizer, known)} "
-                                   f"(choose from {', '.join(known)})")
-
-
-@rule("dataset")
-def _dataset(c, caps):
-    if not c.dataset.strip():
-        yield Problem("dataset", "is empty; use 'pydocs' (built in) or a path to text")
-    elif any(ch in c.dataset for ch in "\0\n\r"):
-        yield Problem("dataset", "contains control characters; give a plain path")
-
-
-def validate(c: RunConfig, caps: DeviceCaps | None = None, skip: Iterable[str] = ()) -> list[Problem]:
-    """Every problem with a config at once. Rules touching a field in `skip` are not run."""
-    skipped = set(skip)
-    problems: list[Problem] = []
-    for names, fn in RULES:
-        if skipped.isdisjoint(names):
-            problems.extend(fn(c, caps))
-    return problems
-
-
 # -- building configs -------------------------------------------------------------------
 
 def from_mapping(data: Mapping[str, Any], base: RunConfig = DEFAULTS, caps: DeviceCaps | None = None,
@@ -530,43 +327,37 @@ def save(c: RunConfig, path: str | Path) -> None:
     write_atomic(Path(path), to_toml(c))
 
 
-# -- presets ----------------------------------------------------------------------------
+def validate(c: RunConfig, caps: DeviceCaps | None = None, skip: Iterable[str] = ()) -> list[Problem]:
+    """Every problem with a config at once (the rules live in engine.rules)."""
+    from engine.rules import check_all
 
-_SEED_BASELINE = dict(
-    n_layer=12, n_head=12, n_embd=768, block_size=512, dropout=0.0, bias=False,
-    learning_rate=6e-4, min_lr=6e-5, warmup_iters=200, lr_decay_iters=0, max_iters=5000,
-    weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0,
-    batch_size=12, gradient_accumulation_steps=4,
-    dataset="pydocs", tokenizer="gpt2", eval_interval=250, eval_iters=100, log_interval=10,
-)
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # Char-level on the built-in corpus; about two minutes on a 2-core CPU.
-    "quickstart": dict(
-        n_layer=4, n_head=4, n_embd=128, block_size=128, dropout=0.0, learning_rate=1e-3,
-        min_lr=1e-4, warmup_iters=20, max_iters=400, batch_size=16, gradient_accumulation_steps=1,
-        dataset="pydocs", tokenizer="char", eval_interval=100, eval_iters=20, log_interval=10,
-        beta2=0.99,
-    ),
-    "seed-baseline": _SEED_BASELINE,
-    "seed-deeper": {**_SEED_BASELINE, "n_layer": 16, "batch_size": 8, "gradient_accumulation_steps": 4},
-    "seed-slow-lr": {**_SEED_BASELINE, "learning_rate": 3e-4, "min_lr": 3e-5},
-    # nanoGPT's train_gpt2 defaults (8 GPUs x 5 accumulation there; one GPU x 40 here).
-    "gpt2-124m": dict(
-        n_layer=12, n_head=12, n_embd=768, block_size=1024, dropout=0.0, bias=False,
-        learning_rate=6e-4, min_lr=6e-5, warmup_iters=2000, lr_decay_iters=600_000, max_iters=600_000,
-        weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0,
-        batch_size=12, gradient_accumulation_steps=40, tokenizer="gpt2",
-        eval_interval=1000, eval_iters=200, log_interval=10, compile=True,
-    ),
-}
+    return check_all(c, caps, skip)
 
 
+def resolved_device_kind(c: RunConfig, caps: DeviceCaps) -> str:
+    from engine.rules import device_kind
+
+    kind = device_kind(c.device) or "cpu"
+    if kind == "auto":
+        return "cuda" if caps.cuda_count else "mps" if caps.mps else "cpu"
+    return kind
+
+
+def resolved_dtype(c: RunConfig, caps: DeviceCaps) -> str:
+    """The dtype a run will use once `auto` is settled on the machine that trains it."""
+    if c.dtype != "auto":
+        return c.dtype
+    kind = resolved_device_kind(c, caps)
+    if kind == "cuda":
+        return "bfloat16" if caps.cuda_bf16 else "float16"
+    return "float32"
+
+
+# Presets live in engine.presets; these names keep `config.preset(...)` working.
 def preset(name: str) -> RunConfig:
-    if name not in PRESETS:
-        raise ConfigError([Problem("preset", f"unknown preset {name!r}{suggest(name, PRESETS)} "
-                                             f"(choose from {', '.join(PRESETS)})")])
-    return from_mapping(PRESETS[name], source=f"preset {name}")
+    from engine.presets import preset as _preset
+
+    return _preset(name)
 
 
 def resolve(preset_name: str | None = None, config_file: str | Path | None = None,

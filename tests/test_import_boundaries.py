@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LIGHT_ENGINE_MODULES = ["engine.config", "engine.estimate", "engine.store", "engine.sweep", "engine.corpus"]
+LIGHT_ENGINE_MODULES = ["engine.config", "engine.rules", "engine.presets", "engine.estimate", "engine.store",
+                        "engine.tomllog", "engine.sweep", "engine.corpus", "engine.tokenize", "engine.schedule",
+                        "engine.telemetry"]
 
 
 def loaded_after_import(module: str) -> set[str]:

@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 from rich.console import Console
 
 from engine import config as cfgmod
+from engine.presets import PRESETS
 from engine.config import ConfigError
 
 console = Console(highlight=False)
@@ -39,7 +40,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def add_config_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", "-p", help=f"start from a preset ({', '.join(cfgmod.PRESETS)})")
+    p.add_argument("--preset", "-p", help=f"start from a preset ({', '.join(PRESETS)})")
     p.add_argument("--config", "-c", type=Path, help="a TOML file of hyperparameters (applied after the preset)")
     p.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one hyperparameter (repeatable), e.g. --set learning_rate=3e-4")

@@ -7,6 +7,7 @@ import argparse
 from rich.table import Table
 
 from engine import config as cfgmod
+from engine.presets import PRESETS
 from engine import estimate as est
 from engine.store import StoreError, Store, resolve_root
 from tui.cli import EXIT_OK, EXIT_USAGE, command, config_from_args, console, fail
@@ -104,7 +105,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
     t = Table(title="presets (use with --preset NAME)")
     for col in ("preset", "n_layer", "n_head", "n_embd", "block", "LR", "batch", "tokenizer", "max_iters"):
         t.add_column(col)
-    for name in cfgmod.PRESETS:
+    for name in PRESETS:
         c = cfgmod.preset(name)
         t.add_row(name, str(c.n_layer), str(c.n_head), str(c.n_embd), str(c.block_size),
                   f"{c.learning_rate:g}", c.batch_label, c.tokenizer, f"{c.max_iters:,}")

@@ -1,0 +1,196 @@
+"""The validation rules of RunConfig: each names the fields it reads and yields Problems."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable
+
+from engine.config import (
+    DTYPES, MAX_LEARNING_RATE, TIKTOKEN_ENCODINGS, TOKENIZERS_BUILTIN, DeviceCaps, Problem, RunConfig,
+    resolved_device_kind, suggest,
+)
+
+# -- validation rules -------------------------------------------------------------------
+
+Rule = tuple[tuple[str, ...], Callable[[RunConfig, DeviceCaps | None], Iterable[Problem]]]
+RULES: list[Rule] = []
+
+
+def rule(*names: str):
+    def register(fn):
+        RULES.append((names, fn))
+        return fn
+    return register
+
+
+_POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps",
+             "max_iters", "eval_interval", "eval_iters", "log_interval", "gpus")
+for _name in _POSITIVE:
+    def _positive(c: RunConfig, caps: DeviceCaps | None, _n: str = _name) -> Iterable[Problem]:
+        if getattr(c, _n) < 1:
+            yield Problem(_n, f"must be at least 1, got {getattr(c, _n)}")
+    RULES.append(((_name,), _positive))
+
+for _name in ("warmup_iters", "lr_decay_iters", "seed", "threads"):
+    def _non_negative(c: RunConfig, caps: DeviceCaps | None, _n: str = _name) -> Iterable[Problem]:
+        if getattr(c, _n) < 0:
+            yield Problem(_n, f"must be 0 or more, got {getattr(c, _n)}")
+    RULES.append(((_name,), _non_negative))
+
+
+@rule("n_embd", "n_head")
+def _heads_divide_width(c, caps):
+    if c.n_head >= 1 and c.n_embd >= 1 and c.n_embd % c.n_head:
+        near = [h for h in range(1, c.n_embd + 1) if c.n_embd % h == 0]
+        best = min(near, key=lambda h: abs(h - c.n_head))
+        yield Problem("n_embd", f"n_embd ({c.n_embd}) must be divisible by n_head ({c.n_head}); "
+                                f"try n_head={best} or n_embd={c.n_embd // c.n_head * c.n_head or c.n_head}")
+
+
+@rule("learning_rate")
+def _learning_rate(c, caps):
+    if not math.isfinite(c.learning_rate) or c.learning_rate <= 0:
+        yield Problem("learning_rate", f"must be above 0, got {c.learning_rate}; 6e-4 is a good start")
+    elif c.learning_rate > MAX_LEARNING_RATE:
+        yield Problem("learning_rate", f"{c.learning_rate} is far too high for AdamW (at most "
+                                       f"{MAX_LEARNING_RATE}); typical values are 1e-4 to 1e-3")
+
+
+@rule("min_lr", "learning_rate")
+def _min_lr(c, caps):
+    if not math.isfinite(c.min_lr) or c.min_lr < 0:
+        yield Problem("min_lr", f"must be 0 or more, got {c.min_lr}")
+    elif c.min_lr > c.learning_rate > 0:
+        yield Problem("min_lr", f"min_lr ({c.min_lr}) is above learning_rate ({c.learning_rate}); "
+                                f"try {c.learning_rate / 10:g} (a tenth of it)")
+
+
+@rule("dropout")
+def _dropout(c, caps):
+    if not (0.0 <= c.dropout < 1.0):
+        yield Problem("dropout", f"must be in [0, 1), got {c.dropout}; 0.0 to 0.2 is usual")
+
+
+@rule("warmup_iters", "max_iters")
+def _warmup(c, caps):
+    if c.warmup_iters > c.max_iters >= 1:
+        yield Problem("warmup_iters", f"warmup_iters ({c.warmup_iters}) is longer than the run "
+                                      f"(max_iters {c.max_iters}); lower it or raise max_iters")
+
+
+@rule("lr_decay_iters", "warmup_iters", "decay_lr")
+def _decay(c, caps):
+    if c.decay_lr and c.lr_decay_iters and c.lr_decay_iters < c.warmup_iters:
+        yield Problem("lr_decay_iters", f"lr_decay_iters ({c.lr_decay_iters}) ends before warmup "
+                                        f"({c.warmup_iters}); set it above warmup_iters or to 0 (= max_iters)")
+
+
+@rule("eval_interval", "max_iters")
+def _eval_interval(c, caps):
+    if c.eval_interval > c.max_iters >= 1:
+        yield Problem("eval_interval", f"eval_interval ({c.eval_interval}) is longer than the run "
+                                       f"(max_iters {c.max_iters}); the run would evaluate only at its end")
+
+
+@rule("eval_iters")
+def _eval_iters(c, caps):
+    if c.eval_iters > 10_000:
+        yield Problem("eval_iters", f"{c.eval_iters} batches per evaluation would take longer than "
+                                    "training; 20 to 200 is usual")
+
+
+@rule("weight_decay")
+def _weight_decay(c, caps):
+    if not math.isfinite(c.weight_decay) or not (0 <= c.weight_decay <= 10):
+        yield Problem("weight_decay", f"must be between 0 and 10, got {c.weight_decay}; 0.1 is usual")
+
+
+@rule("beta1")
+def _beta1(c, caps):
+    if not (0.0 <= c.beta1 < 1.0):
+        yield Problem("beta1", f"must be in [0, 1), got {c.beta1}; 0.9 is usual")
+
+
+@rule("beta2")
+def _beta2(c, caps):
+    if not (0.0 <= c.beta2 < 1.0):
+        yield Problem("beta2", f"must be in [0, 1), got {c.beta2}; 0.95 or 0.99 is usual")
+
+
+@rule("grad_clip")
+def _grad_clip(c, caps):
+    if not math.isfinite(c.grad_clip) or c.grad_clip < 0:
+        yield Problem("grad_clip", f"must be 0 (off) or more, got {c.grad_clip}; 1.0 is usual")
+
+
+@rule("dtype")
+def _dtype(c, caps):
+    if c.dtype not in DTYPES:
+        yield Problem("dtype", f"unknown dtype {c.dtype!r}; choose one of {', '.join(DTYPES)}"
+                               + suggest(c.dtype, DTYPES))
+
+
+def device_kind(device: str) -> str | None:
+    if device in ("auto", "cpu", "cuda", "mps"):
+        return device
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return "cuda"
+    return None
+
+
+@rule("device")
+def _device(c, caps):
+    kind = device_kind(c.device)
+    if kind is None:
+        yield Problem("device", f"unknown device {c.device!r}; use auto, cpu, cuda, cuda:N or mps")
+    elif caps is not None and kind == "cuda" and caps.cuda_count == 0:
+        yield Problem("device", "no CUDA GPU on this machine; use device=auto or device=cpu")
+    elif caps is not None and c.device.startswith("cuda:") and int(c.device[5:]) >= caps.cuda_count:
+        yield Problem("device", f"{c.device} does not exist; this machine has {caps.cuda_count} GPU(s)")
+    elif caps is not None and kind == "mps" and not caps.mps:
+        yield Problem("device", "no Apple GPU (mps) on this machine; use device=auto or device=cpu")
+
+
+@rule("dtype", "device")
+def _dtype_on_device(c, caps):
+    if caps is None or c.dtype not in DTYPES or device_kind(c.device) is None:
+        return
+    kind = resolved_device_kind(c, caps)
+    if c.dtype == "bfloat16" and kind == "cuda" and not caps.cuda_bf16:
+        yield Problem("dtype", "this GPU cannot do bfloat16; use dtype=float16 (with loss scaling) or auto")
+    if c.dtype == "float16" and kind == "cpu":
+        yield Problem("dtype", "float16 training needs a GPU; on CPU use float32 or bfloat16")
+
+
+@rule("gpus", "device")
+def _gpus(c, caps):
+    if c.gpus > 1 and device_kind(c.device) in ("cpu", "mps"):
+        yield Problem("gpus", f"gpus={c.gpus} needs CUDA devices; set device=auto or cuda")
+    elif caps is not None and c.gpus > 1 and caps.cuda_count and c.gpus > caps.cuda_count:
+        yield Problem("gpus", f"gpus={c.gpus} but this machine has {caps.cuda_count} GPU(s)")
+
+
+@rule("tokenizer")
+def _tokenizer(c, caps):
+    known = TOKENIZERS_BUILTIN + TIKTOKEN_ENCODINGS
+    if c.tokenizer not in known:
+        yield Problem("tokenizer", f"unknown tokenizer {c.tokenizer!r}{suggest(c.tokenizer, known)} "
+                                   f"(choose from {', '.join(known)})")
+
+
+@rule("dataset")
+def _dataset(c, caps):
+    if not c.dataset.strip():
+        yield Problem("dataset", "is empty; use 'pydocs' (built in) or a path to text")
+    elif any(ch in c.dataset for ch in "\0\n\r"):
+        yield Problem("dataset", "contains control characters; give a plain path")
+
+
+def check_all(c: RunConfig, caps: DeviceCaps | None = None, skip: Iterable[str] = ()) -> list[Problem]:
+    """Every problem at once. Rules that read a field in `skip` (a field of the wrong type) are not run."""
+    skipped = set(skip)
+    problems: list[Problem] = []
+    for names, fn in RULES:
+        if skipped.isdisjoint(names):
+            problems.extend(fn(c, caps))
+    return problems
