@@ -36,7 +36,8 @@ def tui_modules() -> list[str]:
     import tui
     names = ["tui"]
     for info in pkgutil.walk_packages(tui.__path__, "tui."):
-        names.append(info.name)
+        if info.name != "tui.__main__":  # runs the command when imported
+            names.append(info.name)
     return names
 
 

@@ -107,6 +107,3 @@ def fail(message: str, code: int = EXIT_USAGE) -> int:
 
 
 from tui import cli_config, cli_train  # noqa: E402,F401  (their commands register themselves)
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -40,20 +40,23 @@ def start_worker(store: st.Store, run_id: str) -> subprocess.Popen:
 
 
 def trial_row_table(status: dict, cfg: cfgmod.RunConfig, run_id: str) -> Table:
-    t = Table(title="trial")
-    cols = ("run", "state", "n_layer", "n_embd", "LR", "batch", "params", "best val loss", "final PPL",
-            "tokens/s", "duration")
-    for col in cols:
-        t.add_column(col, justify="left" if col in ("run", "state") else "right")
-
+    """The run's row of the seed's trial table, one field a line so it fits any terminal."""
     def num(key: str, fmt: str) -> str:
         v = status.get(key)
         return format(v, fmt) if isinstance(v, (int, float)) and math.isfinite(v) else "-"
 
-    t.add_row(run_id, status.get("state", "?"), str(cfg.n_layer), str(cfg.n_embd), f"{cfg.learning_rate:g}",
-              cfg.batch_label, est.human_count(status.get("params", 0)), num("best_val_loss", ".4f"),
-              num("final_val_ppl", ".2f"), num("tokens_per_s", ",.0f"),
-              est.human_seconds(status.get("train_seconds", 0.0)))
+    t = Table(show_header=False, box=None, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column()
+    for label, value in (
+        ("run", run_id), ("state", status.get("state", "?")),
+        ("n_layer / n_embd", f"{cfg.n_layer} / {cfg.n_embd}"), ("learning rate", f"{cfg.learning_rate:g}"),
+        ("batch", cfg.batch_label), ("params", est.human_count(status.get("params", 0))),
+        ("best val loss", num("best_val_loss", ".4f")), ("final val PPL", num("final_val_ppl", ".2f")),
+        ("tokens/s", num("tokens_per_s", ",.0f")),
+        ("duration", est.human_seconds(status.get("train_seconds", 0.0))),
+    ):
+        t.add_row(label, value)
     return t
 
 
