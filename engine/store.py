@@ -60,10 +60,12 @@ def write_atomic(path: Path, text: str | bytes) -> None:
 
 
 def write_toml(path: Path, data: dict[str, Any]) -> None:
+    """Atomically replace `path` with `data` as TOML."""
     write_atomic(path, tomli_w.dumps(data))
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML file at `path`, or a StoreError that names it and says what to do."""
     path = Path(path)
     try:
         return tomllib.loads(path.read_bytes().decode("utf-8"))

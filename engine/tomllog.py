@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import fcntl
+import operator
 import os
 import re
 import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 import tomli_w
 
@@ -20,12 +21,13 @@ TERMINATOR = b"\n\n"
 Record = tuple[str, dict[str, Any]]
 
 _BARE = r"[A-Za-z0-9_-]+"
-# Numbers as repr() writes them (ints are the ones with no '.', 'e' or 'n'), and strings that
-# need no escapes. Possessive quantifiers: this regex is most of the cost of reading a log.
-_NUMBER = r"-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?+(?:e[+-]?[0-9]++)?+|-?inf|nan"
+# Values as our writer writes them: ints and floats as repr() gives them, strings that need no
+# escapes. Possessive quantifiers, because matching these is much of the cost of reading a log.
+_INT = r"-?(?:0|[1-9][0-9]*+)"
+_FLOAT = r"-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++(?:e[+-]?[0-9]++)?+|e[+-]?[0-9]++)|-?inf|nan"
 _PLAIN_STR = r'[^"\\\x00-\x1f\x7f]*+'
 _SIMPLE_RECORD = re.compile(
-    rf'\[\[{_BARE}\]\](?:\n{_BARE} = (?:{_NUMBER}|true|false|"{_PLAIN_STR}"))*+')
+    rf'\[\[{_BARE}\]\](?:\n{_BARE} = (?:{_FLOAT}|{_INT}|true|false|"{_PLAIN_STR}"))*+')
 _BARE_KEY = re.compile(_BARE)
 _PLAIN_STRING = re.compile(_PLAIN_STR)
 _BLANK_LINES = re.compile(r"\n{2,}")
@@ -247,6 +249,19 @@ def parse_chunk(chunk: str) -> list[Record] | None:
 def parse_simple_record(chunk: str) -> Record | None:
     """The fast path: a record of only `key = int|float|bool|plain string` lines, parsed to
     exactly what tomllib gives; None for anything else (tomllib then has the last word)."""
+    header = chunk.partition("\n")[0]
+    for shape in _SHAPES.get(header, ()):
+        match = shape.pattern.fullmatch(chunk)
+        if match:
+            return header[2:-2], dict(zip(shape.keys, map(operator.call, shape.convert,
+                                                           match.groups())))
+    parsed = _parse_simple_lines(chunk)
+    if parsed is not None:
+        _learn_shape(header, parsed[1])
+    return parsed
+
+
+def _parse_simple_lines(chunk: str) -> Record | None:
     if not _SIMPLE_RECORD.fullmatch(chunk):
         return None
     lines = chunk.split("\n")
@@ -266,6 +281,37 @@ def parse_simple_record(chunk: str) -> Record | None:
         else:
             record[key] = int(text)
     return lines[0][2:-2], record
+
+
+# A metrics log repeats a few record shapes (same table, keys and value types) thousands of
+# times. For each shape seen, a regex with one group per value both checks a record and picks
+# its values out, and the values are converted in C (map), not one Python statement each.
+class _Shape(NamedTuple):
+    pattern: re.Pattern[str]
+    keys: tuple[str, ...]
+    convert: tuple[Callable[[str], Any], ...]
+
+
+_VALUE_GROUP = {int: f"({_INT})", float: f"({_FLOAT})", bool: "(true|false)",
+                str: f'"({_PLAIN_STR})"'}
+_CONVERT: dict[type, Callable[[str], Any]] = {
+    int: int, float: float, bool: {"true": True, "false": False}.__getitem__, str: str}
+_SHAPES: dict[str, list[_Shape]] = {}  # by header line; a few per table at most
+_SHAPES_PER_TABLE = 4
+
+
+def _learn_shape(header: str, record: dict[str, Any]) -> None:
+    shapes = _SHAPES.get(header)
+    if shapes is None:
+        if len(_SHAPES) >= 64:
+            return  # many tables or ever-new shapes: the line-by-line path serves them
+        shapes = _SHAPES[header] = []
+    if len(shapes) >= _SHAPES_PER_TABLE:
+        return
+    pattern = re.escape(header) + "".join(
+        f"\n{key} = {_VALUE_GROUP[type(value)]}" for key, value in record.items())
+    shapes.append(_Shape(re.compile(pattern), tuple(record),
+                         tuple(_CONVERT[type(value)] for value in record.values())))
 
 
 def _decode(chunk: bytes) -> str | None:

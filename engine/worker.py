@@ -9,7 +9,6 @@ import argparse
 import math
 import os
 import signal
-import socket
 import sys
 import time
 import traceback
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import checkpoint, config as cfgmod, store as st
+from engine.engines import this_host
 
 EXIT_DONE, EXIT_FAILED, EXIT_DIVERGED, EXIT_OOM, EXIT_TERMINATED = 0, 1, 3, 4, 75
 STATUS_EVERY_S = 1.0
@@ -137,8 +137,8 @@ def run(run_dir: Path) -> int:
     store = st.Store(run_dir.parent)
     run_id = st.check_run_id(run_dir.name)
     rec = RunRecorder(store, run_id)
-    attempts = int(rec.status.get("attempts", 0)) + 1
-    rec.write_status(state="running", pid=os.getpid(), host=socket.gethostname(), attempts=attempts,
+    attempts = int(rec.status.get("attempts", 0))  # counted by whoever launched this worker
+    rec.write_status(state="running", pid=os.getpid(), host=this_host(), attempts=attempts,
                      started=rec.status.get("started") or st.now_iso(), error="", reason="")
     log(f"run {run_id}: attempt {attempts}, pid {os.getpid()}")
 

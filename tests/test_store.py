@@ -135,6 +135,7 @@ HOSTILE_IDS = [
     ("rün", "contains 'ü'"),
     ("queue", "store uses"),
     ("results.toml", "store uses"),
+    ("engine-gpu-box-4242", "store uses"),
 ]
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from engine.tomllog import (
-    AppendLog, LogTail, append_record, format_record, parse_chunk, parse_simple_record,
+    _SHAPES, AppendLog, LogTail, append_record, format_record, parse_chunk, parse_simple_record,
     read_log, read_records,
 )
 
@@ -78,6 +78,22 @@ def test_simple_records_take_the_fast_path_and_parse_exactly_as_tomllib(record):
     expected = tomllib.loads(text)["train"][0]
     assert same(fast, ("train", expected)) and list(fast[1]) == list(expected)
     assert same(fast[1], record)
+
+
+VALUES_OF_TYPE = {int: st.integers(-(2**70), 2**70), float: st.floats(), bool: st.booleans(),
+                  str: st.text()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(BARE_KEYS, st.sampled_from(list(VALUES_OF_TYPE)), max_size=8), st.data())
+def test_records_of_a_shape_already_seen_parse_exactly_as_tomllib(types, data):
+    _SHAPES.clear()
+    for _ in range(3):  # the first teaches the shape, the others are read with it
+        record = {key: data.draw(VALUES_OF_TYPE[kind]) for key, kind in types.items()}
+        text = format_record("train", record)
+        expected = tomllib.loads(text)["train"][0]
+        parsed = parse_chunk(text[:-2])
+        assert same(parsed, [("train", expected)]) and list(parsed[0][1]) == list(expected)
 
 
 @settings(max_examples=400, deadline=None)

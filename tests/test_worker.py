@@ -31,6 +31,8 @@ def new_run(store: st.Store, **changes) -> str:
 
 
 def start(store: st.Store, run_id: str, env: dict | None = None) -> subprocess.Popen:
+    status = store.read_status(run_id)
+    store.update_status(run_id, attempts=int(status.get("attempts", 0)) + 1)
     log = open(store.worker_log(run_id), "ab")
     return subprocess.Popen([sys.executable, "-m", "engine.worker", str(store.run_dir(run_id))],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,

@@ -14,7 +14,8 @@ from engine import config as cfgmod
 from engine.presets import PRESETS
 from engine.config import ConfigError
 
-console = Console(highlight=False)
+# Piped output is not cut to 80 columns: tables stay whole for grep and files.
+console = Console(highlight=False, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 err_console = Console(stderr=True, highlight=False)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -71,8 +72,9 @@ def build_parser() -> ArgumentParser:
     sub.add_parser("fields", help="every hyperparameter with its group, default and help")
     sub.add_parser("presets", help="the built-in presets")
 
-    from tui import cli_train
+    from tui import cli_runs, cli_train
     cli_train.add_parsers(sub)
+    cli_runs.add_parsers(sub)
     return parser
 
 
@@ -88,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except ConfigError as e:
         report_config_error(e)
+        return EXIT_USAGE
+    except ValueError as e:  # StoreError, ControlError, DataError: a message for a person
+        err_console.print(f"[bold red]error:[/] {e}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
@@ -106,4 +111,4 @@ def fail(message: str, code: int = EXIT_USAGE) -> int:
     return code
 
 
-from tui import cli_config, cli_train  # noqa: E402,F401  (their commands register themselves)
+from tui import cli_config, cli_runs, cli_train  # noqa: E402,F401  (their commands register themselves)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -60,32 +61,27 @@ def trial_row_table(status: dict, cfg: cfgmod.RunConfig, run_id: str) -> Table:
     return t
 
 
-def watch(store: st.Store, run_id: str, proc: subprocess.Popen, max_iters: int) -> int:
-    """Follow the run's log while its worker lives: a progress bar with loss and ETA."""
+def follow_progress(store: st.Store, run_id: str, max_iters: int, is_over: Callable[[], bool]) -> None:
+    """A progress bar with loss, val loss, tokens/s and ETA, fed by the run's log, until is_over()."""
     tail = st.LogTail(store.metrics_path(run_id))
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-               TextColumn("step {task.completed:.0f}/{task.total:.0f}"), TextColumn("{task.fields[info]}"),
-               TimeRemainingColumn())
+               TextColumn("{task.fields[info]}"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(run_id, total=max_iters, info="preparing data")
+        task = progress.add_task(run_id[-24:], total=max_iters, info="waiting to start")
         loss = val = rate = None
         while True:
+            over = is_over()  # read before the last poll so no record is missed
             for table, r in tail.poll():
                 if table == "train":
                     loss, rate = r.get("loss"), r.get("tokens_per_s")
-                    progress.update(task, completed=r["step"])
                 elif table == "eval":
                     val = r.get("val_loss")
-                    progress.update(task, completed=r["step"])
-                parts = [f"loss {loss:.4f}" if loss is not None else "",
-                         f"val {val:.4f}" if val is not None else "",
-                         f"{rate:,.0f} tok/s" if rate else ""]
+                progress.update(task, completed=r["step"])
+                parts = [f"step {r['step']}", f"loss {loss:.4f}" if loss is not None else "",
+                         f"val {val:.4f}" if val is not None else "", f"{rate:,.0f} tok/s" if rate else ""]
                 progress.update(task, info="  ".join(p for p in parts if p))
-            code = proc.poll()
-            if code is not None:
-                for table, r in tail.poll():
-                    progress.update(task, completed=r["step"])
-                return code
+            if over:
+                return
             time.sleep(POLL_S)
 
 
@@ -94,12 +90,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Queue-less training in the foreground; the run lands in the store like any other."""
     cfg = config_from_args(args)
     store = open_store(args)
-    run_id = store.create_run(cfgmod.to_toml(cfg), args.name, {"source": "cli train"})
+    run_id = store.create_run(cfgmod.to_toml(cfg), args.name, {"source": "cli train", "attempts": 1})
     console.print(f"run [bold]{run_id}[/] in {store.run_dir(run_id)}  "
                   f"(batch {cfg.batch_label}, {cfg.max_iters} steps; log: {store.worker_log(run_id)})")
     proc = start_worker(store, run_id)
     try:
-        code = watch(store, run_id, proc, cfg.max_iters)
+        follow_progress(store, run_id, cfg.max_iters, lambda: proc.poll() is not None)
+        code = proc.wait()
     except KeyboardInterrupt:
         console.print("[yellow]stopping: the worker saves a checkpoint first[/]")
         code = proc.wait()

@@ -1,0 +1,299 @@
+"""The engine: claims queued runs, starts one worker process per run, watches them, recovers.
+
+Policy when an engine dies: its workers run in their own sessions and keep training. The next
+engine on the host adopts every live worker it finds (by pid and command line) and settles the run
+when it ends; a run whose worker is gone is queued again to resume from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine import config as cfgmod
+from engine import engines as eng
+from engine import store as st
+from engine.oom import smaller_batch
+from engine.telemetry import gpus
+
+RECOVER_EVERY_S = 5.0
+CLAIM_STALE_S = 60.0
+STATUS_STALE_S = 120.0
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}", flush=True)
+
+
+@dataclass
+class Slot:
+    """One worker the engine watches: started by it (proc) or adopted from a dead engine (pid)."""
+
+    run_id: str
+    pid: int
+    gpu: int | None
+    proc: subprocess.Popen | None = None
+
+    def ended(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is not None
+        return not eng.pid_alive(self.pid)
+
+
+@dataclass
+class Engine:
+    store: st.Store
+    workers: int = 1
+    max_attempts: int = 3
+    poll_s: float = 0.25
+    host: str = field(default_factory=eng.this_host)
+    slots: list[Slot] = field(default_factory=list)
+    stopping: bool = False
+
+    def __post_init__(self) -> None:
+        self.pid = os.getpid()
+        self.owner = f"{self.host}-{self.pid}"
+        self.gpu_ids = [g.index for g in gpus()]
+        self.capacity = len(self.gpu_ids) or self.workers
+        self.heartbeat = eng.heartbeat_path(self.store, self.host, self.pid)
+        self.started = st.now_iso()
+        self._beat_at = self._recover_at = 0.0
+        self.caps = cfgmod.DeviceCaps(cuda_count=len(self.gpu_ids))
+
+    # -- the loop ----------------------------------------------------------------------
+    def serve(self, until_idle: bool = False) -> None:
+        log(f"engine {self.owner}: serving {self.store.root} with {self.capacity} slot(s)"
+            f"{' on GPUs ' + ','.join(map(str, self.gpu_ids)) if self.gpu_ids else ' on CPU'}")
+        self.recover()
+        while True:
+            self.settle_ended()
+            if self.stopping:
+                if not self.slots:
+                    break
+            else:
+                if time.monotonic() - self._recover_at > RECOVER_EVERY_S:
+                    self.recover()
+                self.claim_and_launch()
+                if until_idle and not self.slots and not self.store.list_queue():
+                    break
+            self.beat()
+            time.sleep(self.poll_s)
+        self.heartbeat.unlink(missing_ok=True)
+        log(f"engine {self.owner}: stopped")
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        """SIGTERM: every worker checkpoints; their runs go back to the queue; then exit."""
+        if self.stopping:
+            return
+        self.stopping = True
+        log(f"engine {self.owner}: {signal.Signals(signum).name}, checkpointing {len(self.slots)} run(s)")
+        for slot in self.slots:
+            try:
+                os.kill(slot.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def beat(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._beat_at < eng.HEARTBEAT_EVERY_S:
+            return
+        st.write_toml(self.heartbeat, {
+            "pid": self.pid, "host": self.host, "started": self.started, "heartbeat": st.now_iso(),
+            "heartbeat_unix": time.time(), "gpus": self.gpu_ids, "slots": self.capacity,
+            "running": [s.run_id for s in self.slots], "queued": len(self.store.list_queue()),
+            "python": sys.executable,
+        })
+        self._beat_at = time.monotonic()
+
+    # -- launching ---------------------------------------------------------------------
+    def free_gpu(self) -> int | None:
+        used = {s.gpu for s in self.slots}
+        return next((g for g in self.gpu_ids if g not in used), None)
+
+    def claim_and_launch(self) -> None:
+        self.set_aside_junk()
+        while len(self.slots) < self.capacity:
+            claimed = self.store.claim_next(self.owner)
+            if claimed is None:
+                return
+            entry, ticket = claimed
+            try:
+                self.launch(entry, ticket)
+            except Exception as e:  # noqa: BLE001 - one bad ticket must not stop the engine
+                log(f"run {entry.run_id}: not started: {e}")
+                self.store._set_aside(entry, f"not started: {e}")
+                self.mark(entry.run_id, state="failed", reason=f"not started: {e}", finished=st.now_iso())
+            else:
+                self.store.release_claim(entry)
+
+    def launch(self, entry: st.QueueEntry, ticket: dict[str, Any]) -> None:
+        run_id = entry.run_id
+        run_dir = self.store.run_dir(run_id)
+        if not run_dir.is_dir():
+            self.adopt_hand_written(run_id, ticket)
+        cfg = cfgmod.load(self.store.config_path(run_id), caps=self.caps)
+        if cfg.gpus > 1:
+            raise ValueError(f"gpus={cfg.gpus}: multi-GPU runs are not served by this engine yet; set gpus=1")
+        status = self.store.read_status(run_id)
+        if status.get("state") not in ("queued", "running", None):
+            raise ValueError(f"its state is {status.get('state')}; only queued runs are started")
+        attempts = int(status.get("attempts", 0)) + 1
+        gpu = self.free_gpu()
+        env = {**os.environ, "GPT_TUI_ENGINE": self.owner}
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+        self.store.update_status(run_id, state="running", attempts=attempts, engine=self.owner,
+                                 host=self.host, claimed=st.now_iso(), pid=0, priority=entry.priority)
+        with open(self.store.worker_log(run_id), "ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "engine.worker", str(run_dir.resolve())],
+                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=env, start_new_session=True)
+        self.slots.append(Slot(run_id, proc.pid, gpu, proc))
+        log(f"run {run_id}: started worker {proc.pid} (attempt {attempts}{f', GPU {gpu}' if gpu is not None else ''})")
+
+    def adopt_hand_written(self, run_id: str, ticket: dict[str, Any]) -> None:
+        """A ticket dropped into queue/ by hand, with its config inline: give it a run directory."""
+        data = ticket.get("config")
+        if not isinstance(data, dict):
+            raise ValueError("the ticket has no run directory and no [config] table to create one from")
+        cfg = cfgmod.from_mapping(data, caps=self.caps, source=f"ticket {run_id}")
+        os.mkdir(self.store.run_dir(run_id), 0o755)
+        st.write_atomic(self.store.config_path(run_id), cfgmod.to_toml(cfg))
+        self.store.write_status(run_id, {"state": "queued", "name": str(ticket.get("name", "")),
+                                         "created": st.now_iso(), "source": "hand-written ticket"})
+
+    def set_aside_junk(self) -> None:
+        for path in self.store.malformed_queue_files():
+            if path.name.startswith(".tmp-") and time.time() - path.stat().st_mtime < 3600:
+                continue  # a ticket being written right now
+            entry = st.QueueEntry(path, path.stem, 0, 0)
+            try:
+                self.store._set_aside(entry, f"{path.name} is not a ticket name "
+                                             "(<100-priority>-<time_ns>-<run-id>.toml); queue runs with `gpt-tui run`")
+                log(f"set aside {path.name}: not a ticket")
+            except FileNotFoundError:
+                pass
+
+    def mark(self, run_id: str, **changes: Any) -> None:
+        try:
+            if self.store.run_dir(run_id).is_dir():
+                self.store.update_status(run_id, **changes)
+        except (st.StoreError, OSError) as e:
+            log(f"run {run_id}: cannot update status: {e}")
+
+    # -- ends and recovery -------------------------------------------------------------
+    def settle_ended(self) -> None:
+        for slot in [s for s in self.slots if s.ended()]:
+            self.slots.remove(slot)
+            code = slot.proc.returncode if slot.proc is not None else None
+            self.settle(slot.run_id, code)
+
+    def settle(self, run_id: str, code: int | None) -> None:
+        """Act on how a worker ended, as its status says (an adopted worker has no exit code)."""
+        try:
+            status = self.store.read_status(run_id)
+        except st.StoreError as e:
+            log(f"run {run_id}: worker ended (code {code}) but its status is unreadable: {e}")
+            return
+        state, reason = status.get("state"), str(status.get("reason", ""))
+        log(f"run {run_id}: worker ended (code {code}): {state}{' - ' + reason if reason else ''}")
+        if state == "running":
+            self.requeue_or_fail(run_id, status, f"worker exited (code {code}) without finishing")
+        elif state == "oom":
+            self.retry_smaller(run_id, status)
+        elif state == "stopped" and reason.startswith("signal"):
+            self.requeue(run_id, status, f"interrupted ({reason}); resuming from its checkpoint")
+
+    def requeue(self, run_id: str, status: dict[str, Any], reason: str) -> None:
+        self.store.update_status(run_id, state="queued", reason=reason, pid=0)
+        self.store.enqueue(run_id, {"reason": "resume"}, int(status.get("priority", 0)))
+
+    def requeue_or_fail(self, run_id: str, status: dict[str, Any], why: str) -> None:
+        attempts = int(status.get("attempts", 0))
+        if attempts >= self.max_attempts:
+            log(f"run {run_id}: failed after {attempts} attempts")
+            self.store.update_status(run_id, state="failed", pid=0, finished=st.now_iso(),
+                                     reason=f"{why}; gave up after {attempts} attempts")
+        else:
+            self.requeue(run_id, status, f"{why}; attempt {attempts + 1} resumes from its checkpoint")
+
+    def retry_smaller(self, run_id: str, status: dict[str, Any]) -> None:
+        """The seed's advice for out-of-memory: halve the micro-batch, keep the effective batch."""
+        cfg = cfgmod.load(self.store.config_path(run_id))
+        history = list(status.get("attempt_history", []))
+        history.append({"batch": cfg.batch_label, "state": "oom", "reason": str(status.get("reason", "")),
+                        "at": st.now_iso()})
+        smaller = smaller_batch(cfg)
+        if smaller is None:
+            self.store.update_status(run_id, state="failed", attempt_history=history, finished=st.now_iso(),
+                                     reason=f"out of memory even at batch_size {cfg.batch_size}")
+            return
+        # The one change config.toml ever sees after a start: recorded in attempt_history.
+        st.write_atomic(self.store.config_path(run_id), cfgmod.to_toml(smaller))
+        log(f"run {run_id}: out of memory at {cfg.batch_label}; queued again at {smaller.batch_label}")
+        self.store.update_status(run_id, state="queued", attempt_history=history, pid=0,
+                                 reason=f"out of memory at {cfg.batch_label}; retrying at {smaller.batch_label}")
+        self.store.enqueue(run_id, {"reason": "oom retry"}, int(status.get("priority", 0)))
+
+    def recover(self) -> None:
+        """Adopt live orphan workers on this host; queue again the runs whose worker is gone."""
+        self._recover_at = time.monotonic()
+        watched = {s.run_id for s in self.slots}
+        for run_id, status in self.store.read_all_status().items():
+            if isinstance(status, st.StoreError) or status.get("state") != "running" or run_id in watched:
+                continue
+            pid, host = int(status.get("pid", 0)), str(status.get("host", ""))
+            run_dir = str(self.store.run_dir(run_id).resolve())
+            if not status.get("engine"):
+                continue  # a foreground `gpt-tui train` run: its own command watches it
+            if host == self.host:
+                if pid and eng.process_runs(pid, "engine.worker", run_dir):
+                    self.slots.append(Slot(run_id, pid, None))
+                    self.store.update_status(run_id, engine=self.owner)
+                    log(f"run {run_id}: adopted live worker {pid}")
+                else:
+                    self.requeue_or_fail(run_id, status, "its worker is gone")
+            elif not eng.host_alive(self.store, host) and _status_age(status) > STATUS_STALE_S:
+                self.requeue_or_fail(run_id, status, f"its host {host} stopped beating")
+        self.recover_claims()
+
+    def recover_claims(self) -> None:
+        """A ticket claimed by an engine that died before starting the run goes back to the queue."""
+        for entry in self.store.list_claimed():
+            try:
+                age = time.time() - entry.path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if age > CLAIM_STALE_S:
+                try:
+                    os.rename(entry.path, self.store.queue_dir / entry.path.name)
+                    log(f"run {entry.run_id}: stale claim returned to the queue")
+                except FileNotFoundError:
+                    pass
+
+
+def _status_age(status: dict[str, Any]) -> float:
+    from datetime import datetime
+    try:
+        updated = datetime.fromisoformat(str(status.get("updated", "")).replace("Z", "+00:00"))
+    except ValueError:
+        return float("inf")
+    return time.time() - updated.timestamp()
+
+
+def hold_lock(store: st.Store, host: str) -> int | None:
+    """One engine per store per host: an flock the kernel releases when the process dies."""
+    store.ensure()
+    fd = os.open(store.root / f".engine-{host}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
