@@ -10,7 +10,7 @@ from engine import config as cfgmod
 from engine.presets import PRESETS
 from engine import estimate as est
 from engine.store import StoreError, Store, resolve_root
-from tui.cli import EXIT_OK, EXIT_USAGE, command, config_from_args, console, fail
+from tui.cli_base import EXIT_OK, EXIT_USAGE, command, config_from_args, console, fail
 
 REFERENCE_MFU = 0.4
 REFERENCE_GPUS = ("H100", "A100", "RTX 4090")

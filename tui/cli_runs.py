@@ -15,7 +15,9 @@ from engine import engines as eng
 from engine import store as st
 from engine import table as trial
 from engine.estimate import human_seconds
-from tui.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command, config_from_args, console, err_console, fail
+from tui.cli_base import (
+    EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_options, command, config_from_args, console, err_console, fail,
+)
 from tui.cli_train import trial_row_table
 
 ENDED = control.ENDED
@@ -274,7 +276,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from tui.cli import add_config_options
+    from tui.cli_base import add_config_options
 
     p = sub.add_parser("run", help="queue a run for the engine (starting one if none is alive)")
     add_config_options(p)

@@ -17,7 +17,9 @@ from rich.table import Table
 from engine import config as cfgmod
 from engine import estimate as est
 from engine import store as st
-from tui.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command, config_from_args, console, fail
+from tui.cli_base import (
+    EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_options, command, config_from_args, console, fail,
+)
 
 POLL_S = 0.5
 WORKER_EXIT_MEANING = {0: "done", 1: "failed", 3: "diverged", 4: "oom", 75: "stopped"}
@@ -135,7 +137,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from tui.cli import add_config_options
+    from tui.cli_base import add_config_options
 
     p = sub.add_parser("train", help="train one run in the foreground (recorded in the store)")
     add_config_options(p)
