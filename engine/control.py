@@ -13,6 +13,8 @@ from engine import store as st
 ACTIVE = ("queued", "running")
 ENDED = ("done", "stopped", "failed", "diverged", "oom", "pruned")
 RESUMABLE = ("stopped", "failed", "diverged", "oom", "pruned")
+# Under an engine `oom` is a moment: the engine queues the run again at a smaller batch or fails it.
+SETTLED = ("done", "stopped", "failed", "diverged", "pruned")
 
 
 class ControlError(ValueError):

@@ -120,11 +120,17 @@ def _serialise(records: list[tuple[str, dict[str, Any]]]) -> bytes:
     return "".join(st.format_record(t, r) for t, r in records).encode()
 
 
-def inject_fault(step: int) -> None:
+def inject_fault(step: int, cfg: cfgmod.RunConfig) -> None:
+    """GPT_TUI_FAULT="oom@5" raises at step 5; "oom@5:batch_size=8" only while batch_size is 8."""
     spec = os.environ.get(FAULT_ENV, "")
-    kind, _, at = spec.partition("@")
+    head, _, condition = spec.partition(":")
+    kind, _, at = head.partition("@")
     if not at.isdigit() or int(at) != step:
         return
+    if condition:
+        key, _, value = condition.partition("=")
+        if str(getattr(cfg, key.strip(), None)) != value.strip():
+            return
     import torch
     if kind == "oom":
         raise torch.OutOfMemoryError(f"injected out-of-memory at step {step} ({FAULT_ENV})")
@@ -204,7 +210,7 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
         original = trainer.events.should_stop
 
         def should_stop_with_fault() -> str | None:
-            inject_fault(trainer.step)
+            inject_fault(trainer.step, cfg)
             return original()
         trainer.events.should_stop = should_stop_with_fault
     try:

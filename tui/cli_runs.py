@@ -20,9 +20,6 @@ from tui.cli_base import (
 )
 from tui.cli_train import trial_row_table
 
-ENDED = control.ENDED
-
-
 def store_of(args: argparse.Namespace) -> st.Store:
     return st.Store(st.resolve_root(args.runs))
 
@@ -79,7 +76,7 @@ def wait_for(store: st.Store, run_id: str, cfg: cfgmod.RunConfig) -> int:
 
 def _ended(store: st.Store, run_id: str) -> bool:
     try:
-        return store.read_status(run_id).get("state") in ENDED
+        return store.read_status(run_id).get("state") in control.SETTLED
     except st.StoreError:
         return False
 
