@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import tomllib
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -66,8 +67,8 @@ def read_config(store: st.Store, run_id: str) -> dict[str, Any]:
 
 def row_for(store: st.Store, run_id: str, status: dict[str, Any] | st.StoreError) -> Row:
     """A row even for a broken run: its state says `broken` and the reason says what is wrong."""
-    if isinstance(status, st.StoreError):
-        status = {"state": "broken", "reason": str(status)}
+    if isinstance(status, st.StoreError):  # name the file, not its whole path
+        status = {"state": "broken", "reason": str(status).replace(f"{store.run_dir(run_id)}{os.sep}", "")}
     cfg = read_config(store, run_id)
     if not cfg and status.get("state") != "broken":
         status = {**status, "reason": status.get("reason") or "config.toml is missing or unreadable"}

@@ -217,13 +217,19 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
         trainer.train(resumed=resumed)
     except StopRequested as s:
         code = EXIT_TERMINATED if s.reason.startswith("signal") else EXIT_DONE
-        return end(rec, "stopped", code, reason=s.reason, step=s.step)
+        return end(rec, "stopped", code, reason=s.reason, **latest(trainer), step=s.step)
     except Diverged as d:
-        return end(rec, "diverged", EXIT_DIVERGED, reason=str(d), step=d.step)
-    duration = rec.train_seconds()
-    st.append_result(store, result_row(store, run_id, cfg, trainer, rec.status, duration))
-    return end(rec, "done", EXIT_DONE, step=trainer.step, final_val_loss=trainer.last.get("val_loss"),
-               final_val_ppl=trainer.last.get("val_ppl"))
+        return end(rec, "diverged", EXIT_DIVERGED, reason=str(d), **latest(trainer), step=d.step)
+    row = result_row(store, run_id, cfg, trainer, rec.status, rec.train_seconds())
+    st.append_result(store, row)
+    final = {**latest(trainer), "step": trainer.step, "tokens_per_s": row["tokens_per_s"],
+             "final_val_loss": row["final_val_loss"], "final_val_ppl": row["final_val_ppl"]}
+    return end(rec, "done", EXIT_DONE, **final)
+
+
+def latest(trainer: Any) -> dict[str, Any]:
+    """The trainer's latest readings that status.toml can hold (TOML has no NaN-free guarantee)."""
+    return {k: v for k, v in trainer.last.items() if _finite(v) and k != "step"}
 
 
 def result_row(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, trainer: Any,
