@@ -17,7 +17,7 @@ $(BIN)/gpt-tui: pyproject.toml
 setup: $(BIN)/gpt-tui
 
 quickstart: setup
-	$(BIN)/gpt-tui train --preset quickstart
+	$(BIN)/gpt-tui run --preset quickstart --wait
 
 test: setup
 	$(BIN)/python -m pytest -q
