@@ -74,6 +74,7 @@ def bare_loop(cfg: cfgmod.RunConfig, datasets_dir: Path, warmup: int) -> dict:
     optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2),
                                           device.type)
     t0 = None
+    marks: list[float] = []  # perf_counter every log_interval steps after warm-up, for interval rates
     for step in range(cfg.max_iters):
         lr = get_lr(step, cfg)
         for group in optimizer.param_groups:
@@ -86,11 +87,15 @@ def bare_loop(cfg: cfgmod.RunConfig, datasets_dir: Path, warmup: int) -> dict:
         optimizer.zero_grad(set_to_none=True)
         if step + 1 == warmup:
             t0 = time.perf_counter()
+        if step + 1 >= warmup and (step + 1 - warmup) % cfg.log_interval == 0:
+            marks.append(time.perf_counter())
     final_loss = loss.item()  # also the one sync (a no-op on CPU) before the clock stops
     seconds = time.perf_counter() - t0
     timed_steps = cfg.max_iters - warmup
-    tokens = timed_steps * cfg.batch_size * cfg.gradient_accumulation_steps * cfg.block_size
-    return {"tokens_per_s": tokens / seconds, "seconds": seconds, "steps": timed_steps,
+    tokens_per_iter = cfg.batch_size * cfg.gradient_accumulation_steps * cfg.block_size
+    intervals = [tokens_per_iter * cfg.log_interval / (b - a) for a, b in zip(marks, marks[1:])]
+    return {"tokens_per_s": timed_steps * tokens_per_iter / seconds, "seconds": seconds,
+            "steps": timed_steps, "median_interval": statistics.median(intervals) if intervals else 0.0,
             "final_loss": final_loss, "threads": torch.get_num_threads()}
 
 

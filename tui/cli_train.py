@@ -92,6 +92,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Queue-less training in the foreground; the run lands in the store like any other."""
     cfg = config_from_args(args)
     store = open_store(args)
+    prepare_dataset(store, cfg)  # in the foreground, so a large corpus shows its progress here
     run_id = store.create_run(cfgmod.to_toml(cfg), args.name, {"source": "cli train", "attempts": 1})
     console.print(f"run [bold]{run_id}[/] in {store.run_dir(run_id)}  "
                   f"(batch {cfg.batch_label}, {cfg.max_iters} steps; log: {store.worker_log(run_id)})")
@@ -109,6 +110,25 @@ def cmd_train(args: argparse.Namespace) -> int:
         console.print(f"[red]{status.get('state', 'failed')}[/]: {reason}  (log: {store.worker_log(run_id)})")
         return EXIT_FAILED
     return EXIT_OK
+
+
+def prepare_dataset(store: st.Store, cfg: cfgmod.RunConfig) -> int:
+    from engine import data  # numpy and the tokenizer; never torch
+
+    t0 = time.perf_counter()
+    prepared = data.prepare(cfg.dataset, cfg.tokenizer, store.datasets_dir, progress=True)
+    prepared.check_block_size(cfg.block_size)
+    meta = prepared.meta
+    console.print(f"dataset [bold]{prepared.dir.name}[/]: {meta['train_tokens']:,} train and "
+                  f"{meta['val_tokens']:,} val tokens, vocabulary {prepared.vocab_size:,} "
+                  f"({time.perf_counter() - t0:.2f}s)")
+    return EXIT_OK
+
+
+@command("prepare")
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Tokenize a config's corpus into the store now, with a progress bar (runs reuse it)."""
+    return prepare_dataset(open_store(args), config_from_args(args))
 
 
 @command("sample")
@@ -142,6 +162,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one run in the foreground (recorded in the store)")
     add_config_options(p)
     p.add_argument("--name", "-n", help="a name for the run (part of its id)")
+
+    p = sub.add_parser("prepare", help="tokenize a config's dataset into the store (with a progress bar)")
+    add_config_options(p)
 
     p = sub.add_parser("sample", help="text from a run's best checkpoint, streamed")
     p.add_argument("run", help="the run id")
