@@ -1,0 +1,75 @@
+"""A run's metrics as columns, grown by the records a LogTail hands over, ready to plot."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+NAN = float("nan")
+
+
+class Table:
+    """Columns of one record kind ([[train]] or [[eval]]); a key first seen late is back-filled."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[float]] = {}
+        self.rows = 0
+        self.last: dict[str, Any] = {}
+
+    def append(self, record: dict[str, Any]) -> None:
+        for key, value in record.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            col = self.columns.get(key)
+            if col is None:
+                col = self.columns[key] = [NAN] * self.rows
+            col.append(float(value))
+        self.rows += 1
+        for key, col in self.columns.items():
+            if len(col) < self.rows:
+                col.append(NAN)
+        self.last = record
+
+    def get(self, key: str) -> list[float]:
+        return self.columns.get(key, [])
+
+    def has(self, key: str) -> bool:
+        return any(not math.isnan(v) for v in self.columns.get(key, ()))
+
+
+class RunSeries:
+    """Everything a run has logged so far, split by kind."""
+
+    def __init__(self) -> None:
+        self.train = Table()
+        self.eval = Table()
+
+    def add(self, records: Iterable[tuple[str, dict[str, Any]]]) -> bool:
+        """Take new records; True when any was for a table we plot."""
+        changed = False
+        for table, record in records:
+            if table == "train":
+                self.train.append(record)
+                changed = True
+            elif table == "eval":
+                self.eval.append(record)
+                changed = True
+        return changed
+
+    def clear(self) -> None:
+        self.__init__()
+
+    @property
+    def step(self) -> int:
+        steps = [t.last.get("step") for t in (self.train, self.eval) if t.last]
+        return int(max(steps)) if steps else 0
+
+
+def points(xs: list[float], ys: list[float], limit: int = 240) -> tuple[list[float], list[float]]:
+    """The finite (x, y) pairs, thinned to at most `limit` (the last point always kept): a chart
+    a few dozen cells wide shows no more, and plotting costs by the point."""
+    pairs = [(x, y) for x, y in zip(xs, ys) if math.isfinite(x) and math.isfinite(y)]
+    if len(pairs) > limit:
+        stride = math.ceil(len(pairs) / limit)
+        pairs = pairs[::-stride][::-1]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
