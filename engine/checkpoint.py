@@ -13,12 +13,13 @@ import torch
 LAST, BEST = "last.pt", "best.pt"
 
 
-def rng_state(data_rng: np.random.Generator) -> dict[str, Any]:
+def rng_state() -> dict[str, Any]:
+    """Every random state of the process. The data order needs none: each micro-batch is drawn
+    from (seed, step, micro), so the step alone is the data position."""
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": _numpy_global_state(),
         "python": random.getstate(),
-        "data": data_rng.bit_generator.state,
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -31,13 +32,12 @@ def _numpy_global_state() -> tuple:
     return kind, torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(gauss)
 
 
-def restore_rng(state: dict[str, Any], data_rng: np.random.Generator) -> None:
+def restore_rng(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     kind, key, pos, has_gauss, gauss = state["numpy"]
     np.random.set_state((kind, key.numpy().astype(np.uint32), pos, has_gauss, gauss))
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
-    data_rng.bit_generator.state = state["data"]
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 

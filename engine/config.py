@@ -67,7 +67,8 @@ class RunConfig:
     compile: bool = _hp(False, "system", "torch.compile the model (faster on GPU after a warm-up)")
     seed: int = _hp(1337, "system", "random seed for weights, data order and dropout")
     threads: int = _hp(0, "system", "CPU threads for torch; 0 means every core")
-    gpus: int = _hp(1, "system", "GPUs for this run; more than 1 starts it with torchrun (DDP)")
+    gpus: int = _hp(1, "system", "GPUs for this run; more than 1 starts torchrun (DDP; with device=cpu, "
+                                 "that many CPU processes)")
 
     # -- derived values ---------------------------------------------------------------
     @property

@@ -164,10 +164,18 @@ def _dtype_on_device(c, caps):
 
 @rule("gpus", "device")
 def _gpus(c, caps):
-    if c.gpus > 1 and device_kind(c.device) in ("cpu", "mps"):
-        yield Problem("gpus", f"gpus={c.gpus} needs CUDA devices; set device=auto or cuda")
+    if c.gpus > 1 and device_kind(c.device) == "mps":
+        yield Problem("gpus", f"gpus={c.gpus} needs CUDA devices (or device=cpu for CPU processes)")
     elif caps is not None and c.gpus > 1 and caps.cuda_count and c.gpus > caps.cuda_count:
         yield Problem("gpus", f"gpus={c.gpus} but this machine has {caps.cuda_count} GPU(s)")
+
+
+@rule("gpus", "gradient_accumulation_steps")
+def _accumulation_splits(c, caps):
+    if c.gpus > 1 and c.gradient_accumulation_steps % c.gpus:
+        yield Problem("gradient_accumulation_steps",
+                      f"{c.gradient_accumulation_steps} micro-batches cannot be split evenly over gpus={c.gpus}; "
+                      f"use a multiple of {c.gpus}, e.g. {c.gpus * max(1, round(c.gradient_accumulation_steps / c.gpus))}")
 
 
 @rule("tokenizer")

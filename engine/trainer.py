@@ -13,9 +13,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from engine import checkpoint, telemetry
+from engine import checkpoint, distributed, telemetry
 from engine import estimate as est
 from engine.config import DeviceCaps, RunConfig, resolved_dtype
+from engine.distributed import Dist
 from engine.schedule import get_lr
 
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -78,6 +79,7 @@ class Trainer:
     vocab_size: int
     ckpt_dir: Path | None = None
     events: Events = field(default_factory=Events)
+    dist: Dist = field(default_factory=Dist)
 
     def __post_init__(self) -> None:
         from engine.model import GPT
@@ -85,12 +87,19 @@ class Trainer:
         c = self.cfg
         torch.set_num_threads(c.threads or torch.get_num_threads())
         self.device = pick_device(c)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)  # torchrun: one GPU per rank
+            torch.cuda.set_device(self.device)
         self.device_type = self.device.type
+        distributed.init(self.dist, self.device_type)
+        if c.gradient_accumulation_steps % self.dist.world:
+            raise ValueError(f"gradient_accumulation_steps ({c.gradient_accumulation_steps}) must be a "
+                             f"multiple of the {self.dist.world} processes")
+        self.micro_steps = c.gradient_accumulation_steps // self.dist.world  # per process
         self.dtype = resolved_dtype(c, torch_caps())
         torch.manual_seed(c.seed)
         random.seed(c.seed)
         np.random.seed(c.seed % 2**32)
-        self.data_rng = np.random.Generator(np.random.PCG64(c.seed))
         if self.device_type == "cuda":
             torch.cuda.manual_seed_all(c.seed)
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -102,7 +111,12 @@ class Trainer:
         self.optimizer = self.model.configure_optimizer(c.weight_decay, c.learning_rate,
                                                         (c.beta1, c.beta2), self.device_type)
         self.scaler = torch.amp.GradScaler(self.device_type, enabled=self.dtype == "float16")
-        self.forward = torch.compile(self.model) if c.compile else self.model
+        self.compiled = torch.compile(self.model) if c.compile else self.model
+        self.forward = self.compiled  # what training calls: the model, compiled, wrapped for DDP
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+            ids = [self.device.index] if self.device_type == "cuda" else None
+            self.forward = DistributedDataParallel(self.compiled, device_ids=ids)
         self.step = 0
         self.best_val_loss = math.inf
         self.tokens_per_iter = est.tokens_per_iter(c)
@@ -114,6 +128,11 @@ class Trainer:
         self.diverge_above = 2.0 * math.log(self.vocab_size)
 
     # -- batches and evaluation --------------------------------------------------------
+    def micro_batch_rng(self, micro: int) -> np.random.Generator:
+        """The data of micro-batch `micro` of the current step, drawn from (seed, step, micro): the
+        same windows however many processes share the step, and after any resume."""
+        return np.random.Generator(np.random.PCG64([self.cfg.seed, self.step, micro]))
+
     def batch(self, data: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         xy = torch.from_numpy(sample_batch(data, self.cfg.batch_size, self.cfg.block_size, rng))
         if self.device_type == "cuda":
@@ -134,7 +153,7 @@ class Trainer:
             for k in range(self.cfg.eval_iters):
                 x, y = self.batch(data, rng)
                 with self.autocast:
-                    _, loss = self.forward(x, y)
+                    _, loss = self.compiled(x, y)  # every rank sees the same batches: no collective
                 losses[k] = loss.float().item()
             out[split] = losses.mean().item()
         self.model.train()
@@ -148,13 +167,13 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "step": self.step,
             "best_val_loss": self.best_val_loss,
-            "rng": checkpoint.rng_state(self.data_rng),
+            "rng": checkpoint.rng_state(),
             "config": self.cfg.to_dict(),
             "vocab_size": self.vocab_size,
         }
 
     def save(self, *names: str) -> None:
-        if self.ckpt_dir is None:
+        if self.ckpt_dir is None or not self.dist.is_main:
             return
         payload = self.state()
         for name in names:
@@ -166,7 +185,7 @@ class Trainer:
         self.scaler.load_state_dict(payload["scaler"])
         self.step = int(payload["step"])
         self.best_val_loss = float(payload["best_val_loss"])
-        checkpoint.restore_rng(payload["rng"], self.data_rng)
+        checkpoint.restore_rng(payload["rng"])
 
     # -- the loop ----------------------------------------------------------------------
     def eval_point(self) -> None:
@@ -189,7 +208,6 @@ class Trainer:
         start = self.step
         nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
         t_log, step_log = time.perf_counter(), self.step
-        self.t_start = time.time()
         while True:
             at_eval = self.step % c.eval_interval == 0 or self.step == c.max_iters
             if at_eval and not (resumed and self.step == start):
@@ -197,19 +215,16 @@ class Trainer:
                 t_log, step_log = time.perf_counter(), self.step
             if self.step >= c.max_iters:
                 return
-            reason = self.events.should_stop()
-            if reason:
+            at_log = (self.step + 1) % c.log_interval == 0 or self.step + 1 == c.max_iters
+            # One process decides alone at every step; a DDP job decides together at log steps.
+            reason = self.events.should_stop() if not self.dist.enabled or at_log else None
+            if self.dist.any(bool(reason), self.device):
                 self.save(checkpoint.LAST)
-                raise StopRequested(self.step, reason)
+                raise StopRequested(self.step, reason or "stop requested on another process")
             lr = get_lr(self.step, c)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            for _ in range(c.gradient_accumulation_steps):
-                x, y = self.batch(self.train_data, self.data_rng)
-                with self.autocast:
-                    _, loss = self.forward(x, y)
-                    loss = loss / c.gradient_accumulation_steps
-                self.scaler.scale(loss).backward()
+            loss_sum = self.accumulate_gradients()
             if c.grad_clip > 0:
                 self.scaler.unscale_(self.optimizer)
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
@@ -217,16 +232,33 @@ class Trainer:
             self.scaler.update()
             self.optimizer.zero_grad(set_to_none=True)
             self.step += 1
-            nonfinite |= ~torch.isfinite(loss.detach())
-            if self.step % c.log_interval == 0 or self.step == c.max_iters:
-                loss_value = loss.item() * c.gradient_accumulation_steps  # the one sync per log
-                if bool(nonfinite) or not (loss_value <= self.diverge_above):
-                    raise Diverged(self.step, loss_value if not bool(nonfinite) else math.nan, self.diverge_above)
+            nonfinite |= ~torch.isfinite(loss_sum)
+            if at_log:
+                loss_value = self.dist.mean(loss_sum).item()  # the one sync per log
+                bad = self.dist.any(bool(nonfinite), self.device)
+                if bad or not (loss_value <= self.diverge_above):
+                    raise Diverged(self.step, math.nan if bad else loss_value, self.diverge_above)
                 now = time.perf_counter()
                 dt = (now - t_log) / max(1, self.step - step_log)
                 t_log, step_log = now, self.step
                 self.events.on_train(self.train_record(loss_value, lr, dt))
             self.events.on_progress(self.last)
+
+    def accumulate_gradients(self) -> torch.Tensor:
+        """Forward and backward over this process's micro-batches; returns their mean loss
+        (a device tensor: nothing here waits for the GPU)."""
+        loss_sum = torch.zeros((), device=self.device)
+        first = self.dist.rank * self.micro_steps
+        for j in range(self.micro_steps):
+            if self.dist.enabled:  # all-reduce gradients once, after the last micro-batch
+                self.forward.require_backward_grad_sync = j == self.micro_steps - 1
+            x, y = self.batch(self.train_data, self.micro_batch_rng(first + j))
+            with self.autocast:
+                _, loss = self.forward(x, y)
+                loss = loss / self.micro_steps
+            self.scaler.scale(loss).backward()
+            loss_sum += loss.detach().float()
+        return loss_sum
 
     def train_record(self, loss: float, lr: float, dt: float) -> dict[str, Any]:
         tokens_per_s = self.tokens_per_iter / dt if dt > 0 else 0.0

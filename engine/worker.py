@@ -30,10 +30,12 @@ def log(message: str) -> None:
 
 
 class RunRecorder:
-    """Writes a run's records and state into its directory, rate-limiting the status file."""
+    """Writes a run's records and state into its directory, rate-limiting the status file.
 
-    def __init__(self, store: st.Store, run_id: str) -> None:
-        self.store, self.run_id = store, run_id
+    With writes=False (the other processes of a DDP job) it is a silent twin: it reads, never writes."""
+
+    def __init__(self, store: st.Store, run_id: str, writes: bool = True) -> None:
+        self.store, self.run_id, self.writes = store, run_id, writes
         self.metrics: st.AppendLog | None = None  # opened once resume has trimmed the log
         self.control_path = store.control_path(run_id)
         self.status: dict[str, Any] = store.read_status(run_id)
@@ -52,21 +54,25 @@ class RunRecorder:
     def write_status(self, **changes: Any) -> None:
         self.status.update({k: v for k, v in changes.items() if v is not None})
         self.status["updated"] = st.now_iso()
-        self.store.write_status(self.run_id, self.status)
         self._status_at = time.monotonic()
+        if self.writes:
+            self.store.write_status(self.run_id, self.status)
 
     def open_metrics(self) -> None:
-        self.metrics = st.AppendLog(self.store.metrics_path(self.run_id))
+        if self.writes:
+            self.metrics = st.AppendLog(self.store.metrics_path(self.run_id))
 
     def close(self) -> None:
         if self.metrics is not None:
             self.metrics.close()
 
     def on_train(self, record: dict[str, Any]) -> None:
-        self.metrics.append("train", record)
+        if self.metrics is not None:
+            self.metrics.append("train", record)
 
     def on_eval(self, record: dict[str, Any]) -> None:
-        self.metrics.append("eval", record)
+        if self.metrics is not None:
+            self.metrics.append("eval", record)
 
     def on_progress(self, last: dict[str, Any]) -> None:
         if time.monotonic() - self._status_at < STATUS_EVERY_S:
@@ -78,7 +84,7 @@ class RunRecorder:
         self.write_status(eta_s=eta, **{k: v for k, v in last.items() if _finite(v)})
 
     def should_stop(self) -> str | None:
-        if self.signal_reason:
+        if self.signal_reason or not self.writes:  # the main process alone reads requests
             return self.signal_reason
         now = time.monotonic()
         if now - self._control_at < CONTROL_EVERY_S:
@@ -140,13 +146,18 @@ def inject_fault(step: int, cfg: cfgmod.RunConfig) -> None:
 
 def run(run_dir: Path) -> int:
     """Train the run in `run_dir` from its checkpoint (or from scratch) to one of its ends."""
+    from engine import distributed
+
     store = st.Store(run_dir.parent)
     run_id = st.check_run_id(run_dir.name)
-    rec = RunRecorder(store, run_id)
+    dist = distributed.from_env()
+    rec = RunRecorder(store, run_id, writes=dist.is_main)
     attempts = int(rec.status.get("attempts", 0))  # counted by whoever launched this worker
     rec.write_status(state="running", pid=os.getpid(), host=this_host(), attempts=attempts,
-                     started=rec.status.get("started") or st.now_iso(), error="", reason="")
-    log(f"run {run_id}: attempt {attempts}, pid {os.getpid()}")
+                     started=rec.status.get("started") or st.now_iso(), error="", reason="",
+                     processes=dist.world)
+    log(f"run {run_id}: attempt {attempts}, pid {os.getpid()}"
+        + (f", rank {dist.rank} of {dist.world}" if dist.enabled else ""))
 
     def on_signal(signum, frame):
         rec.signal_reason = f"signal {signal.Signals(signum).name}"
@@ -155,7 +166,7 @@ def run(run_dir: Path) -> int:
 
     try:
         cfg = cfgmod.load(store.config_path(run_id))
-        return train_run(store, run_id, cfg, rec)
+        return train_run(store, run_id, cfg, rec, dist)
     except cfgmod.ConfigError as e:
         return end(rec, "failed", EXIT_FAILED, reason=f"invalid config: {'; '.join(map(str, e.problems))}")
     except Exception as e:  # noqa: BLE001 - the run's end, with its reason, is the point
@@ -169,6 +180,7 @@ def run(run_dir: Path) -> int:
         return end(rec, "failed", EXIT_FAILED, reason=f"{type(e).__name__}: {first_line(e)}")
     finally:
         rec.close()
+        distributed.shutdown(dist)
 
 
 def first_line(e: BaseException) -> str:
@@ -183,7 +195,7 @@ def end(rec: RunRecorder, state: str, code: int, reason: str = "", **extra: Any)
     return code
 
 
-def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecorder) -> int:
+def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecorder, dist: Any) -> int:
     from engine import data
     from engine.trainer import Diverged, Events, StopRequested, Trainer
 
@@ -192,15 +204,16 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
     events = Events(on_train=rec.on_train, on_eval=rec.on_eval, on_progress=rec.on_progress,
                     should_stop=rec.should_stop)
     trainer = Trainer(cfg, prepared.train(), prepared.val(), prepared.vocab_size,
-                      store.ckpt_dir(run_id), events)
+                      store.ckpt_dir(run_id), events, dist)
     rec.max_iters, rec.tokens_per_iter = cfg.max_iters, trainer.tokens_per_iter
     last = store.ckpt_dir(run_id) / checkpoint.LAST
     resumed = last.exists()
     if resumed:
         trainer.restore(checkpoint.load(last, trainer.device))
-        dropped = keep_records_through(store.metrics_path(run_id), trainer.step)
-        log(f"resumed from step {trainer.step} ({dropped} records past it dropped)")
-    else:
+        if dist.is_main:
+            dropped = keep_records_through(store.metrics_path(run_id), trainer.step)
+            log(f"resumed from step {trainer.step} ({dropped} records past it dropped)")
+    elif dist.is_main:
         keep_records_through(store.metrics_path(run_id), -1)
     rec.open_metrics()
     from engine.estimate import param_count
@@ -220,6 +233,8 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
         return end(rec, "stopped", code, reason=s.reason, **latest(trainer), step=s.step)
     except Diverged as d:
         return end(rec, "diverged", EXIT_DIVERGED, reason=str(d), **latest(trainer), step=d.step)
+    if not dist.is_main:
+        return EXIT_DONE
     row = result_row(store, run_id, cfg, trainer, rec.status, rec.train_seconds())
     st.append_result(store, row)
     final = {**latest(trainer), "step": trainer.step, "tokens_per_s": row["tokens_per_s"],
