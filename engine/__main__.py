@@ -10,6 +10,16 @@ import sys
 from engine import engines as eng
 from engine import store as st
 from engine.daemon import Engine, hold_lock, log
+from engine.executors import LocalExecutor, SlurmExecutor
+
+
+def make_executor(a: argparse.Namespace, store: st.Store):
+    if a.executor == "local":
+        return LocalExecutor()
+    return SlurmExecutor(folder=store.root / "slurm", partition=a.partition, gpus_per_run=a.gpus_per_run,
+                         time_min=a.time_min, local=a.executor == "submitit-local",
+                         extra={"signal_delay_s" if a.executor == "submitit-local" else "slurm_signal_delay_s":
+                                a.signal_delay_s})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +30,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--poll", type=float, default=0.25, help="seconds between looks at the queue")
     p.add_argument("--host", help="this engine's host name (default: $GPT_TUI_HOST, else the hostname)")
     p.add_argument("--until-idle", action="store_true", help="exit once the queue is empty and no run is left")
+    p.add_argument("--executor", choices=("local", "slurm", "submitit-local"), default="local",
+                   help="start workers as local processes, as Slurm jobs (submitit), or through "
+                        "submitit's local executor (the Slurm path on this machine)")
+    p.add_argument("--partition", help="Slurm partition")
+    p.add_argument("--gpus-per-run", type=int, default=1, help="GPUs a Slurm job asks for")
+    p.add_argument("--time-min", type=float, default=60.0, help="a job's time limit; at its end the run "
+                                                                "checkpoints and the job is requeued")
+    p.add_argument("--signal-delay-s", type=int, default=90, help="how long before the limit the job is warned")
+    p.add_argument("--max-jobs", type=int, default=8, help="Slurm jobs in flight at once")
     a = p.parse_args(argv)
     if a.workers < 1 or a.max_attempts < 1 or a.poll <= 0:
         print("error: --workers and --max-attempts must be at least 1 and --poll above 0", file=sys.stderr)
@@ -34,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"an engine already serves {store.root} on {host}"
               f"{f' (pid {other.pid})' if other else ''}; nothing to do")
         return 0
-    engine = Engine(store, workers=a.workers, max_attempts=a.max_attempts, poll_s=a.poll, host=host)
+    engine = Engine(store, workers=a.max_jobs if a.executor != "local" else a.workers,
+                    max_attempts=a.max_attempts, poll_s=a.poll, host=host, executor=make_executor(a, store))
     signal.signal(signal.SIGTERM, engine.request_stop)
     signal.signal(signal.SIGINT, engine.request_stop)
     engine.beat(force=True)

@@ -17,6 +17,15 @@ RESUMABLE = ("stopped", "failed", "diverged", "oom", "pruned")
 SETTLED = ("done", "stopped", "failed", "diverged", "pruned")
 
 
+def is_settled(status: dict[str, Any]) -> bool:
+    """Ended for good: not a moment before the engine queues it again (oom, a retryable failure,
+    a stop by signal)."""
+    state = status.get("state")
+    if state == "stopped" and str(status.get("reason", "")).startswith("signal"):
+        return False
+    return state in SETTLED and not status.get("retryable")
+
+
 class ControlError(ValueError):
     """A request that cannot be carried out; the message says why and what to do instead."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,10 +19,13 @@ from typing import Any
 from engine import config as cfgmod
 from engine import engines as eng
 from engine import store as st
+from engine import sweep_driver
+from engine.executors import Handle, LocalExecutor
 from engine.oom import smaller_batch
 from engine.telemetry import gpus
 
 RECOVER_EVERY_S = 5.0
+SWEEPS_EVERY_S = 2.0
 CLAIM_STALE_S = 60.0
 STATUS_STALE_S = 120.0
 
@@ -33,18 +35,33 @@ def log(message: str) -> None:
 
 
 @dataclass
-class Slot:
-    """One worker the engine watches: started by it (proc) or adopted from a dead engine (pid)."""
+class Adopted:
+    """A worker a dead engine left running: watched by pid, no exit code to read."""
 
-    run_id: str
     pid: int
-    gpu: int | None
-    proc: subprocess.Popen | None = None
+    returncode = None
 
     def ended(self) -> bool:
-        if self.proc is not None:
-            return self.proc.poll() is not None
         return not eng.pid_alive(self.pid)
+
+    def terminate(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+@dataclass
+class Slot:
+    """One run the engine watches, the GPUs (or CPU slots) it holds, and its worker."""
+
+    run_id: str
+    handle: Handle
+    gpus: list[int]
+    width: int = 1  # slots it takes: its process count
+
+    def ended(self) -> bool:
+        return self.handle.ended()
 
 
 @dataclass
@@ -54,17 +71,18 @@ class Engine:
     max_attempts: int = 3
     poll_s: float = 0.25
     host: str = field(default_factory=eng.this_host)
+    executor: Any = field(default_factory=LocalExecutor)
     slots: list[Slot] = field(default_factory=list)
     stopping: bool = False
 
     def __post_init__(self) -> None:
         self.pid = os.getpid()
         self.owner = f"{self.host}-{self.pid}"
-        self.gpu_ids = [g.index for g in gpus()]
+        self.gpu_ids = [g.index for g in gpus()] if self.executor.name == "local" else []
         self.capacity = len(self.gpu_ids) or self.workers
         self.heartbeat = eng.heartbeat_path(self.store, self.host, self.pid)
         self.started = st.now_iso()
-        self._beat_at = self._recover_at = 0.0
+        self._beat_at = self._recover_at = self._sweeps_at = 0.0
         self.caps = cfgmod.DeviceCaps(cuda_count=len(self.gpu_ids))
 
     # -- the loop ----------------------------------------------------------------------
@@ -80,6 +98,7 @@ class Engine:
             else:
                 if time.monotonic() - self._recover_at > RECOVER_EVERY_S:
                     self.recover()
+                self.drive_sweeps()
                 self.claim_and_launch()
                 if until_idle and not self.slots and not self.store.list_queue():
                     break
@@ -95,10 +114,7 @@ class Engine:
         self.stopping = True
         log(f"engine {self.owner}: {signal.Signals(signum).name}, checkpointing {len(self.slots)} run(s)")
         for slot in self.slots:
-            try:
-                os.kill(slot.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+            slot.handle.terminate()
 
     def beat(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._beat_at < eng.HEARTBEAT_EVERY_S:
@@ -107,55 +123,76 @@ class Engine:
             "pid": self.pid, "host": self.host, "started": self.started, "heartbeat": st.now_iso(),
             "heartbeat_unix": time.time(), "gpus": self.gpu_ids, "slots": self.capacity,
             "running": [s.run_id for s in self.slots], "queued": len(self.store.list_queue()),
-            "python": sys.executable,
+            "python": sys.executable, "executor": self.executor.name,
         })
         self._beat_at = time.monotonic()
 
+    def drive_sweeps(self) -> None:
+        """Create the trials sweeps still need (TPE's come one by one as earlier ones finish)."""
+        if time.monotonic() - self._sweeps_at < SWEEPS_EVERY_S:
+            return
+        self._sweeps_at = time.monotonic()
+        try:
+            sweep_driver.drive(self.store, log)
+        except Exception as e:  # noqa: BLE001 - a sweep's trouble must not stop the engine
+            log(f"sweeps: {type(e).__name__}: {e}")
+
     # -- launching ---------------------------------------------------------------------
-    def free_gpu(self) -> int | None:
-        used = {s.gpu for s in self.slots}
-        return next((g for g in self.gpu_ids if g not in used), None)
+    def used(self) -> int:
+        return sum(s.width for s in self.slots)
+
+    def free_gpus(self) -> list[int]:
+        held = {g for s in self.slots for g in s.gpus}
+        return [g for g in self.gpu_ids if g not in held]
 
     def claim_and_launch(self) -> None:
         self.set_aside_junk()
-        while len(self.slots) < self.capacity:
+        while self.used() < self.capacity:
             claimed = self.store.claim_next(self.owner)
             if claimed is None:
                 return
             entry, ticket = claimed
             try:
-                self.launch(entry, ticket)
+                started = self.launch(entry, ticket)
             except Exception as e:  # noqa: BLE001 - one bad ticket must not stop the engine
                 log(f"run {entry.run_id}: not started: {e}")
                 self.store._set_aside(entry, f"not started: {e}")
                 self.mark(entry.run_id, state="failed", reason=f"not started: {e}", finished=st.now_iso())
-            else:
-                self.store.release_claim(entry)
+                continue
+            if not started:  # it waits for more free GPUs: back in line, at its place
+                os.rename(entry.path, self.store.queue_dir / entry.path.name)
+                return
+            self.store.release_claim(entry)
 
-    def launch(self, entry: st.QueueEntry, ticket: dict[str, Any]) -> None:
+    def launch(self, entry: st.QueueEntry, ticket: dict[str, Any]) -> bool:
+        """Start the run's worker; False when it needs more free slots than there are now."""
         run_id = entry.run_id
         run_dir = self.store.run_dir(run_id)
         if not run_dir.is_dir():
             self.adopt_hand_written(run_id, ticket)
         cfg = cfgmod.load(self.store.config_path(run_id), caps=self.caps)
-        if cfg.gpus > 1:
-            raise ValueError(f"gpus={cfg.gpus}: multi-GPU runs are not served by this engine yet; set gpus=1")
+        width = cfg.gpus
+        if width > self.capacity:
+            unit = "GPUs" if self.gpu_ids else "slots (start the engine with --workers N)"
+            raise ValueError(f"gpus={width} but this engine has {self.capacity} {unit}")
+        if width > self.capacity - self.used():
+            return False
         status = self.store.read_status(run_id)
         if status.get("state") not in ("queued", "running", None):
             raise ValueError(f"its state is {status.get('state')}; only queued runs are started")
         attempts = int(status.get("attempts", 0)) + 1
-        gpu = self.free_gpu()
+        held = self.free_gpus()[:width] if self.gpu_ids else []
         env = {**os.environ, "GPT_TUI_ENGINE": self.owner}
-        if gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = str(gpu)
         self.store.update_status(run_id, state="running", attempts=attempts, engine=self.owner,
-                                 host=self.host, claimed=st.now_iso(), pid=0, priority=entry.priority)
-        with open(self.store.worker_log(run_id), "ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "engine.worker", str(run_dir.resolve())],
-                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=env, start_new_session=True)
-        self.slots.append(Slot(run_id, proc.pid, gpu, proc))
-        log(f"run {run_id}: started worker {proc.pid} (attempt {attempts}{f', GPU {gpu}' if gpu is not None else ''})")
+                                 host=self.host, claimed=st.now_iso(), pid=0, priority=entry.priority,
+                                 executor=self.executor.name, gpu_ids=held)
+        on_gpus = bool(held) if self.executor.name == "local" else cfg.device != "cpu"
+        handle = self.executor.start(run_dir.resolve(), self.store.worker_log(run_id), env, width, held, on_gpus)
+        self.slots.append(Slot(run_id, handle, held, width))
+        where = f", GPU {','.join(map(str, held))}" if held else ""
+        log(f"run {run_id}: started worker {handle.pid or self.executor.name} "
+            f"(attempt {attempts}, {width} process{'es' if width > 1 else ''}{where})")
+        return True
 
     def adopt_hand_written(self, run_id: str, ticket: dict[str, Any]) -> None:
         """A ticket dropped into queue/ by hand, with its config inline: give it a run directory."""
@@ -191,8 +228,7 @@ class Engine:
     def settle_ended(self) -> None:
         for slot in [s for s in self.slots if s.ended()]:
             self.slots.remove(slot)
-            code = slot.proc.returncode if slot.proc is not None else None
-            self.settle(slot.run_id, code)
+            self.settle(slot.run_id, slot.handle.returncode)
 
     def settle(self, run_id: str, code: int | None) -> None:
         """Act on how a worker ended, as its status says (an adopted worker has no exit code)."""
@@ -205,6 +241,9 @@ class Engine:
         log(f"run {run_id}: worker ended (code {code}): {state}{' - ' + reason if reason else ''}")
         if state == "running":
             self.requeue_or_fail(run_id, status, f"worker exited (code {code}) without finishing")
+        elif state == "failed" and status.get("retryable"):
+            self.store.update_status(run_id, retryable=None)
+            self.requeue_or_fail(run_id, status, f"a process of the job failed ({reason})")
         elif state == "oom":
             self.retry_smaller(run_id, status)
         elif state == "stopped" and reason.startswith("signal"):
@@ -254,14 +293,23 @@ class Engine:
                 continue  # a foreground `gpt-tui train` run: its own command watches it
             if host == self.host:
                 if pid and eng.process_runs(pid, "engine.worker", run_dir):
-                    self.slots.append(Slot(run_id, pid, None))
+                    held = [int(g) for g in status.get("gpu_ids", [])]
+                    self.slots.append(Slot(run_id, Adopted(pid), held, int(status.get("processes", 1))))
                     self.store.update_status(run_id, engine=self.owner)
                     log(f"run {run_id}: adopted live worker {pid}")
                 else:
                     self.requeue_or_fail(run_id, status, "its worker is gone")
-            elif not eng.host_alive(self.store, host) and _status_age(status) > STATUS_STALE_S:
-                self.requeue_or_fail(run_id, status, f"its host {host} stopped beating")
+            elif self.worker_silent(run_id, status) > STATUS_STALE_S and not eng.host_alive(self.store, host):
+                self.requeue_or_fail(run_id, status, f"its worker on {host} stopped beating")
         self.recover_claims()
+
+    def worker_silent(self, run_id: str, status: dict[str, Any]) -> float:
+        """Seconds since a worker on another machine last showed life: its status or its beat file."""
+        try:
+            beat = time.time() - (self.store.run_dir(run_id) / "heartbeat").stat().st_mtime
+        except FileNotFoundError:
+            beat = float("inf")
+        return min(beat, _status_age(status))
 
     def recover_claims(self) -> None:
         """A ticket claimed by an engine that died before starting the run goes back to the queue."""

@@ -26,11 +26,14 @@ class Handle(Protocol):
     def terminate(self) -> None: ...
 
 
-def worker_command(run_dir: Path, processes: int) -> list[str]:
-    """`python -m engine.worker RUN_DIR`, or the same under torchrun for a multi-process run.
-    torchrun never restarts a rank itself: a dead rank ends the job and the engine resumes the run."""
+def worker_command(run_dir: Path, processes: int, on_gpus: bool = True) -> list[str]:
+    """`python -m engine.worker RUN_DIR`; for several processes, the same under torchrun on GPUs,
+    or under engine.launch on a CPU (loopback only). Neither restarts a rank itself: a dead rank
+    ends the job and the engine resumes the run from its checkpoint."""
     if processes <= 1:
         return [sys.executable, "-m", "engine.worker", str(run_dir)]
+    if not on_gpus:
+        return [sys.executable, "-m", "engine.launch", f"--nproc={processes}", str(run_dir)]
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
             "--max-restarts=0", "-m", "engine.worker", str(run_dir)]
 
@@ -69,9 +72,9 @@ class LocalExecutor:
     name = "local"
 
     def start(self, run_dir: Path, log_path: Path, env: dict[str, str], processes: int,
-              gpus: list[int] | None) -> Handle:
+              gpus: list[int] | None, on_gpus: bool) -> Handle:
         with open(log_path, "ab") as out:
-            proc = subprocess.Popen(worker_command(run_dir, processes), stdout=out, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(worker_command(run_dir, processes, on_gpus), stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, env=worker_env(env, gpus), start_new_session=True)
         return LocalHandle(proc)
 
@@ -79,43 +82,60 @@ class LocalExecutor:
 # -- Slurm through submitit --------------------------------------------------------------
 
 class RunJob:
-    """What a Slurm job runs: the worker, as a child process. On a timeout or preemption submitit
-    calls checkpoint(): the worker is told to checkpoint (SIGTERM) and the job is requeued, so the
-    next allocation resumes the run from that checkpoint."""
+    """What a Slurm job runs: the worker, as a child process.
 
-    def __init__(self, run_dir: str, processes: int, env: dict[str, str]) -> None:
-        self.run_dir, self.processes, self.env = run_dir, processes, env
+    On a timeout or a preemption warning submitit calls checkpoint(): the worker is told to
+    checkpoint (SIGTERM) and ends `stopped` by a signal; the job ends without asking Slurm to
+    requeue it, and the engine queues the run again to resume from that checkpoint — the same
+    path as every other interruption, so a run is never resumed twice."""
+
+    def __init__(self, run_dir: str, processes: int, env: dict[str, str], on_gpus: bool = True) -> None:
+        self.run_dir, self.processes, self.env, self.on_gpus = run_dir, processes, env, on_gpus
         self.proc: subprocess.Popen | None = None
 
     def __call__(self) -> int:
+        if _settled(Path(self.run_dir)):
+            return 0
         log_path = Path(self.run_dir) / "worker.log"
         with open(log_path, "ab") as out:
-            self.proc = subprocess.Popen(worker_command(Path(self.run_dir), self.processes), stdout=out,
+            self.proc = subprocess.Popen(worker_command(Path(self.run_dir), self.processes, self.on_gpus), stdout=out,
                                          stderr=subprocess.STDOUT, env=worker_env({**os.environ, **self.env}, None))
         return self.proc.wait()
 
-    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
-        import submitit
-
-        if self.proc is not None and self.proc.poll() is None:
+    def checkpoint(self, *args: Any, **kwargs: Any) -> None:
+        if self.proc is not None:
             self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        _mark_requeued(Path(self.run_dir))
-        return submitit.helpers.DelayedSubmission(RunJob(self.run_dir, self.processes, self.env))
+            _wait_exited(self.proc.pid, timeout_s=120)
+        print("gpt-tui: the worker checkpointed; the engine resumes the run in a new job", flush=True)
+        return None
 
 
-def _mark_requeued(run_dir: Path) -> None:
-    from engine import store as st
+def _wait_exited(pid: int, timeout_s: float) -> None:
+    """Wait for a child to finish without reaping it. This runs inside submitit's signal handler,
+    which interrupted Popen.wait() in __call__; a second wait() there would deadlock on its lock."""
+    import time
 
-    store = st.Store(run_dir.parent)
-    run_id = run_dir.name
-    status = store.read_status(run_id)
-    if status.get("state") in ("stopped", "running"):
-        store.update_status(run_id, state="running", reason="requeued by Slurm (timeout or preemption)",
-                            attempts=int(status.get("attempts", 0)) + 1)
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
+def _settled(run_dir: Path) -> bool:
+    """Whether the run already ended for good (a job started for it has nothing to do)."""
+    from engine import control, store as st
+
+    try:
+        return control.is_settled(st.Store(run_dir.parent).read_status(run_dir.name))
+    except st.StoreError:
+        return False
 
 
 @dataclass
@@ -156,7 +176,7 @@ class SlurmExecutor:
     name: str = "slurm"
 
     def start(self, run_dir: Path, log_path: Path, env: dict[str, str], processes: int,
-              gpus: list[int] | None) -> Handle:
+              gpus: list[int] | None, on_gpus: bool) -> Handle:
         import submitit
 
         if self.local:
@@ -168,5 +188,5 @@ class SlurmExecutor:
                                  gpus_per_node=max(self.gpus_per_run, processes), tasks_per_node=1,
                                  nodes=1, **self.extra)
         keep = {k: v for k, v in env.items() if k.startswith(("GPT_TUI", "TIKTOKEN", "TORCHINDUCTOR"))}
-        job = ex.submit(RunJob(str(run_dir), processes, keep))
+        job = ex.submit(RunJob(str(run_dir), processes, keep, on_gpus))
         return SlurmHandle(job)

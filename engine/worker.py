@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from engine import checkpoint, config as cfgmod, store as st
+from engine import checkpoint, config as cfgmod, pruning, store as st
 from engine.engines import this_host
 
 EXIT_DONE, EXIT_FAILED, EXIT_DIVERGED, EXIT_OOM, EXIT_TERMINATED = 0, 1, 3, 4, 75
@@ -163,6 +163,8 @@ def run(run_dir: Path) -> int:
         rec.signal_reason = f"signal {signal.Signals(signum).name}"
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if dist.is_main:
+        start_beating(run_dir)
 
     try:
         cfg = cfgmod.load(store.config_path(run_id))
@@ -177,10 +179,29 @@ def run(run_dir: Path) -> int:
             traceback.print_exc()
             return end(rec, "oom", EXIT_OOM, reason=first_line(e), memory=telemetry.memory_reading(device))
         traceback.print_exc()
-        return end(rec, "failed", EXIT_FAILED, reason=f"{type(e).__name__}: {first_line(e)}")
+        # In a DDP job the usual cause is a peer process that died: worth another attempt.
+        return end(rec, "failed", EXIT_FAILED, reason=f"{type(e).__name__}: {first_line(e)}",
+                   retryable=dist.enabled)
     finally:
         rec.close()
         distributed.shutdown(dist)
+
+
+def start_beating(run_dir: Path, every_s: float = 10.0) -> None:
+    """Touch RUN_DIR/heartbeat from a thread: proof of life through long evaluations and data
+    preparation, for an engine on another machine (Slurm) deciding whether this worker is gone."""
+    import threading
+
+    path = run_dir / "heartbeat"
+
+    def beat() -> None:
+        while True:
+            try:
+                path.touch()
+            except OSError:
+                pass
+            time.sleep(every_s)
+    threading.Thread(target=beat, name="heartbeat", daemon=True).start()
 
 
 def first_line(e: BaseException) -> str:
@@ -203,6 +224,10 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
     prepared.check_block_size(cfg.block_size)
     events = Events(on_train=rec.on_train, on_eval=rec.on_eval, on_progress=rec.on_progress,
                     should_stop=rec.should_stop)
+    # A sweep trial with early stopping is judged after each eval; every other run is untouched.
+    pruner = pruning.for_run(store, run_id, rec.status, cfg.eval_interval, cfg.max_iters) if dist.is_main else None
+    if pruner is not None:
+        events = pruner.watch(events)
     trainer = Trainer(cfg, prepared.train(), prepared.val(), prepared.vocab_size,
                       store.ckpt_dir(run_id), events, dist)
     rec.max_iters, rec.tokens_per_iter = cfg.max_iters, trainer.tokens_per_iter
@@ -229,6 +254,8 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
     try:
         trainer.train(resumed=resumed)
     except StopRequested as s:
+        if pruner is not None and s.reason == pruner.reason:
+            return end(rec, "pruned", EXIT_DONE, reason=s.reason, **latest(trainer), step=s.step)
         code = EXIT_TERMINATED if s.reason.startswith("signal") else EXIT_DONE
         return end(rec, "stopped", code, reason=s.reason, **latest(trainer), step=s.step)
     except Diverged as d:

@@ -83,7 +83,7 @@ def wait_all_ended(store: st.Store, run_ids: list[str], timeout: float = 240) ->
     statuses: dict[str, dict] = {}
     while time.time() < deadline:
         statuses = {r: _status(store, r) for r in run_ids}
-        if all(s.get("state") in control.SETTLED for s in statuses.values()):
+        if all(control.is_settled(s) for s in statuses.values()):
             return statuses
         time.sleep(0.2)
     raise AssertionError(f"runs did not end: {[(r, s.get('state')) for r, s in statuses.items()]}")

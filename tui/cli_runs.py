@@ -76,7 +76,7 @@ def wait_for(store: st.Store, run_id: str, cfg: cfgmod.RunConfig) -> int:
 
 def _ended(store: st.Store, run_id: str) -> bool:
     try:
-        return store.read_status(run_id).get("state") in control.SETTLED
+        return control.is_settled(store.read_status(run_id))
     except st.StoreError:
         return False
 
