@@ -249,7 +249,12 @@ def cmd_engine(args: argparse.Namespace) -> int:
         if found:
             console.print(f"an engine is already running (pid {found.pid})")
             return EXIT_OK
-        info = eng.start_engine(store, ["--workers", str(args.workers)] if args.workers else [])
+        extra = ["--workers", str(args.workers)] if args.workers else []
+        if args.executor != "local":
+            extra += ["--executor", args.executor, "--gpus-per-run", str(args.gpus_per_run),
+                      "--time-min", str(args.time_min), "--max-jobs", str(args.max_jobs)]
+            extra += ["--partition", args.partition] if args.partition else []
+        info = eng.start_engine(store, extra)
         console.print(f"engine started: pid {info.pid}, log {store.root / eng.ENGINE_LOG}")
         return EXIT_OK
     if args.action == "stop":
@@ -318,6 +323,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("engine", help="start, stop or inspect the background engine")
     p.add_argument("action", choices=("start", "stop", "status"))
     p.add_argument("--workers", type=int, help="concurrent runs on a CPU-only machine (default 1)")
+    p.add_argument("--executor", choices=("local", "slurm", "submitit-local"), default="local",
+                   help="where workers run: local processes, or Slurm jobs through submitit")
+    p.add_argument("--partition", help="Slurm partition")
+    p.add_argument("--gpus-per-run", type=int, default=1, help="GPUs each Slurm job asks for")
+    p.add_argument("--time-min", type=float, default=60.0, help="Slurm time limit per job; the run "
+                                                                "checkpoints and continues in a new job")
+    p.add_argument("--max-jobs", type=int, default=8, help="Slurm jobs in flight at once")
 
 
 __all__ = ["EXIT_USAGE"]
