@@ -13,59 +13,22 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from engine import config as cfgmod
 from engine import engines as eng
 from engine import store as st
 from engine import sweep_driver
-from engine.executors import Handle, LocalExecutor
-from engine.oom import smaller_batch
+from engine.executors import LocalExecutor
+from engine.recovery import Recovery, Slot, log
 from engine.telemetry import gpus
 
 RECOVER_EVERY_S = 5.0
 SWEEPS_EVERY_S = 2.0
-CLAIM_STALE_S = 60.0
-STATUS_STALE_S = 120.0
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}", flush=True)
 
 
 @dataclass
-class Adopted:
-    """A worker a dead engine left running: watched by pid, no exit code to read."""
-
-    pid: int
-    returncode = None
-
-    def ended(self) -> bool:
-        return not eng.pid_alive(self.pid)
-
-    def terminate(self) -> None:
-        try:
-            os.kill(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-
-
-@dataclass
-class Slot:
-    """One run the engine watches, the GPUs (or CPU slots) it holds, and its worker."""
-
-    run_id: str
-    handle: Handle
-    gpus: list[int]
-    width: int = 1  # slots it takes: its process count
-
-    def ended(self) -> bool:
-        return self.handle.ended()
-
-
-@dataclass
-class Engine:
+class Engine(Recovery):
     store: st.Store
     workers: int = 1
     max_attempts: int = 3
@@ -223,117 +186,6 @@ class Engine:
                 self.store.update_status(run_id, **changes)
         except (st.StoreError, OSError) as e:
             log(f"run {run_id}: cannot update status: {e}")
-
-    # -- ends and recovery -------------------------------------------------------------
-    def settle_ended(self) -> None:
-        for slot in [s for s in self.slots if s.ended()]:
-            self.slots.remove(slot)
-            self.settle(slot.run_id, slot.handle.returncode)
-
-    def settle(self, run_id: str, code: int | None) -> None:
-        """Act on how a worker ended, as its status says (an adopted worker has no exit code)."""
-        try:
-            status = self.store.read_status(run_id)
-        except st.StoreError as e:
-            log(f"run {run_id}: worker ended (code {code}) but its status is unreadable: {e}")
-            return
-        state, reason = status.get("state"), str(status.get("reason", ""))
-        log(f"run {run_id}: worker ended (code {code}): {state}{' - ' + reason if reason else ''}")
-        if state == "running":
-            self.requeue_or_fail(run_id, status, f"worker exited (code {code}) without finishing")
-        elif state == "failed" and status.get("retryable"):
-            self.store.update_status(run_id, retryable=None)
-            self.requeue_or_fail(run_id, status, f"a process of the job failed ({reason})")
-        elif state == "oom":
-            self.retry_smaller(run_id, status)
-        elif state == "stopped" and reason.startswith("signal"):
-            self.requeue(run_id, status, f"interrupted ({reason}); resuming from its checkpoint")
-
-    def requeue(self, run_id: str, status: dict[str, Any], reason: str) -> None:
-        self.store.update_status(run_id, state="queued", reason=reason, pid=0)
-        self.store.enqueue(run_id, {"reason": "resume"}, int(status.get("priority", 0)))
-
-    def requeue_or_fail(self, run_id: str, status: dict[str, Any], why: str) -> None:
-        attempts = int(status.get("attempts", 0))
-        if attempts >= self.max_attempts:
-            log(f"run {run_id}: failed after {attempts} attempts")
-            self.store.update_status(run_id, state="failed", pid=0, finished=st.now_iso(),
-                                     reason=f"{why}; gave up after {attempts} attempts")
-        else:
-            self.requeue(run_id, status, f"{why}; attempt {attempts + 1} resumes from its checkpoint")
-
-    def retry_smaller(self, run_id: str, status: dict[str, Any]) -> None:
-        """The seed's advice for out-of-memory: halve the micro-batch, keep the effective batch."""
-        cfg = cfgmod.load(self.store.config_path(run_id))
-        history = list(status.get("attempt_history", []))
-        history.append({"batch": cfg.batch_label, "state": "oom", "reason": str(status.get("reason", "")),
-                        "at": st.now_iso()})
-        smaller = smaller_batch(cfg)
-        if smaller is None:
-            self.store.update_status(run_id, state="failed", attempt_history=history, finished=st.now_iso(),
-                                     reason=f"out of memory even at batch_size {cfg.batch_size}")
-            return
-        # The one change config.toml ever sees after a start: recorded in attempt_history.
-        st.write_atomic(self.store.config_path(run_id), cfgmod.to_toml(smaller))
-        log(f"run {run_id}: out of memory at {cfg.batch_label}; queued again at {smaller.batch_label}")
-        self.store.update_status(run_id, state="queued", attempt_history=history, pid=0,
-                                 reason=f"out of memory at {cfg.batch_label}; retrying at {smaller.batch_label}")
-        self.store.enqueue(run_id, {"reason": "oom retry"}, int(status.get("priority", 0)))
-
-    def recover(self) -> None:
-        """Adopt live orphan workers on this host; queue again the runs whose worker is gone."""
-        self._recover_at = time.monotonic()
-        watched = {s.run_id for s in self.slots}
-        for run_id, status in self.store.read_all_status().items():
-            if isinstance(status, st.StoreError) or status.get("state") != "running" or run_id in watched:
-                continue
-            pid, host = int(status.get("pid", 0)), str(status.get("host", ""))
-            run_dir = str(self.store.run_dir(run_id).resolve())
-            if not status.get("engine"):
-                continue  # a foreground `gpt-tui train` run: its own command watches it
-            if host == self.host:
-                if pid and eng.process_runs(pid, "engine.worker", run_dir):
-                    held = [int(g) for g in status.get("gpu_ids", [])]
-                    self.slots.append(Slot(run_id, Adopted(pid), held, int(status.get("processes", 1))))
-                    self.store.update_status(run_id, engine=self.owner)
-                    log(f"run {run_id}: adopted live worker {pid}")
-                else:
-                    self.requeue_or_fail(run_id, status, "its worker is gone")
-            elif self.worker_silent(run_id, status) > STATUS_STALE_S and not eng.host_alive(self.store, host):
-                self.requeue_or_fail(run_id, status, f"its worker on {host} stopped beating")
-        self.recover_claims()
-
-    def worker_silent(self, run_id: str, status: dict[str, Any]) -> float:
-        """Seconds since a worker on another machine last showed life: its status or its beat file."""
-        try:
-            beat = time.time() - (self.store.run_dir(run_id) / "heartbeat").stat().st_mtime
-        except FileNotFoundError:
-            beat = float("inf")
-        return min(beat, _status_age(status))
-
-    def recover_claims(self) -> None:
-        """A ticket claimed by an engine that died before starting the run goes back to the queue."""
-        for entry in self.store.list_claimed():
-            try:
-                age = time.time() - entry.path.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            if age > CLAIM_STALE_S:
-                try:
-                    os.rename(entry.path, self.store.queue_dir / entry.path.name)
-                    log(f"run {entry.run_id}: stale claim returned to the queue")
-                except FileNotFoundError:
-                    pass
-
-
-def _status_age(status: dict[str, Any]) -> float:
-    from datetime import datetime
-    try:
-        updated = datetime.fromisoformat(str(status.get("updated", "")).replace("Z", "+00:00"))
-    except ValueError:
-        return float("inf")
-    return time.time() - updated.timestamp()
-
 
 def hold_lock(store: st.Store, host: str) -> int | None:
     """One engine per store per host: an flock the kernel releases when the process dies."""
