@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LIGHT_ENGINE_MODULES = ["engine.config", "engine.rules", "engine.presets", "engine.estimate", "engine.store",
                         "engine.tomllog", "engine.sweep", "engine.corpus", "engine.tokenize", "engine.schedule",
-                        "engine.telemetry"]
+                        "engine.telemetry", "engine.distributions", "engine.sweep_plan", "engine.sweep_files",
+                        "engine.sweep_driver", "engine.pruning", "engine.sweep_report", "engine.throughput"]
 
 
 def loaded_after_import(module: str) -> set[str]:
@@ -30,6 +31,7 @@ def existing(modules: list[str]) -> list[str]:
 def test_light_engine_module_imports_neither_textual_nor_torch(module):
     loaded = loaded_after_import(module)
     assert "torch" not in loaded and "textual" not in loaded
+    assert "optuna" not in loaded  # the sweep driver imports it only to propose a TPE trial
 
 
 def tui_modules() -> list[str]:
@@ -43,7 +45,9 @@ def tui_modules() -> list[str]:
 
 @pytest.mark.parametrize("module", tui_modules())
 def test_tui_module_never_loads_torch(module):
-    assert "torch" not in loaded_after_import(module)
+    loaded = loaded_after_import(module)
+    assert "torch" not in loaded
+    assert "optuna" not in loaded  # engine-side only: importances run in `python -m engine.sweep_report`
 
 
 def test_no_engine_module_imports_textual():
@@ -56,3 +60,40 @@ def test_the_cli_runs_without_loading_torch():
     code = ("import sys\nfrom tui.cli import main\nmain(['presets'])\n"
             "assert 'torch' not in sys.modules, 'torch was loaded'\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
+
+
+def test_the_running_app_never_loads_torch(tmp_path):
+    """Open every screen headless (runs, editor with estimates, monitor, compare, sample, help)
+    and look at sys.modules: the TUI must never compete with training for the GIL."""
+    code = f"""
+import asyncio, sys
+from pathlib import Path
+from tests.tui_store import RUNNING, build_store, make_app, runs_loaded, until
+
+async def visit_every_screen():
+    store = build_store(Path({str(tmp_path / "runs")!r}))
+    app = make_app(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await runs_loaded(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: getattr(app.screen, "device", None) is not None)
+        await pilot.pause(0.3)
+        await pilot.press("escape")
+        app.open_monitor(RUNNING)
+        await until(pilot, lambda: getattr(app.screen, "polls", 0) >= 1)
+        await pilot.press("escape")
+        app.open_compare(store.list_runs()[:2])
+        await until(pilot, lambda: getattr(app.screen, "diff", None))
+        await pilot.press("escape")
+        app.open_sample(RUNNING)
+        await pilot.pause(0.2)
+        await pilot.press("escape", "question_mark")
+        await pilot.pause(0.2)
+
+asyncio.run(visit_every_screen())
+assert "torch" not in sys.modules, "torch was loaded"
+assert "optuna" not in sys.modules, "optuna was loaded"
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout[-2000:] + out.stderr[-2000:]

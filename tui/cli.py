@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from engine.config import ConfigError
-from tui import cli_config, cli_runs, cli_train
+from tui import cli_config, cli_runs, cli_sweep, cli_train
 from tui.cli_base import (
     COMMANDS, EXIT_OK, EXIT_USAGE, ArgumentParser, add_config_options, err_console, report_config_error,
 )
@@ -36,6 +36,7 @@ def build_parser() -> ArgumentParser:
 
     cli_train.add_parsers(sub)
     cli_runs.add_parsers(sub)
+    cli_sweep.add_parsers(sub)
     return parser
 
 
@@ -45,8 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs is not None:
         os.environ["GPT_TUI_RUNS"] = args.runs  # workers and engines started from here inherit it
     if args.command is None:
-        parser.print_help()
-        return EXIT_OK
+        from tui.app import run_app
+        return run_app(args.runs)
     try:
         return COMMANDS[args.command](args)
     except ConfigError as e:
