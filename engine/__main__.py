@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--signal-delay-s", type=int, default=90, help="how long before the limit the job is warned")
     p.add_argument("--max-jobs", type=int, default=8, help="Slurm jobs in flight at once")
     a = p.parse_args(argv)
+    st.never_world_writable()  # its workers inherit the mask, and set it again themselves
     if a.workers < 1 or a.max_attempts < 1 or a.poll <= 0:
         print("error: --workers and --max-attempts must be at least 1 and --poll above 0", file=sys.stderr)
         return 2

@@ -42,14 +42,46 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class _Writes:
+    """A file torch.save writes through, keeping the OSError of a failed write: torch reports a
+    full disk only as "unexpected pos", and the worker must say the disk is full."""
+
+    def __init__(self, file: Any) -> None:
+        self.file, self.error = file, None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
 def save(path: Path, payload: dict[str, Any]) -> None:
-    """torch.save to a temp file, fsync, then os.replace: a reader never sees half a checkpoint."""
+    """torch.save to a temp file, fsync, then os.replace: a reader never sees half a checkpoint.
+    A failed write (a full disk) removes the temp file and raises its OSError, naming `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            writes = _Writes(f)
+            try:
+                torch.save(payload, writes)
+            except RuntimeError:
+                if writes.error is None:
+                    raise
+                raise writes.error from None
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(path)) from e
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:

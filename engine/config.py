@@ -167,12 +167,17 @@ def check_type(name: str, value: Any) -> Any:
             return value
     elif t is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if not -2**63 <= value < 2**63:  # TOML's range; beyond it even printing the value fails
+                raise ValueError("must be an integer from -2^63 to 2^63-1, got one far outside")
             return value
         if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
             return int(value)
     elif t is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an int with hundreds of digits
+                raise ValueError(f"must be a number, got one too large ({str(value)[:12]}...)") from None
     elif t is str:
         if isinstance(value, str):
             return value
@@ -207,21 +212,24 @@ def coerce_text(name: str, text: str) -> Any:
     try:
         if t is int:
             try:
-                return int(s.replace("_", ""))
+                value = int(s.replace("_", ""))
             except ValueError:
                 f = float(s)  # accept "1e3"
-                if f.is_integer():
-                    return int(f)
-                raise
-        value = float(s.replace("_", ""))
-        if not math.isfinite(value):
-            raise ValueError
-        return value
+                if not f.is_integer():
+                    raise
+                value = int(f)
+        else:
+            value = float(s.replace("_", ""))
+            if not math.isfinite(value):
+                raise ValueError
     except (ValueError, OverflowError):
         raise ValueError(_type_message(name, text)) from None
+    return check_type(name, value)  # an int within TOML's 64 bits, as from a file
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:
+    if not isinstance(name, str):  # a number or a list where a name belongs: nothing is close
+        return ""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -295,13 +303,19 @@ def toml_mapping(text: str, source: str = "") -> dict[str, Any]:
     """The key/value pairs of a config TOML text, before any type checks."""
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError([Problem("toml", f"not valid TOML ({e}); fix the syntax")], source) from None
+    except (ValueError, RecursionError) as e:  # bad TOML, an int too long to convert, deep nesting
+        raise ConfigError([Problem("toml", f"not valid TOML ({first_line(e)}); fix the syntax")],
+                          source) from None
     tables = [k for k, v in data.items() if isinstance(v, dict)]
     if tables:
         raise ConfigError([Problem(k, "tables are not allowed; write hyperparameters as top-level "
                                       "key = value lines") for k in tables], source)
     return data
+
+
+def first_line(e: BaseException) -> str:
+    """An error's message cut to one short line, for a Problem or a status reason."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def from_toml(text: str, base: RunConfig = DEFAULTS, caps: DeviceCaps | None = None,

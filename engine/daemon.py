@@ -27,6 +27,10 @@ RECOVER_EVERY_S = 5.0
 SWEEPS_EVERY_S = 2.0
 
 
+class NothingToStart(Exception):
+    """A ticket whose run needs no worker: it has ended, or its worker is alive."""
+
+
 @dataclass
 class Engine(Recovery):
     store: st.Store
@@ -117,6 +121,10 @@ class Engine(Recovery):
             entry, ticket = claimed
             try:
                 started = self.launch(entry, ticket)
+            except NothingToStart as e:
+                log(f"run {entry.run_id}: {e}; its ticket is dropped")
+                self.store.release_claim(entry)
+                continue
             except Exception as e:  # noqa: BLE001 - one bad ticket must not stop the engine
                 log(f"run {entry.run_id}: not started: {e}")
                 self.store._set_aside(entry, f"not started: {e}")
@@ -141,8 +149,14 @@ class Engine(Recovery):
         if width > self.capacity - self.used():
             return False
         status = self.store.read_status(run_id)
-        if status.get("state") not in ("queued", "running", None):
-            raise ValueError(f"its state is {status.get('state')}; only queued runs are started")
+        state, pid = status.get("state"), int(status.get("pid", 0))
+        # A second ticket for one run is left by an engine killed between its steps (a claim it
+        # never released, a requeue next to a recovery): the run has ended or is running already.
+        if state not in ("queued", "running", None):
+            raise NothingToStart(f"it is already {state}")
+        if (state == "running" and pid and status.get("host") == self.host
+                and eng.process_runs(pid, "engine.worker", str(run_dir.resolve()))):
+            raise NothingToStart(f"its worker {pid} is running already")
         attempts = int(status.get("attempts", 0)) + 1
         held = self.free_gpus()[:width] if self.gpu_ids else []
         env = {**os.environ, "GPT_TUI_ENGINE": self.owner}

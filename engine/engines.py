@@ -51,6 +51,17 @@ def process_runs(pid: int, *needles: str) -> bool:
     return all(n in cmdline for n in needles)
 
 
+def find_worker(run_dir: str) -> int:
+    """The pid of a live `engine.worker RUN_DIR` process on this host, 0 if there is none. A worker
+    writes its pid into status.toml only once it has started (imported torch): until then this
+    is how a new engine tells a starting worker from a dead one."""
+    for p in psutil.process_iter(["pid", "cmdline", "status"]):
+        cmdline = p.info["cmdline"] or []
+        if "engine.worker" in cmdline and run_dir in cmdline and p.info["status"] != psutil.STATUS_ZOMBIE:
+            return int(p.info["pid"])
+    return 0
+
+
 @dataclass(frozen=True)
 class EngineInfo:
     path: Path

@@ -115,15 +115,22 @@ class Recovery:
         """Adopt live orphan workers on this host; queue again the runs whose worker is gone."""
         self._recover_at = time.monotonic()
         watched = {s.run_id for s in self.slots}
+        ticketed = {e.run_id for e in self.store.list_queue() + self.store.list_claimed()}
         for run_id, status in self.store.read_all_status().items():
-            if isinstance(status, st.StoreError) or status.get("state") != "running" or run_id in watched:
+            if isinstance(status, st.StoreError) or run_id in watched:
+                continue
+            if status.get("state") == "queued" and run_id not in ticketed:
+                self.reissue_ticket(run_id, status)
+            if status.get("state") != "running":
                 continue
             pid, host = int(status.get("pid", 0)), str(status.get("host", ""))
             run_dir = str(self.store.run_dir(run_id).resolve())
             if not status.get("engine"):
                 continue  # a foreground `gpt-tui train` run: its own command watches it
             if host == self.host:
-                if pid and eng.process_runs(pid, "engine.worker", run_dir):
+                if not (pid and eng.process_runs(pid, "engine.worker", run_dir)):
+                    pid = eng.find_worker(run_dir)  # one still starting, its pid not yet written
+                if pid:
                     held = [int(g) for g in status.get("gpu_ids", [])]
                     self.slots.append(Slot(run_id, Adopted(pid), held, int(status.get("processes", 1))))
                     self.store.update_status(run_id, engine=self.owner)
@@ -133,6 +140,13 @@ class Recovery:
             elif self.worker_silent(run_id, status) > STATUS_STALE_S and not eng.host_alive(self.store, host):
                 self.requeue_or_fail(run_id, status, f"its worker on {host} stopped beating")
         self.recover_claims()
+
+    def reissue_ticket(self, run_id: str, status: dict[str, Any]) -> None:
+        """A run marked queued whose ticket is gone (an engine died between writing the two)."""
+        age = min(_status_age(status), _status_age({"updated": status.get("created", "")}))
+        if age > CLAIM_STALE_S:
+            self.store.enqueue(run_id, {"reason": "ticket reissued"}, int(status.get("priority", 0)))
+            log(f"run {run_id}: queued without a ticket; ticket reissued")
 
     def worker_silent(self, run_id: str, status: dict[str, Any]) -> float:
         """Seconds since a worker on another machine last showed life: its status or its beat file."""

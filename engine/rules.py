@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterable
 
+from engine import estimate as est
 from engine.config import (
     DTYPES, MAX_LEARNING_RATE, TIKTOKEN_ENCODINGS, TOKENIZERS_BUILTIN, DeviceCaps, Problem, RunConfig,
     resolved_device_kind, suggest,
@@ -41,10 +42,20 @@ for _name in ("warmup_iters", "lr_decay_iters", "seed", "threads"):
 @rule("n_embd", "n_head")
 def _heads_divide_width(c, caps):
     if c.n_head >= 1 and c.n_embd >= 1 and c.n_embd % c.n_head:
-        near = [h for h in range(1, c.n_embd + 1) if c.n_embd % h == 0]
-        best = min(near, key=lambda h: abs(h - c.n_head))
+        best = _nearest_divisor(c.n_embd, c.n_head)
         yield Problem("n_embd", f"n_embd ({c.n_embd}) must be divisible by n_head ({c.n_head}); "
                                 f"try n_head={best} or n_embd={c.n_embd // c.n_head * c.n_head or c.n_head}")
+
+
+def _nearest_divisor(n: int, target: int, window: int = 4096) -> int:
+    """The divisor of n nearest to target (the smaller on a tie), looked for within `window` of
+    it: a bounded search, so that an absurd n_embd is refused at once rather than factored."""
+    target = min(target, n)
+    for offset in range(window):
+        for h in (target - offset, target + offset):
+            if 1 <= h <= n and n % h == 0:
+                return h
+    return 1
 
 
 @rule("learning_rate")
@@ -133,7 +144,7 @@ def _dtype(c, caps):
 def device_kind(device: str) -> str | None:
     if device in ("auto", "cpu", "cuda", "mps"):
         return device
-    if device.startswith("cuda:") and device[5:].isdigit():
+    if device.startswith("cuda:") and device[5:].isascii() and device[5:].isdigit() and len(device) <= 9:
         return "cuda"
     return None
 
@@ -192,6 +203,52 @@ def _dataset(c, caps):
         yield Problem("dataset", "is empty; use 'pydocs' (built in) or a path to text")
     elif any(ch in c.dataset for ch in "\0\n\r"):
         yield Problem("dataset", "contains control characters; give a plain path")
+
+
+# Beyond these no machine trains a run, so they are refused from the estimate before anything is
+# allocated (a model of 10^13 parameters would otherwise be built until the process is killed).
+MAX_PARAMS = 20_000_000_000
+MAX_MEMORY_BYTES = 4 * 2**40
+MAX_TOKENS_PER_ITER = 2**31
+# GPT-2 124M's shape: an absurd field is the one furthest above it.
+_REFERENCE = {"n_layer": 12, "n_embd": 768, "block_size": 1024, "batch_size": 12, "gradient_accumulation_steps": 40}
+
+
+def _amount(n: int, human: Callable[[float], str], unit: str = "") -> str:
+    """human(n), or its power of ten past the largest unit human() has."""
+    return human(n) if n < 10**15 else f"~10^{len(str(n)) - 1}{unit}"
+
+
+def _furthest_above(c: RunConfig, names: tuple[str, ...]) -> str:
+    return max(names, key=lambda n: getattr(c, n) / _REFERENCE[n])
+
+
+@rule("n_layer", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps", "tokenizer", "dropout", "bias")
+def _within_reach(c, caps):
+    """Refuse from the estimate, before anything is allocated, what no machine could train."""
+    if min(c.n_layer, c.n_embd, c.block_size, c.batch_size, c.gradient_accumulation_steps) < 1:
+        return  # reported by the rules above
+    vocab = est.TOKENIZER_VOCAB.get(c.tokenizer, 256)  # char: at least this many in practice
+    tokens = est.tokens_per_iter(c)
+    if tokens > MAX_TOKENS_PER_ITER:
+        name = _furthest_above(c, ("block_size", "batch_size", "gradient_accumulation_steps"))
+        yield Problem(name, f"one step would be {tokens:,} tokens (batch_size x gradient_accumulation_steps x "
+                            f"block_size), more than 2^31; lower {name}")
+    params = est.param_count(c, vocab)
+    if params > MAX_PARAMS:
+        name = _furthest_above(c, ("n_layer", "n_embd", "block_size"))
+        state = _amount(16 * params, est.human_bytes, " bytes")
+        yield Problem(name, f"the model would have {_amount(params, est.human_count)} parameters, needing {state} "
+                            f"for weights, gradients and AdamW state; gpt-tui trains up to "
+                            f"{est.human_count(MAX_PARAMS)}: lower {name}")
+        return
+    memory = est.memory_estimate(c, vocab, "bfloat16").total  # the least any dtype needs
+    if memory > MAX_MEMORY_BYTES:
+        name = _furthest_above(c, ("n_layer", "n_embd", "block_size", "batch_size"))
+        keep = " (raise gradient_accumulation_steps to keep the effective batch)" if name == "batch_size" else ""
+        yield Problem(name, f"training would need {_amount(memory, est.human_bytes, ' bytes')} of memory per "
+                            f"process, more than the {est.human_bytes(MAX_MEMORY_BYTES)} of any machine; "
+                            f"lower {name}{keep}")
 
 
 def check_all(c: RunConfig, caps: DeviceCaps | None = None, skip: Iterable[str] = ()) -> list[Problem]:

@@ -20,8 +20,8 @@ from engine.tomllog import (
 
 __all__ = [
     "AppendLog", "LogRead", "LogTail", "QueueEntry", "Record", "Store", "StoreError",
-    "append_record", "append_result", "check_run_id", "format_record", "new_run_id", "now_iso",
-    "read_log", "read_records", "read_results", "read_toml", "resolve_root", "write_atomic",
+    "append_record", "append_result", "check_run_id", "format_record", "never_world_writable", "new_run_id",
+    "now_iso", "read_log", "read_records", "read_results", "read_toml", "resolve_root", "write_atomic",
     "write_toml",
 ]
 
@@ -50,7 +50,11 @@ def now_iso() -> str:
 def write_atomic(path: Path, text: str | bytes) -> None:
     """Replace `path` with `text` so that a reader sees the old file or the new, never half."""
     path = Path(path)
-    temp = _write_temp_file(path.parent, f".tmp-{path.name}-", text)
+    try:
+        temp = _write_temp_file(path.parent, f".tmp-{path.name}-", text)
+    except OSError as err:
+        _name_the_file(err, path)
+        raise
     try:
         os.replace(temp, path)
     except BaseException:
@@ -71,10 +75,27 @@ def read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise StoreError(f"{path} does not exist; check the run id and the store root") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise StoreError(f"{path} is not valid TOML ({err}); fix or delete the file") from None
+    except (ValueError, RecursionError) as err:  # bad TOML or UTF-8, a huge int, deep nesting
+        raise StoreError(f"{path} is not valid TOML ({_first_line(err)}); fix or delete the file") from None
     except OSError as err:
         raise StoreError(f"{path} cannot be read ({err.strerror}); check its permissions") from None
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+
+
+def _name_the_file(err: OSError, path: Path) -> None:
+    """Give `err` the file it concerns: a failed write() (a full disk) names none by itself."""
+    if err.filename is None:
+        err.filename = str(path)
+
+
+def never_world_writable() -> None:
+    """Mask the world-write bit for every file and folder this process creates from now on, so
+    that a permissive umask (000) never makes the store writable by every user. The entry points
+    of the engine, its workers and the CLI call it; group bits stay as the user's umask says."""
+    os.umask(os.umask(0) | 0o002)
 
 
 def _write_temp_file(directory: Path, prefix: str, text: str | bytes) -> Path:
@@ -340,11 +361,11 @@ class Store:
             try:
                 ticket = read_toml(claimed)
             except StoreError as err:
-                self._set_aside(entry, str(err))
+                self._set_aside_and_fail(entry, str(err))
                 continue
             if ticket.get("run_id") != entry.run_id:
-                self._set_aside(entry, f"{claimed} holds run_id {ticket.get('run_id')!r} but "
-                                       f"its name says {entry.run_id!r}; fix or delete it")
+                self._set_aside_and_fail(entry, f"{claimed} holds run_id {ticket.get('run_id')!r} but "
+                                                f"its name says {entry.run_id!r}; fix or delete it")
                 continue
             ticket.update(priority=entry.priority, claimed_by=owner, claimed=now_iso())
             write_toml(claimed, ticket)
@@ -387,6 +408,18 @@ class Store:
             entry = _parse_ticket(os.path.join(directory, name))
             if entry is not None:
                 yield entry
+
+    def _set_aside_and_fail(self, entry: QueueEntry, reason: str) -> None:
+        """Set a broken ticket aside; its run, if it waits for that ticket, ends `failed` saying
+        so (else it would read `queued` for ever with no ticket left to start it)."""
+        self._set_aside(entry, reason)
+        try:
+            if self.read_status(entry.run_id).get("state") == "queued":
+                self.update_status(entry.run_id, state="failed", finished=now_iso(), reason=(
+                    f"its queue ticket was unreadable and was set aside as queue/bad/{entry.path.name} "
+                    f"(the .error file next to it says why); `gpt-tui resume {entry.run_id}` queues it again"))
+        except StoreError:
+            pass  # no run directory (a hand-written ticket) or no readable status: nothing to mark
 
     def _set_aside(self, entry: QueueEntry, reason: str) -> None:
         _make_dirs(self.bad_dir)

@@ -4,6 +4,7 @@ is engine.sweep_plan."""
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ METHODS = ("grid", "random", "tpe", "list")
 LR_SCALINGS = ("none", "linear", "sqrt")
 RULES = ("none", "median", "asha")
 OBJECTIVE = "final val loss"
+# More trials than this is a typo or an attack, not a sweep: planning alone would take hours.
+MAX_TRIALS = 10_000
 MAX_SWEEP_ID = 18  # so that `<sweep>-t001` fits the 24 characters of a run id's name part
 
 _SWEEP_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
@@ -121,6 +124,11 @@ def check_spec(spec: SweepSpec) -> list[Problem]:
             p.extend(Problem(n, f"a grid needs a list of values, not the range {d.text()}; write e.g. "
                                 f"{n}={d.lo!r},{d.hi!r} or use random or tpe")
                      for n, d in spec.params.items() if dist.grid_values(d) is None)
+            sizes = [dist.grid_values(d) for d in spec.params.values()]
+            if all(v is not None for v in sizes) and math.prod(map(len, sizes)) > MAX_TRIALS:
+                p.append(Problem("params", f"a grid of {math.prod(map(len, sizes)):,} combinations is more than "
+                                           f"the {MAX_TRIALS:,} a sweep may hold; list fewer values, or use "
+                                           "random or tpe with -n"))
         elif spec.n_trials < 1:
             p.append(Problem("n_trials", f"{spec.method} needs the number of trials (-n N), at least 1"))
     if spec.scale_lr_with_batch not in LR_SCALINGS:
@@ -141,6 +149,8 @@ def check_spec(spec: SweepSpec) -> list[Problem]:
                              ("parallel", spec.parallel, 1), ("seed", spec.seed, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             p.append(Problem(name, f"must be a whole number, at least {low}; got {value!r}"))
+        elif name in ("n_trials", "max_trials", "parallel") and value > MAX_TRIALS:
+            p.append(Problem(name, f"{value:,} is more than the {MAX_TRIALS:,} trials a sweep may hold"))
     if not isinstance(spec.keep_effective_batch, bool):
         p.append(Problem("keep_effective_batch", f"must be true or false, got {spec.keep_effective_batch!r}"))
     if not (isinstance(spec.max_total_seconds, (int, float)) and not isinstance(spec.max_total_seconds, bool)
@@ -226,8 +236,9 @@ def from_mapping(data: Mapping[str, Any], source: str = "", default_id: str = ""
 def from_toml(text: str, source: str = "", default_id: str = "", check: bool = True) -> SweepSpec:
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError([Problem("toml", f"not valid TOML ({e}); fix the syntax")], source) from None
+    except (ValueError, RecursionError) as e:  # bad TOML, an int too long to convert, deep nesting
+        raise ConfigError([Problem("toml", f"not valid TOML ({cfgmod.first_line(e)}); fix the syntax")],
+                          source) from None
     return from_mapping(data, source, default_id, check)
 
 

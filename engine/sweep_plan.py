@@ -3,6 +3,7 @@ plan of validated trials (skipped combinations with their reasons). Pure: no sto
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
@@ -94,11 +95,18 @@ def random_draw(params: Mapping[str, Distribution], seed: int, k: int) -> dict[s
     if size is not None and size <= PERMUTE_LIMIT:
         if k >= size:
             return None
-        order = list(range(size))
-        random.Random(f"{seed}:permutation").shuffle(order)
-        return _grid_point(params, order[k])
+        return _grid_point(params, _permutation(seed, size)[k])
     rng = random.Random(f"{seed}:{k}")
     return {name: dist.sample(d, rng) for name, d in params.items()}
+
+
+@functools.lru_cache(maxsize=4)
+def _permutation(seed: int, size: int) -> tuple[int, ...]:
+    """The seeded order a small discrete space is walked in; kept, not redrawn for every trial
+    (a plan of n trials over a space of s points would otherwise cost n x s)."""
+    order = list(range(size))
+    random.Random(f"{seed}:permutation").shuffle(order)
+    return tuple(order)
 
 
 def _grid_point(params: Mapping[str, Distribution], index: int) -> dict[str, Any]:

@@ -7,13 +7,16 @@ import io
 import math
 import os
 import tomllib
+import zipfile
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from engine import store as st
-from engine.config import format_batch
+from engine.config import first_line, format_batch
 from engine.control import read_note
 from engine.estimate import human_count, human_seconds
+
+CHECKPOINTS = ("last.pt", "best.pt")  # engine.checkpoint's LAST and BEST (that module imports torch)
 
 
 @dataclass(frozen=True)
@@ -58,20 +61,41 @@ def _int(v: Any) -> int | None:
 
 
 def read_config(store: st.Store, run_id: str) -> dict[str, Any]:
+    return _read_config(store, run_id)[0]
+
+
+def _read_config(store: st.Store, run_id: str) -> tuple[dict[str, Any], str]:
+    """The run's config.toml as a mapping, and what is wrong with it ("" when nothing)."""
     try:
         with open(store.config_path(run_id), "rb") as f:
-            return tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
+            return tomllib.load(f), ""
+    except FileNotFoundError:
+        return {}, "config.toml is missing; put the run's hyperparameters back in it, or delete the run"
+    except (OSError, ValueError, RecursionError) as e:  # unreadable, bad TOML, a huge int, deep nesting
+        return {}, (f"config.toml is not valid TOML ({first_line(e)}); fix it by hand (`gpt-tui config` "
+                    "prints a valid one), or delete the run")
+
+
+def damaged_checkpoint(store: st.Store, run_id: str) -> str:
+    """What is wrong with the run's checkpoints ("" when nothing). A checkpoint is a zip archive whose
+    directory sits at its end, so one cut short is seen from its last bytes, without torch."""
+    for name in CHECKPOINTS:
+        path = store.ckpt_dir(run_id) / name
+        if path.exists() and not zipfile.is_zipfile(path):
+            return (f"ckpt/{name} is cut short or damaged and cannot be loaded (a resume falls back to the "
+                    "other checkpoint or starts over); delete it to clear this")
+    return ""
 
 
 def row_for(store: st.Store, run_id: str, status: dict[str, Any] | st.StoreError) -> Row:
-    """A row even for a broken run: its state says `broken` and the reason says what is wrong."""
+    """A row even for a broken run: its state says `broken` and the reason names the file that is
+    wrong and what to do (its recorded state follows in brackets)."""
     if isinstance(status, st.StoreError):  # name the file, not its whole path
         status = {"state": "broken", "reason": str(status).replace(f"{store.run_dir(run_id)}{os.sep}", "")}
-    cfg = read_config(store, run_id)
-    if not cfg and status.get("state") != "broken":
-        status = {**status, "reason": status.get("reason") or "config.toml is missing or unreadable"}
+    cfg, problem = _read_config(store, run_id)
+    problem = problem or damaged_checkpoint(store, run_id)
+    if problem and status.get("state") != "broken":
+        status = {**status, "state": "broken", "reason": f"{problem} (status: {status.get('state', '?')})"}
     bs, acc = _int(cfg.get("batch_size")), _int(cfg.get("gradient_accumulation_steps"))
     return Row(
         run=run_id, name=str(status.get("name", "")), sweep=str(status.get("sweep", "")),

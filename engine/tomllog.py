@@ -90,8 +90,12 @@ class AppendLog:
         with self._locked():
             self.cut_bytes += _cut_torn_tail(self._fd)
             view = memoryview(data)
-            while view:  # one write in practice; the loop only covers a short write
-                view = view[os.write(self._fd, view):]
+            try:
+                while view:  # one write in practice; the loop only covers a short write
+                    view = view[os.write(self._fd, view):]
+            except OSError as err:  # a full disk: the torn record is cut by the next append
+                err.filename = err.filename or str(self.path)
+                raise
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -238,7 +242,7 @@ def parse_chunk(chunk: str) -> list[Record] | None:
         return []
     try:
         doc = tomllib.loads(chunk)
-    except tomllib.TOMLDecodeError:
+    except (ValueError, RecursionError):  # bad TOML, an int too long to convert, deep nesting
         return None
     if not all(isinstance(rows, list) and all(isinstance(row, dict) for row in rows)
                for rows in doc.values()):
@@ -250,12 +254,15 @@ def parse_simple_record(chunk: str) -> Record | None:
     """The fast path: a record of only `key = int|float|bool|plain string` lines, parsed to
     exactly what tomllib gives; None for anything else (tomllib then has the last word)."""
     header = chunk.partition("\n")[0]
-    for shape in _SHAPES.get(header, ()):
-        match = shape.pattern.fullmatch(chunk)
-        if match:
-            return header[2:-2], dict(zip(shape.keys, map(operator.call, shape.convert,
-                                                           match.groups())))
-    parsed = _parse_simple_lines(chunk)
+    try:
+        for shape in _SHAPES.get(header, ()):
+            match = shape.pattern.fullmatch(chunk)
+            if match:
+                return header[2:-2], dict(zip(shape.keys, map(operator.call, shape.convert,
+                                                               match.groups())))
+        parsed = _parse_simple_lines(chunk)
+    except ValueError:  # an int past Python's 4300-digit conversion limit
+        return None
     if parsed is not None:
         _learn_shape(header, parsed[1])
     return parsed

@@ -6,6 +6,7 @@ Exit codes tell the launcher how the run ended, the same as status.toml's state 
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 import signal
@@ -15,18 +16,20 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from engine import checkpoint, config as cfgmod, pruning, store as st
+from engine import checkpoint, config as cfgmod, faults, pruning, store as st
 from engine.engines import this_host
 
 EXIT_DONE, EXIT_FAILED, EXIT_DIVERGED, EXIT_OOM, EXIT_TERMINATED = 0, 1, 3, 4, 75
 STATUS_EVERY_S = 1.0
 CONTROL_EVERY_S = 0.5
-# Fault injection for tests and drills: "oom@STEP" or "error@STEP" raises at that step.
-FAULT_ENV = "GPT_TUI_FAULT"
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def log(message: str) -> None:
-    print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}", flush=True)
+    try:
+        print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}", flush=True)
+    except OSError:
+        pass  # worker.log is on a full disk: the status file still says how the run ended
 
 
 class RunRecorder:
@@ -115,7 +118,8 @@ def keep_records_through(path: Path, step: int) -> int:
     if not path.exists():
         return 0
     read = st.read_log(path)
-    kept = [(t, r) for t, r in read.records if int(r.get("step", 0)) <= step]
+    # A record without a whole-number step (a hand edit) is dropped with the records past `step`.
+    kept = [(t, r) for t, r in read.records if type(r.get("step")) is int and r["step"] <= step]
     dropped = len(read.records) - len(kept)
     if dropped or read.skipped or path.stat().st_size != len(_serialise(read.records)):
         st.write_atomic(path, _serialise(kept))
@@ -126,22 +130,13 @@ def _serialise(records: list[tuple[str, dict[str, Any]]]) -> bytes:
     return "".join(st.format_record(t, r) for t, r in records).encode()
 
 
-def inject_fault(step: int, cfg: cfgmod.RunConfig) -> None:
-    """GPT_TUI_FAULT="oom@5" raises at step 5; "oom@5:batch_size=8" only while batch_size is 8."""
-    spec = os.environ.get(FAULT_ENV, "")
-    head, _, condition = spec.partition(":")
-    kind, _, at = head.partition("@")
-    if not at.isdigit() or int(at) != step:
-        return
-    if condition:
-        key, _, value = condition.partition("=")
-        if str(getattr(cfg, key.strip(), None)) != value.strip():
-            return
-    import torch
-    if kind == "oom":
-        raise torch.OutOfMemoryError(f"injected out-of-memory at step {step} ({FAULT_ENV})")
-    if kind == "error":
-        raise RuntimeError(f"injected failure at step {step} ({FAULT_ENV})")
+def disk_full_reason(e: OSError, run_dir: Path) -> str:
+    """One line for status.toml: which file could not be written, and what to do."""
+    where = str(e.filename or "a file of the run")
+    if where.startswith(f"{run_dir}{os.sep}"):
+        where = where[len(str(run_dir)) + 1:]
+    return (f"disk full or file size limit reached while writing {where} ({e.strerror}); free some space "
+            f"(or raise the limit), then `gpt-tui resume {run_dir.name}`")
 
 
 def run(run_dir: Path) -> int:
@@ -163,11 +158,15 @@ def run(run_dir: Path) -> int:
         rec.signal_reason = f"signal {signal.Signals(signum).name}"
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # A file size limit (ulimit -f) would kill the process with SIGXFSZ and no word of why;
+    # ignored, the write fails with EFBIG and the run ends `failed` saying so.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     if dist.is_main:
         start_beating(run_dir)
 
     try:
         cfg = cfgmod.load(store.config_path(run_id))
+        faults.limit_file_size(cfg)
         return train_run(store, run_id, cfg, rec, dist)
     except cfgmod.ConfigError as e:
         return end(rec, "failed", EXIT_FAILED, reason=f"invalid config: {'; '.join(map(str, e.problems))}")
@@ -176,9 +175,11 @@ def run(run_dir: Path) -> int:
         if isinstance(e, torch.OutOfMemoryError):
             from engine import telemetry
             device = "cuda" if torch.cuda.is_available() else "cpu"
-            traceback.print_exc()
+            print_traceback()
             return end(rec, "oom", EXIT_OOM, reason=first_line(e), memory=telemetry.memory_reading(device))
-        traceback.print_exc()
+        print_traceback()
+        if isinstance(e, OSError) and e.errno in DISK_FULL:
+            return end(rec, "failed", EXIT_FAILED, reason=disk_full_reason(e, run_dir))
         # In a DDP job the usual cause is a peer process that died: worth another attempt.
         return end(rec, "failed", EXIT_FAILED, reason=f"{type(e).__name__}: {first_line(e)}",
                    retryable=dist.enabled)
@@ -202,6 +203,13 @@ def start_beating(run_dir: Path, every_s: float = 10.0) -> None:
                 pass
             time.sleep(every_s)
     threading.Thread(target=beat, name="heartbeat", daemon=True).start()
+
+
+def print_traceback() -> None:
+    try:
+        traceback.print_exc()
+    except OSError:
+        pass  # worker.log is on a full disk
 
 
 def first_line(e: BaseException) -> str:
@@ -231,24 +239,21 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
     trainer = Trainer(cfg, prepared.train(), prepared.val(), prepared.vocab_size,
                       store.ckpt_dir(run_id), events, dist)
     rec.max_iters, rec.tokens_per_iter = cfg.max_iters, trainer.tokens_per_iter
-    last = store.ckpt_dir(run_id) / checkpoint.LAST
-    resumed = last.exists()
-    if resumed:
-        trainer.restore(checkpoint.load(last, trainer.device))
-        if dist.is_main:
-            dropped = keep_records_through(store.metrics_path(run_id), trainer.step)
-            log(f"resumed from step {trainer.step} ({dropped} records past it dropped)")
+    resumed = restore_checkpoint(trainer, store.ckpt_dir(run_id))
+    if dist.is_main and resumed:
+        dropped = keep_records_through(store.metrics_path(run_id), trainer.step)
+        log(f"resumed from step {trainer.step} ({dropped} records past it dropped)")
     elif dist.is_main:
         keep_records_through(store.metrics_path(run_id), -1)
     rec.open_metrics()
     from engine.estimate import param_count
     rec.write_status(device=trainer.device_label, dtype=trainer.dtype, params=param_count(cfg, prepared.vocab_size),
                      vocab_size=prepared.vocab_size, step=trainer.step, max_iters=cfg.max_iters)
-    if os.environ.get(FAULT_ENV):
+    if os.environ.get(faults.FAULT_ENV):
         original = trainer.events.should_stop
 
         def should_stop_with_fault() -> str | None:
-            inject_fault(trainer.step, cfg)
+            faults.inject_fault(trainer.step, cfg)
             return original()
         trainer.events.should_stop = should_stop_with_fault
     try:
@@ -263,10 +268,35 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
     if not dist.is_main:
         return EXIT_DONE
     row = result_row(store, run_id, cfg, trainer, rec.status, rec.train_seconds())
-    st.append_result(store, row)
+    if not any(r.get("run") == run_id for r in st.read_results(store)):  # a kill after it, before `done`
+        st.append_result(store, row)
     final = {**latest(trainer), "step": trainer.step, "tokens_per_s": row["tokens_per_s"],
              "final_val_loss": row["final_val_loss"], "final_val_ppl": row["final_val_ppl"]}
     return end(rec, "done", EXIT_DONE, **final)
+
+
+def restore_checkpoint(trainer: Any, ckpt_dir: Path) -> bool:
+    """Restore the newest checkpoint that loads: last.pt, else best.pt (an earlier step; the
+    records past it are dropped and trained again, the same as they were). A file that cannot be
+    loaded (cut short, damaged) is skipped with a log line, and is replaced at the next eval; with
+    none left the run starts over. Every rank of a DDP job sees the same files and decides alike.
+    Returns whether the run resumed."""
+    for name in (checkpoint.LAST, checkpoint.BEST):
+        path = ckpt_dir / name
+        if not path.exists():
+            continue
+        try:
+            payload = checkpoint.load(path, trainer.device)
+        except Exception as e:  # noqa: BLE001 - torch says "failed finding central directory" and kin
+            log(f"checkpoint ckpt/{name} cannot be loaded ({type(e).__name__}: {first_line(e)}); skipping it")
+            continue
+        trainer.restore(payload)
+        if name != checkpoint.LAST:
+            log(f"falling back to ckpt/{name} (step {trainer.step})")
+        return True
+    if any((ckpt_dir / name).exists() for name in (checkpoint.LAST, checkpoint.BEST)):
+        log("no checkpoint can be loaded: starting over from step 0")
+    return False
 
 
 def latest(trainer: Any) -> dict[str, Any]:
@@ -301,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_dir", type=Path, help="the run's directory in the store")
     args = p.parse_args(argv)
     run_dir = args.run_dir.resolve()
+    st.never_world_writable()
     if not (run_dir / "status.toml").exists():
         print(f"error: {run_dir} is not a run directory (no status.toml)", file=sys.stderr)
         return 2

@@ -286,3 +286,16 @@ def test_engine_stop_checkpoints_runs_back_into_the_queue_and_they_resume(store)
         second.stop()
     assert status["state"] == "done"
     assert_logged_once(store, run_id, 300, 100)
+
+
+def test_a_queued_run_whose_ticket_was_lost_gets_a_new_one(store):
+    run_id = store.create_run(cfgmod.to_toml(tiny()), "lost-ticket", {})
+    store.update_status(run_id, created="2000-01-01T00:00:00.000Z")  # long past the claim window
+    engine = EngineProc(store)
+    try:
+        status = wait_all_ended(store, [run_id])[run_id]
+    finally:
+        engine.stop()
+    assert status["state"] == "done"
+    assert "ticket reissued" in engine.log()
+    assert len(st.read_results(store)) == 1

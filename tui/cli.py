@@ -6,7 +6,10 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from rich.markup import escape
+
 from engine.config import ConfigError
+from engine.store import never_world_writable
 from tui import cli_config, cli_runs, cli_sweep, cli_train
 from tui.cli_base import (
     COMMANDS, EXIT_OK, EXIT_USAGE, ArgumentParser, add_config_options, err_console, report_config_error,
@@ -43,6 +46,7 @@ def build_parser() -> ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    never_world_writable()  # whatever the umask, the store this creates is not writable by every user
     if args.runs is not None:
         os.environ["GPT_TUI_RUNS"] = args.runs  # workers and engines started from here inherit it
     if args.command is None:
@@ -54,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_config_error(e)
         return EXIT_USAGE
     except ValueError as e:  # StoreError, ControlError, DataError: a message for a person
-        err_console.print(f"[bold red]error:[/] {e}")
+        err_console.print(f"[bold red]error:[/] {escape(str(e))}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")

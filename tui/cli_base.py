@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from rich.console import Console
+from rich.markup import escape  # every message may quote what a person typed: "[/x]" is not markup
 
 from engine import config as cfgmod
 from engine.config import ConfigError
@@ -34,7 +35,7 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports usage errors through rich with exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        err_console.print(f"[bold red]error:[/] {message}")
+        err_console.print(f"[bold red]error:[/] {escape(message)}")
         err_console.print(f"[dim]see `{self.prog} --help`[/]")
         sys.exit(EXIT_USAGE)
 
@@ -52,11 +53,11 @@ def config_from_args(args: argparse.Namespace) -> cfgmod.RunConfig:
 
 def report_config_error(e: ConfigError) -> None:
     where = f" in {e.source}" if e.source else ""
-    err_console.print(f"[bold red]error:[/] {len(e.problems)} problem(s){where}")
+    err_console.print(f"[bold red]error:[/] {len(e.problems)} problem(s){escape(where)}")
     for p in e.problems:
-        err_console.print(f"  [bold]{p.field}[/]: {p.message}")
+        err_console.print(f"  [bold]{escape(str(p.field))}[/]: {escape(p.message)}")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> int:
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {escape(message)}")
     return code

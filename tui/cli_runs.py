@@ -7,6 +7,7 @@ import argparse
 import sys
 import time
 
+from rich.markup import escape
 from rich.table import Table
 
 from engine import config as cfgmod
@@ -68,7 +69,7 @@ def wait_for(store: st.Store, run_id: str, cfg: cfgmod.RunConfig) -> int:
     status = store.read_status(run_id)
     console.print(trial_row_table(status, cfg, run_id))
     if status.get("state") != "done":
-        console.print(f"[red]{status.get('state')}[/]: {status.get('reason', '')}  "
+        console.print(f"[red]{status.get('state')}[/]: {escape(str(status.get('reason', '')))}  "
                       f"(log: {store.worker_log(run_id)})")
         return EXIT_FAILED
     return EXIT_OK
@@ -92,11 +93,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
         t.add_column(col, justify="left" if col in ("run", "state", "note", "batch") else "right",
                      no_wrap=col != "note", overflow="ellipsis", min_width=min(len(col), 8))
     for r in rows:
-        cells = trial.cells(r)
+        cells = [escape(c) for c in trial.cells(r)]  # notes and reasons are text, never markup
         if r.run == best:
             cells[0] = f"[bold green]★ {cells[0]}[/]"
         if r.state == "broken" or (r.state in ("failed", "oom", "diverged") and r.reason):
-            cells[-1] = f"[red]{r.reason}[/]" + (f" {cells[-1]}" if cells[-1] else "")
+            cells[-1] = f"[red]{escape(r.reason)}[/]" + (f" {cells[-1]}" if cells[-1] else "")
         t.add_row(*cells)
     console.print(t)
     queued = len(store.list_queue())
@@ -116,24 +117,38 @@ def cmd_show(args: argparse.Namespace) -> int:
     t.add_column(overflow="fold")
     for key, value in row.as_dict().items():
         if value not in (None, ""):
-            t.add_row(key, str(value))
+            t.add_row(key, escape(str(value)))
     t.add_row("directory", str(store.run_dir(run_id)))
     console.print(t)
-    evals = [r for tab, r in st.read_log(store.metrics_path(run_id)).records if tab == "eval"]
+    metrics = st.read_log(store.metrics_path(run_id))
+    evals = [r for tab, r in metrics.records if tab == "eval"]
     if evals:
         e = Table(title="evaluations")
         for col in ("step", "tokens", "train loss", "val loss", "val PPL"):
             e.add_column(col, justify="right")
         for r in evals[-10:]:
-            e.add_row(str(r["step"]), f"{r['tokens']:,}", f"{r['train_loss']:.4f}", f"{r['val_loss']:.4f}",
-                      f"{r['val_ppl']:.2f}")
+            e.add_row(*(_number(r.get(key), fmt) for key, fmt in (
+                ("step", "d"), ("tokens", ",d"), ("train_loss", ".4f"), ("val_loss", ".4f"), ("val_ppl", ".2f"))))
         console.print(e)
+    if metrics.skipped:
+        console.print(f"[red]metrics.toml: {metrics.skipped} unreadable record(s) skipped[/] (hand edits or disk "
+                      "damage); every reader ignores them, and a resume rewrites the file without them")
     console.print("[bold]config.toml[/]")
     try:
-        console.out(store.config_path(run_id).read_text(), end="")
+        console.out(store.config_path(run_id).read_text(errors="replace"), end="")
     except OSError as err:
         console.print(f"[red]cannot read config.toml: {err}[/]")
     return EXIT_OK
+
+
+def _number(value: object, fmt: str) -> str:
+    """A logged number as `fmt` says; "?" for anything else (a hand-edited record)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return format(value, fmt)
+        except ValueError:  # a float where an int format was asked
+            return format(value, "g")
+    return "?"
 
 
 def _status_or_error(store: st.Store, run_id: str) -> dict | st.StoreError:

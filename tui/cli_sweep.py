@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rich.markup import escape
 from rich.table import Table
 
 from engine import config as cfgmod
@@ -120,7 +121,7 @@ def cmd_show(a: argparse.Namespace) -> int:
         t.add_column(col, justify="left" if col in ("trial", "batch", "state", "note") else "right",
                      overflow="fold" if col == "note" else "ellipsis")
     for r in table.rows:
-        cells = report.cells(table, r)
+        cells = [escape(c) for c in report.cells(table, r)]  # notes are text, never markup
         if r.number == table.best:
             cells[0] = f"[bold green]★ {cells[0]}[/]"
         style = {"pruned": "yellow", "failed": "red", "diverged": "red"}.get(r.state)
@@ -144,7 +145,7 @@ def cmd_ls(a: argparse.Namespace) -> int:
         try:
             table = report.build(store, sweep_id)
         except ValueError as e:
-            t.add_row(sweep_id, "?", "-", "-", "-", "-", "-", f"[red]{str(e).splitlines()[0]}[/]", "-")
+            t.add_row(sweep_id, "?", "-", "-", "-", "-", "-", f"[red]{escape(str(e).splitlines()[0])}[/]", "-")
             continue
         rec, rows = table.record, table.rows
         best = next((r for r in rows if r.number == table.best), None)

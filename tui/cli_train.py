@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -107,7 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     console.print(trial_row_table(status, cfg, run_id))
     if status.get("state") != "done":
         reason = status.get("reason") or WORKER_EXIT_MEANING.get(code, f"exit code {code}")
-        console.print(f"[red]{status.get('state', 'failed')}[/]: {reason}  (log: {store.worker_log(run_id)})")
+        console.print(f"[red]{status.get('state', 'failed')}[/]: {escape(str(reason))}  (log: {store.worker_log(run_id)})")
         return EXIT_FAILED
     return EXIT_OK
 
