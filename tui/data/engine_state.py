@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from engine import engines as eng
 from engine import store as st
 
 
@@ -46,6 +45,8 @@ def device_label(gpu_ids: list[int]) -> str:
 
 
 def read_engine_state(store: st.Store, note: str = "") -> EngineState:
+    from engine import engines as eng  # psutil: imported by the thread that reads, not at start
+
     live = eng.live_engines(store)
     queued = len(store.list_queue())
     if not live:

@@ -52,30 +52,32 @@ class Column:
     key: str
     title: str
     sort_key: Callable[[Row], Any]
-    width: int | None = None
+    width: int
 
 
 def _attr(name: str) -> Callable[[Row], Any]:
     return lambda r: getattr(r, name)
 
 
+# Fixed widths: the layout never jumps as values change, and a long name or note is cut, not
+# allowed to push the numbers off screen.
 COLUMNS: tuple[Column, ...] = (
-    Column("mark", " ", lambda r: None, width=2),
-    Column("state", "state", _attr("state"), width=10),
-    Column("name", "name", label, width=22),
-    Column("progress", "progress", progress, width=11),
-    Column("n_layer", "layer", _attr("n_layer")),
-    Column("n_head", "head", _attr("n_head")),
-    Column("n_embd", "embd", _attr("n_embd")),
-    Column("block_size", "block", _attr("block_size")),
-    Column("learning_rate", "LR", _attr("learning_rate")),
-    Column("batch", "batch", lambda r: _batch_total(r.batch)),
-    Column("params", "params", _attr("params")),
-    Column("best_val_loss", "best val", _attr("best_val_loss")),
-    Column("val_ppl", "val PPL", val_ppl),
-    Column("tokens_per_s", "tok/s", _attr("tokens_per_s")),
-    Column("time", "time", lambda r: r.eta_s if r.state == "running" else r.duration_s),
-    Column("note", "note", lambda r: r.note or None, width=24),
+    Column("mark", " ", lambda r: None, 2),
+    Column("state", "state", _attr("state"), 10),
+    Column("name", "name", label, 20),
+    Column("progress", "progress", progress, 9),
+    Column("n_layer", "layer", _attr("n_layer"), 5),
+    Column("n_head", "head", _attr("n_head"), 4),
+    Column("n_embd", "embd", _attr("n_embd"), 5),
+    Column("block_size", "block", _attr("block_size"), 5),
+    Column("learning_rate", "LR", _attr("learning_rate"), 7),
+    Column("batch", "batch", lambda r: _batch_total(r.batch), 10),
+    Column("params", "params", _attr("params"), 7),
+    Column("best_val_loss", "best val", _attr("best_val_loss"), 8),
+    Column("val_ppl", "val PPL", val_ppl, 8),
+    Column("tokens_per_s", "tok/s", _attr("tokens_per_s"), 7),
+    Column("time", "time", lambda r: r.eta_s if r.state == "running" else r.duration_s, 9),
+    Column("note", "note", lambda r: r.note or None, 30),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 SORTABLE = tuple(c for c in COLUMNS if c.key != "mark")
@@ -101,7 +103,7 @@ def sort_order(rows: list[Row], key: str, descending: bool = False) -> list[str]
     return [r.run for r in present + missing]
 
 
-def _bar(fraction: float, width: int = 5) -> str:
+def _bar(fraction: float, width: int = 4) -> str:
     filled = round(fraction * width)
     return "█" * filled + "░" * (width - filled)
 
@@ -116,16 +118,15 @@ def _time_cell(r: Row) -> str:
     return human_seconds(r.duration_s) if r.duration_s is not None else "-"
 
 
-def cells(r: Row, best: bool = False, selected: bool = False) -> dict[str, str | Text]:
-    """Every cell of a row, by column key."""
+NUMERIC = frozenset({"n_layer", "n_head", "n_embd", "block_size", "learning_rate", "params", "best_val_loss",
+                     "val_ppl", "tokens_per_s", "time"})
+
+
+def cells(r: Row, best: bool = False, selected: bool = False) -> dict[str, Text]:
+    """Every cell of a row, by column key; Text throughout, so no value is read as markup."""
     badge, style = STATE_BADGES.get(r.state, (r.state, ""))
     frac = progress(r)
-    mark = ("✓" if selected else " ") + ("★" if best else " ")
-    name = Text(label(r), style="bold" if best else "")
-    return {
-        "mark": Text(mark, style="bold yellow"),
-        "state": Text(badge, style=style),
-        "name": name,
+    plain = {
         "progress": "-" if frac is None else f"{_bar(frac)} {frac:4.0%}",
         "n_layer": _num(r.n_layer, "d"),
         "n_head": _num(r.n_head, "d"),
@@ -140,6 +141,15 @@ def cells(r: Row, best: bool = False, selected: bool = False) -> dict[str, str |
         "time": _time_cell(r),
         "note": r.note or (r.reason if r.state in ("failed", "broken", "diverged", "oom") else ""),
     }
+    out = {
+        "mark": Text(("✓" if selected else " ") + ("★" if best else " "), style="bold yellow"),
+        "state": Text(badge, style=style),
+        "name": Text(label(r), style="bold" if best else ""),
+    }
+    for key, value in plain.items():
+        out[key] = Text(value, justify="right" if key in NUMERIC else "left",
+                        style="dim" if key == "note" and not r.note else "")
+    return {key: out[key] for key in COLUMN_KEYS}
 
 
 # -- filtering --------------------------------------------------------------------------

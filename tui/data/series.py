@@ -65,11 +65,15 @@ class RunSeries:
         return int(max(steps)) if steps else 0
 
 
-def points(xs: list[float], ys: list[float], limit: int = 240) -> tuple[list[float], list[float]]:
-    """The finite (x, y) pairs, thinned to at most `limit` (the last point always kept): a chart
-    a few dozen cells wide shows no more, and plotting costs by the point."""
-    pairs = [(x, y) for x, y in zip(xs, ys) if math.isfinite(x) and math.isfinite(y)]
-    if len(pairs) > limit:
-        stride = math.ceil(len(pairs) / limit)
-        pairs = pairs[::-stride][::-1]
+def points(xs: list[float], ys: list[float], limit: int = 240,
+           scale: float = 1.0) -> tuple[list[float], list[float]]:
+    """At most about `limit` finite (x, y * scale) pairs, evenly strided with the last point
+    kept. A chart a few dozen cells wide shows no more, and both the stride (a C-speed slice)
+    and plotting then cost by the points drawn, not by the length of the run."""
+    n = min(len(xs), len(ys))
+    if n == 0:
+        return [], []
+    stride = max(1, math.ceil(n / limit))
+    sx, sy = xs[n - 1::-stride][::-1], ys[n - 1::-stride][::-1]
+    pairs = [(x, y * scale) for x, y in zip(sx, sy) if math.isfinite(x) and math.isfinite(y)]
     return [p[0] for p in pairs], [p[1] for p in pairs]

@@ -1,0 +1,63 @@
+"""What the main screens look like on a fixed store (no engine, no clock in the text).
+Update after a deliberate change with `pytest tests/test_tui_snapshots.py --snapshot-update`
+and look at the SVGs in tests/__snapshots__/ before keeping them."""
+
+from __future__ import annotations
+
+from engine.corpus import vocab_size_for
+from engine.estimate import param_count
+from tests.tui_store import RUNNING, fixed_store, make_app, no_cursor_blink, runs_loaded, until  # noqa: F401
+
+BASELINE, DEEPER = "20260101-090000-000-baseline-0a01", "20260101-100000-000-deeper-0b02"
+
+
+def test_runs_screen(snap_compare, fixed_store):
+    assert snap_compare(make_app(fixed_store), terminal_size=(120, 36), run_before=runs_loaded)
+
+
+def test_runs_screen_at_80x24_with_a_filter(snap_compare, fixed_store):
+    async def filtered(pilot):
+        await runs_loaded(pilot)
+        await pilot.press("slash", *"sweep:lr", "enter", "down")
+    assert snap_compare(make_app(fixed_store), terminal_size=(80, 24), run_before=filtered)
+
+
+def test_editor_with_live_estimates(snap_compare, fixed_store):
+    async def editor(pilot):
+        await runs_loaded(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: getattr(pilot.app.screen, "device", None) is not None)
+        pilot.app.screen.query_one("#f-n_layer").value = "6"
+        want = f"{param_count(pilot.app.screen.config, vocab_size_for('pydocs', 'char')):,}"
+        panel = pilot.app.screen.query_one("#estimates")
+        await until(pilot, lambda: panel.lines.get("parameters") and panel.lines["parameters"].value == want)
+    assert snap_compare(make_app(fixed_store), terminal_size=(120, 36), run_before=editor)
+
+
+def test_editor_shows_a_problem_by_its_field_at_80x24(snap_compare, fixed_store):
+    async def editor_with_a_problem(pilot):
+        await runs_loaded(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: getattr(pilot.app.screen, "device", None) is not None)
+        field = pilot.app.screen.query_one("#f-batch_size")
+        field.focus()
+        field.value = "12x4"
+        await until(pilot, lambda: pilot.app.screen.query_one("#row-batch_size").has_class("-invalid"))
+    assert snap_compare(make_app(fixed_store), terminal_size=(80, 24), run_before=editor_with_a_problem)
+
+
+def test_monitor(snap_compare, fixed_store):
+    async def monitor(pilot):
+        await runs_loaded(pilot)
+        pilot.app.open_monitor(RUNNING)
+        await until(pilot, lambda: getattr(pilot.app.screen, "polls", 0) >= 1)
+        await until(pilot, lambda: pilot.app.screen.query_one("#chart-memory").lines)
+    assert snap_compare(make_app(fixed_store), terminal_size=(120, 36), run_before=monitor)
+
+
+def test_compare(snap_compare, fixed_store):
+    async def compare(pilot):
+        await runs_loaded(pilot)
+        pilot.app.open_compare([DEEPER, BASELINE])
+        await until(pilot, lambda: getattr(pilot.app.screen, "diff", None))
+    assert snap_compare(make_app(fixed_store), terminal_size=(120, 36), run_before=compare)

@@ -1,0 +1,218 @@
+"""A new run: every hyperparameter by group, checked as you type, with live estimates; queue it."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.events import DescendantFocus
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label, Select, Static
+
+from engine import config as cfgmod
+from engine import control
+from engine.corpus import vocab_size_for
+from engine.presets import PRESETS
+from tui.data import editor_model as em
+from tui.widgets import EngineBar, EstimatePanel, FieldRow
+
+DEFAULT_PRESET = "quickstart"
+
+
+@functools.lru_cache(maxsize=32)
+def vocab_size(dataset: str, tokenizer: str, datasets_dir: Path) -> int:
+    return vocab_size_for(dataset, tokenizer, datasets_dir)
+
+
+class EditorScreen(Screen[tuple[str, bool] | None]):
+    """Dismissed with (run id, watch it) once queued, or None when left."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "queue(False)", "queue", priority=True, tooltip="queue the run; an engine starts it"),
+        Binding("ctrl+t", "queue(True)", "queue & watch", priority=True, tooltip="queue it and open its monitor"),
+        Binding("escape", "leave", "back"),
+    ]
+
+    class DeviceRead(Message):
+        def __init__(self, device: em.Device, caps: cfgmod.DeviceCaps, calibration: em.Calibration | None):
+            super().__init__()
+            self.device, self.caps, self.calibration = device, caps, calibration
+
+    class EstimateRead(Message):
+        def __init__(self, config: cfgmod.RunConfig, lines: list[em.Line] | None, error: str = "") -> None:
+            super().__init__()
+            self.config, self.lines, self.error = config, lines, error
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, EditorScreen.EstimateRead)
+
+    def __init__(self, base: cfgmod.RunConfig | None = None, origin: str = "") -> None:
+        super().__init__()
+        self.origin = origin
+        self.base = base or cfgmod.preset(DEFAULT_PRESET)
+        self.config: cfgmod.RunConfig | None = self.base
+        self.problems: dict[str, list[str]] = {}
+        self.device: em.Device | None = None
+        self.caps: cfgmod.DeviceCaps | None = None
+        self.calibration: em.Calibration | None = None
+
+    def compose(self) -> ComposeResult:
+        texts = em.form_texts(self.base)
+        yield EngineBar(f"new run{' from ' + self.origin if self.origin else ''}")
+        with Horizontal(id="editor-body"):
+            with VerticalScroll(id="form"):
+                for group, names in em.FORM_GROUPS:
+                    yield Label(group, classes="group-title")
+                    for name in names:
+                        yield FieldRow(name, texts[name])
+            with VerticalScroll(id="editor-side"):
+                presets = [(name, name) for name in PRESETS]
+                with Horizontal(classes="side-line"):
+                    yield Label("preset", classes="side-label")
+                    yield Select(presets, prompt="(from run)" if self.origin else "preset…",
+                                 value=Select.NULL if self.origin else DEFAULT_PRESET, compact=True, id="preset")
+                with Horizontal(classes="side-line"):
+                    yield Label("name", classes="side-label")
+                    yield Input(placeholder="optional, part of the run id", id="run-name", compact=True)
+                yield EstimatePanel(id="estimates")
+                yield Static("", id="form-status")
+                with Horizontal(id="editor-buttons"):
+                    yield Button("queue ^s", id="queue", variant="primary", compact=True)
+                    yield Button("queue & watch ^t", id="queue-watch", compact=True)
+        yield Static("", id="field-help")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        for scroll in self.query(VerticalScroll):
+            scroll.can_focus = False  # Tab walks the fields, not their containers
+        self.query_one("#estimates", EstimatePanel).show_message("estimating…", style="dim")
+        self.read_device()
+        self.validate()
+        self.query_one("#f-n_layer").focus()
+
+    @property
+    def rows(self) -> dict[str, FieldRow]:
+        if not hasattr(self, "_rows"):
+            self._rows = {row.field_name: row for row in self.query(FieldRow)}
+        return self._rows
+
+    def texts(self) -> dict[str, str]:
+        return {name: row.value_text for name, row in self.rows.items()}
+
+    # -- validation as you type --------------------------------------------------------
+    @on(Input.Changed, ".field-input")
+    def field_changed(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        check = em.check_form(self.texts(), self.caps)
+        self.config, self.problems = check.config, check.problems
+        for name, row in self.rows.items():
+            row.show_problems(check.problems.get(name, []))
+        if check.config is None:
+            count = sum(len(m) for m in check.problems.values())
+            self.show_status(f"[red]✘ {count} problem{'s' if count > 1 else ''}: see the fields in red[/]")
+            self.query_one("#estimates", EstimatePanel).show_message("fix the fields in red to see estimates")
+        else:
+            self.show_status("[green]✔ ready to queue[/]")
+            self.estimate(check.config)
+
+    def show_status(self, markup: str) -> None:
+        status = self.query_one("#form-status", Static)
+        if getattr(status, "markup_shown", None) != markup:
+            status.markup_shown = markup
+            status.update(markup)
+
+    @on(DescendantFocus)
+    def show_field_help(self, event: DescendantFocus) -> None:
+        widget_id = event.widget.id or ""
+        if widget_id.startswith("f-"):
+            name = widget_id[2:]
+            self.query_one("#field-help", Static).update(
+                f"[b]{name}[/] ({cfgmod.field_group(name)}): {cfgmod.field_help(name)}")
+
+    # -- presets -----------------------------------------------------------------------
+    @on(Select.Changed, "#preset")
+    def preset_chosen(self, event: Select.Changed) -> None:
+        if event.value is Select.NULL:
+            return
+        texts = em.form_texts(cfgmod.preset(str(event.value)))
+        for name, row in self.rows.items():
+            if row.value_text != texts[name]:
+                row.set_text(texts[name])
+
+    # -- estimates (the vocabulary may mean reading a corpus: off the UI thread) -------
+    @work(thread=True, group="device", exit_on_error=False)
+    def read_device(self) -> None:
+        from engine.telemetry import device_caps
+
+        if self.app.device is not None:
+            device = self.app.device
+            caps = cfgmod.DeviceCaps(cuda_count=int(device.kind == "cuda"), cuda_bf16=device.kind == "cuda")
+        else:
+            device, caps = em.engine_device(self.app.store), device_caps()
+        calibration = em.calibrate(self.app.store, device.name)
+        self.post_message(self.DeviceRead(device, caps, calibration))
+
+    @on(DeviceRead)
+    def device_read(self, message: DeviceRead) -> None:
+        self.device, self.caps, self.calibration = message.device, message.caps, message.calibration
+        self.validate()
+
+    @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
+    def estimate(self, cfg: cfgmod.RunConfig) -> None:
+        try:
+            vocab = vocab_size(cfg.dataset, cfg.tokenizer, self.app.store.datasets_dir)
+        except (ValueError, OSError) as e:
+            self.post_message(self.EstimateRead(cfg, None, f"vocabulary unknown: {e}"))
+            return
+        self.post_message(self.EstimateRead(cfg, em.estimate_lines(cfg, vocab, self.device, self.calibration)))
+
+    @on(EstimateRead)
+    def estimate_read(self, message: EstimateRead) -> None:
+        if message.config != self.config:
+            return  # typed over since
+        panel = self.query_one("#estimates", EstimatePanel)
+        if message.lines is None:
+            panel.show_message(message.error)
+        else:
+            panel.show_lines(message.lines)
+
+    # -- queueing ----------------------------------------------------------------------
+    @on(Button.Pressed, "#queue")
+    def queue_pressed(self) -> None:
+        self.action_queue(False)
+
+    @on(Button.Pressed, "#queue-watch")
+    def queue_watch_pressed(self) -> None:
+        self.action_queue(True)
+
+    def action_queue(self, watch: bool) -> None:
+        self.validate()
+        if self.config is None:
+            first = next(iter(self.problems))
+            self.notify(f"not queued: {first}: {self.problems[first][0]}", severity="error")
+            if first in self.rows:
+                self.query_one(f"#f-{first}").focus()
+            return
+        name = self.query_one("#run-name", Input).value.strip() or None
+        self.submit(self.config, name, watch)
+
+    @work(thread=True, group="submit", exit_on_error=False)
+    def submit(self, cfg: cfgmod.RunConfig, name: str | None, watch: bool) -> None:
+        source = f"tui (from {self.origin})" if self.origin else "tui"
+        run_id = control.submit(self.app.store, cfg, name, source=source)
+        self.app.call_from_thread(self.queued, run_id, watch)
+
+    def queued(self, run_id: str, watch: bool) -> None:
+        self.notify(f"queued {run_id}")
+        self.app.ensure_engine()
+        self.dismiss((run_id, watch))
+
+    def action_leave(self) -> None:
+        self.dismiss(None)

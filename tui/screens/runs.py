@@ -1,0 +1,266 @@
+"""The home screen: every run in a table that follows the store, and the keys that act on runs."""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from engine import config as cfgmod
+from engine import control
+from engine import store as st
+from tui.data.runs_view import Row, RunsReader, column, parse_filter
+from tui.widgets import EngineBar, RunTable
+
+REFRESH_S = 1.0
+
+
+class RunsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("n", "new_run", "new", tooltip="new run: the editor, from the quickstart preset"),
+        Binding("w", "new_sweep", "sweep", tooltip="new sweep: the sweep builder"),
+        Binding("m", "monitor", "monitor", tooltip="monitor the highlighted run (enter or a second click too)"),
+        Binding("c", "compare", "compare", tooltip="compare the selected runs (or one selected and the highlighted)"),
+        Binding("space", "select", "select", show=False, tooltip="select or unselect the highlighted run"),
+        Binding("s", "stop", "stop", tooltip="stop the highlighted run (it checkpoints); a queued one is cancelled"),
+        Binding("r", "resume", "resume", show=False, tooltip="queue a stopped/failed run again from its checkpoint"),
+        Binding("t", "retry", "retry", show=False, tooltip="a new run with the highlighted run's config"),
+        Binding("d", "delete", "delete", show=False, tooltip="delete the highlighted run and its files (asks first)"),
+        Binding("e", "note", "note", show=False, tooltip="write a note on the highlighted run"),
+        Binding("y", "copy_run", "copy to editor", show=False, tooltip="the editor, from the highlighted run's config"),
+        Binding("p", "sample", "sample", show=False, tooltip="text from the highlighted run's checkpoint"),
+        Binding("o", "sort", "sort", show=False, tooltip="sort by a column (or click its header); again flips"),
+        Binding("slash", "filter", "filter", tooltip="filter: words, state:running, sweep:NAME"),
+        Binding("escape", "clear_filter", "clear filter", show=False, tooltip="clear the filter"),
+        Binding("q", "app.quit", "quit", tooltip="quit (training goes on in the engine)"),
+    ]
+    # (title, help, action) for the command palette
+    COMMANDS_FOR_PALETTE = (
+        ("Monitor run", "Live charts of the highlighted run", "monitor"),
+        ("Compare selected runs", "Val loss overlaid and the hyperparameters that differ", "compare"),
+        ("Sample from run", "Text from the highlighted run's best checkpoint", "sample"),
+        ("Stop run", "Stop the highlighted run (it checkpoints first)", "stop"),
+        ("Resume run", "Queue the highlighted run again from its last checkpoint", "resume"),
+        ("Retry run", "A new run with the highlighted run's config", "retry"),
+        ("Copy run to editor", "Edit a copy of the highlighted run's config", "copy_run"),
+        ("Sort runs", "Choose the column to sort by", "sort"),
+        ("Filter runs", "Words, state:X, sweep:Y", "filter"),
+    )
+
+    class RunsRead(Message):
+        """A fresh reading of every run; a newer one supersedes any not yet shown."""
+
+        def __init__(self, rows: dict[str, Row]) -> None:
+            super().__init__()
+            self.rows = rows
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, RunsScreen.RunsRead)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reader: RunsReader | None = None
+        self.timer = None
+        self.reads = 0
+        self._reading = threading.Lock()
+
+    def compose(self) -> ComposeResult:
+        yield EngineBar("runs")
+        yield RunTable(id="runs")
+        yield Input(placeholder="filter: words  state:running  sweep:NAME   (enter keeps it, esc clears)",
+                    id="filter", compact=True)
+        yield Static("", id="runs-summary")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.reader = RunsReader(self.app.store)
+        self.call_after_refresh(self.start_reading)  # the first frame first: see GptTuiApp
+
+    def start_reading(self) -> None:
+        self.read_runs()
+        self.timer = self.set_interval(REFRESH_S, self.read_runs)
+
+    def on_screen_suspend(self) -> None:
+        if self.timer is not None:
+            self.timer.pause()  # covered by another screen: nobody sees this table
+
+    def on_screen_resume(self) -> None:
+        if self.timer is not None:
+            self.read_runs()
+            self.timer.resume()
+
+    @property
+    def table(self) -> RunTable:
+        return self.query_one(RunTable)
+
+    # -- reading -----------------------------------------------------------------------
+    @work(thread=True, group="runs-read", exit_on_error=False)
+    def read_runs(self) -> None:
+        if not self._reading.acquire(blocking=False):
+            return  # the last read is still going; this tick adds nothing
+        try:
+            rows = self.reader.read()
+        finally:
+            self._reading.release()
+        self.post_message(self.RunsRead(rows))
+
+    @on(RunsRead)
+    def show_runs(self, message: RunsRead) -> None:
+        self.table.show_rows(message.rows)
+        self.reads += 1
+        self.show_summary()
+
+    def show_summary(self) -> None:
+        t = self.table
+        parts = [f"{t.row_count} of {len(t.rows_by_id)} runs" if t.filter else f"{len(t.rows_by_id)} runs"]
+        if t.selected:
+            parts.append(f"{len(t.selected)} selected")
+        if t.order is not None:
+            parts.append(f"sorted by {column(t.order[0]).title} {'↓' if t.order[1] else '↑'}")
+        if t.filter:
+            parts.append(f"filter: {self.query_one('#filter', Input).value}")
+        if t.best:
+            parts.append(f"★ best: {t.rows_by_id[t.best].name or t.best}")
+        self.query_one("#runs-summary", Static).update(" · ".join(parts))
+
+    # -- the highlighted run -----------------------------------------------------------
+    def current(self) -> str | None:
+        run_id = self.table.current_id
+        if run_id is None:
+            self.notify("no run here yet: press n for a new run", severity="warning")
+        return run_id
+
+    @on(DataTable.RowSelected, "#runs")
+    def row_chosen(self, event: DataTable.RowSelected) -> None:
+        self.app.open_monitor(event.row_key.value)
+
+    @on(DataTable.HeaderSelected, "#runs")
+    def header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        if event.column_key.value != "mark":
+            self.table.sort_by(event.column_key.value)
+            self.show_summary()
+
+    def action_new_run(self) -> None:
+        self.app.open_editor()
+
+    def action_new_sweep(self) -> None:
+        self.app.open_sweep()
+
+    def action_copy_run(self) -> None:
+        if run_id := self.current():
+            try:
+                cfg = cfgmod.load(self.app.store.config_path(run_id))
+            except (cfgmod.ConfigError, st.StoreError) as e:
+                self.notify(str(e), severity="error")
+                return
+            self.app.open_editor(cfg, origin=run_id)
+
+    def action_monitor(self) -> None:
+        if run_id := self.current():
+            self.app.open_monitor(run_id)
+
+    def action_sample(self) -> None:
+        if run_id := self.current():
+            self.app.open_sample(run_id)
+
+    def action_select(self) -> None:
+        if run_id := self.current():
+            self.table.toggle_selected(run_id)
+            self.table.action_cursor_down()
+            self.show_summary()
+
+    def action_compare(self) -> None:
+        t = self.table
+        wanted = set(t.selected)
+        if len(wanted) == 1 and t.current_id is not None:
+            wanted.add(t.current_id)  # one selected and one highlighted: compare those two
+        chosen = [run_id for run_id in t.shown_ids if run_id in wanted]
+        if len(chosen) < 2:
+            self.notify("select two or more runs with space, then press c", severity="warning")
+            return
+        self.app.open_compare(chosen)
+
+    # -- acting on runs (small file writes, off the UI thread) --------------------------
+    def action_stop(self) -> None:
+        if run_id := self.current():
+            self.act(control.stop, run_id)
+
+    def action_resume(self) -> None:
+        if run_id := self.current():
+            self.act(control.resume, run_id, then_engine=True)
+
+    def action_retry(self) -> None:
+        if run_id := self.current():
+            self.act(lambda store, rid: f"queued {control.retry(store, rid)}", run_id, then_engine=True)
+
+    def action_delete(self) -> None:
+        from tui.screens.confirm import ConfirmScreen
+
+        if run_id := self.current():
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self.act(control.delete, run_id)
+            self.app.push_screen(ConfirmScreen(f"Delete run {run_id} and all its files?", "delete"),
+                                 callback=confirmed)
+
+    def action_note(self) -> None:
+        from tui.screens.note import NoteScreen
+
+        if run_id := self.current():
+            def noted(text: str | None) -> None:
+                if text is not None:
+                    self.act(lambda store, rid: control.set_note(store, rid, text), run_id)
+            note = self.table.rows_by_id[run_id].note
+            self.app.push_screen(NoteScreen(f"Note for {run_id}", note), callback=noted)
+
+    @work(thread=True, group="control", exit_on_error=False)
+    def act(self, fn: Callable[[st.Store, str], str], run_id: str, then_engine: bool = False) -> None:
+        try:
+            message = fn(self.app.store, run_id)
+        except (control.ControlError, st.StoreError, cfgmod.ConfigError, OSError) as e:
+            self.app.call_from_thread(self.notify, str(e), severity="warning", timeout=8)
+            return
+        self.app.call_from_thread(self.notify, f"{run_id}: {message}")
+        if then_engine:
+            self.app.call_from_thread(self.app.ensure_engine)
+        self.read_runs()
+
+    # -- sorting and filtering ---------------------------------------------------------
+    def action_sort(self) -> None:
+        from tui.screens.sort import SortScreen
+
+        def chosen(key: str | None) -> None:
+            if key is not None:
+                self.table.sort_by(key)
+                self.show_summary()
+        self.app.push_screen(SortScreen(self.table.order), callback=chosen)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("-shown") or box.value:
+            box.value = ""
+            box.remove_class("-shown")
+            self.table.focus()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.table.set_filter(parse_filter(event.value))
+        self.show_summary()
+
+    @on(Input.Submitted, "#filter")
+    def filter_kept(self) -> None:
+        box = self.query_one("#filter", Input)
+        if not box.value:
+            box.remove_class("-shown")
+        self.table.focus()

@@ -1,0 +1,217 @@
+"""A new sweep: method, hyperparameters and their values or ranges, trials, the seed's batch and LR
+rules, early stopping, budgets; the number of trials and the estimated time as you type; queue it.
+
+The form fills in the arguments of `gpt-tui sweep METHOD` (tui.sweep_form.namespace) and queues
+through the same plan and engine.sweep_files.create as the command line, so the two queue the same
+sweep; the equivalent command is shown under the form."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.suggester import SuggestFromList
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
+
+from engine import config as cfgmod
+from engine import sweep as sw
+from engine import sweep_files as sf
+from engine.config import ConfigError
+from engine.presets import PRESETS
+from tui import sweep_form as form
+from tui.widgets import EngineBar
+
+PARAM_ROWS = 4
+DEFAULT_PRESET = "quickstart"
+METHODS = ("grid", "random", "tpe")
+NUMBERS = {  # input id -> (the CLI option it fills, its type)
+    "sweep-n": ("n_trials", int), "sweep-seed": ("seed", int), "sweep-parallel": ("parallel", int),
+    "sweep-startup": ("early_stop_startup", int), "sweep-min-step": ("early_stop_min_step", int),
+    "sweep-max-trials": ("max_trials", int), "sweep-max-hours": ("max_hours", float),
+}
+
+
+class SweepScreen(Screen[str | None]):
+    """Dismissed with the sweep id once queued, or None when left."""
+
+    # The app's stylesheet belongs to the other screens' author; these few rules can move there.
+    DEFAULT_CSS = """
+    SweepScreen .sweep-line { height: 1; margin-bottom: 1; }
+    SweepScreen .sweep-label { width: 18; color: $text-muted; }
+    SweepScreen .sweep-param { width: 24; }
+    SweepScreen .sweep-values, SweepScreen #sweep-set { width: 1fr; }
+    SweepScreen .sweep-number { width: 12; }
+    SweepScreen #sweep-plan { height: auto; max-height: 8; padding: 0 1; background: $panel; }
+    """
+    BINDINGS = [
+        Binding("ctrl+s", "queue", "queue", priority=True),
+        Binding("escape", "leave", "back"),
+    ]
+
+    class PlanRead(Message):
+        def __init__(self, key: tuple, text: str, ok: bool) -> None:
+            super().__init__()
+            self.key, self.text, self.ok = key, text, ok
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, SweepScreen.PlanRead)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = False
+        self.command = ""
+        self.problem = ""
+
+    def compose(self) -> ComposeResult:
+        def line(label: str, *widgets):
+            return Horizontal(Label(label, classes="sweep-label"), *widgets, classes="sweep-line")
+
+        def number(id_: str, placeholder: str = "") -> Input:
+            return Input(placeholder=placeholder, id=id_, classes="sweep-number", compact=True)
+
+        yield EngineBar("new sweep")
+        with VerticalScroll(id="form"):
+            yield Label("what to search", classes="group-title")
+            yield line("method", Select([(m, m) for m in METHODS], value="grid", allow_blank=False,
+                                        id="sweep-method", compact=True))
+            yield line("base preset", Select([(p, p) for p in PRESETS], value=DEFAULT_PRESET, allow_blank=False,
+                                             id="sweep-preset", compact=True))
+            yield line("base changes", Input(placeholder="key=value ... (as --set)", id="sweep-set", compact=True))
+            yield Label("hyperparameters: a,b,c choices · lo:hi uniform · log:lo:hi · int:lo:hi",
+                        classes="group-title")
+            for i in range(PARAM_ROWS):
+                yield line(f"parameter {i + 1}",
+                           Input(placeholder="e.g. learning_rate", id=f"param-{i}", classes="sweep-param", compact=True,
+                                 suggester=SuggestFromList(list(cfgmod.FIELDS), case_sensitive=True)),
+                           Input(placeholder="values or range", id=f"values-{i}", classes="sweep-values", compact=True))
+            yield Label("trials", classes="group-title")
+            yield line("n (random, tpe)", number("sweep-n", "20"))
+            yield line("seed", number("sweep-seed", "0"))
+            yield line("in flight (tpe)", number("sweep-parallel", "1"))
+            yield Label("the seed's rules", classes="group-title")
+            yield line("batch", Checkbox("keep the effective batch (accumulation follows)", id="sweep-keep-batch",
+                                         compact=True))
+            yield line("scale LR", Select([(r, r) for r in sw.LR_SCALINGS], value="none", allow_blank=False,
+                                          id="sweep-scale-lr", compact=True))
+            yield Label("early stopping and budgets", classes="group-title")
+            yield line("early stopping", Select([(r, r) for r in sw.RULES], value="none", allow_blank=False,
+                                                id="sweep-early-stop", compact=True))
+            yield line("after trials", number("sweep-startup", "3"))
+            yield line("from step", number("sweep-min-step", "first eval"))
+            yield line("max trials", number("sweep-max-trials", "no cap"))
+            yield line("max hours", number("sweep-max-hours", "no limit"))
+            yield line("name", Input(placeholder="optional: the sweep id", id="sweep-name", compact=True))
+            yield Button("queue ^s", id="queue-sweep", variant="primary", compact=True)
+        yield Static("", id="sweep-plan")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#param-0", Input).focus()
+        self.replan()
+
+    # -- the form as `gpt-tui sweep` arguments ------------------------------------------
+    def arguments(self) -> tuple[str, dict]:
+        """(method, option values); ValueError names a number that is not one."""
+        method = str(self.query_one("#sweep-method", Select).value)
+        params = []
+        for i in range(PARAM_ROWS):
+            name = self.query_one(f"#param-{i}", Input).value.strip()
+            values = self.query_one(f"#values-{i}", Input).value.strip()
+            if name or values:
+                params.append(f"{name}={values}")
+        values: dict = dict(params=params, preset=str(self.query_one("#sweep-preset", Select).value),
+                            overrides=self.query_one("#sweep-set", Input).value.split(),
+                            name=self.query_one("#sweep-name", Input).value.strip() or None,
+                            keep_effective_batch=self.query_one("#sweep-keep-batch", Checkbox).value)
+        for select_id, key in (("#sweep-scale-lr", "scale_lr"), ("#sweep-early-stop", "early_stop")):
+            choice = str(self.query_one(select_id, Select).value)
+            values[key] = None if choice == "none" else choice
+        for input_id, (key, kind) in NUMBERS.items():
+            text = self.query_one(f"#{input_id}", Input).value.strip()
+            if key == "n_trials" and method == "grid":
+                continue
+            try:
+                values[key] = kind(text) if text else None
+            except ValueError:
+                raise ValueError(f"{key.replace('_', ' ')}: {text!r} is not a number") from None
+        return method, values
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def form_changed(self) -> None:
+        self.replan()
+
+    def replan(self) -> None:
+        try:
+            method, values = self.arguments()
+        except ValueError as e:
+            self.show_plan((), f"[red]✘ {e}[/]", False)
+            return
+        self.plan_in_background(method, values)
+
+    @work(thread=True, exclusive=True, group="sweep-plan", exit_on_error=False)
+    def plan_in_background(self, method: str, values: dict) -> None:
+        """Planning reads the store (free sweep ids, earlier runs' speed) and maybe a corpus."""
+        a = form.namespace(method, **values)
+        key = (method, repr(sorted(values.items())))
+        command = form.command_line(method, a)
+        try:
+            plan = form.plan_from_args(a, method, self.app.store)
+        except (ConfigError, ValueError) as e:
+            problems = e.problems if isinstance(e, ConfigError) else [str(e)]
+            text = "\n".join(f"[red]✘ {p}[/]" for p in problems[:6])
+            self.post_message(self.PlanRead(key, f"{text}\n[dim]{command}[/]", False))
+            return
+        estimate = form.estimate_plan(self.app.store, plan)
+        lines = [f"[green]✔[/] sweep [b]{plan.spec.id}[/]: {form.describe(plan.spec)}", estimate.summary(plan)]
+        if plan.skipped:
+            lines.append(f"[yellow]{len(plan.skipped)} invalid combination(s) skipped, e.g. "
+                         f"{plan.skipped[0].reason}[/]")
+        self.command = command
+        self.post_message(self.PlanRead(key, "\n".join(lines) + f"\n[dim]same as: {command}[/]", True))
+
+    @on(PlanRead)
+    def plan_read(self, message: PlanRead) -> None:
+        self.show_plan(message.key, message.text, message.ok)
+
+    def show_plan(self, key: tuple, text: str, ok: bool) -> None:
+        self.ready = ok
+        self.problem = "" if ok else text
+        self.query_one("#sweep-plan", Static).update(text)
+
+    # -- queueing ----------------------------------------------------------------------
+    @on(Button.Pressed, "#queue-sweep")
+    def queue_pressed(self) -> None:
+        self.action_queue()
+
+    def action_queue(self) -> None:
+        try:
+            method, values = self.arguments()
+        except ValueError as e:
+            self.notify(f"not queued: {e}", severity="error")
+            return
+        self.queue(method, values)
+
+    @work(thread=True, exclusive=True, group="sweep-queue", exit_on_error=False)
+    def queue(self, method: str, values: dict) -> None:
+        a = form.namespace(method, **values)
+        try:
+            plan = form.plan_from_args(a, method, self.app.store)
+            record = sf.create(self.app.store, plan)
+        except (ConfigError, ValueError) as e:
+            first = e.problems[0] if isinstance(e, ConfigError) and e.problems else e
+            self.app.call_from_thread(self.notify, f"not queued: {first}", severity="error")
+            return
+        self.app.call_from_thread(self.queued, record.spec.id, len(record.runs))
+
+    def queued(self, sweep_id: str, trials: int) -> None:
+        self.notify(f"queued sweep {sweep_id}" + (f": {trials} trial(s)" if trials else ""))
+        self.app.ensure_engine()
+        self.dismiss(sweep_id)
+
+    def action_leave(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,71 @@
+"""Line charts drawn by plotext; they redraw only when handed new data."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from textual_plotext import PlotextPlot
+
+from tui.data.series import points
+
+COLORS = ("cyan", "orange", "green", "magenta", "yellow", "red", "blue", "white")
+
+
+@dataclass(frozen=True)
+class Line:
+    label: str
+    xs: list[float]
+    ys: list[float]
+    color: str = ""
+    yside: str = "left"
+    scale: float = 1.0  # applied to the points drawn only, never to the whole series
+
+
+class LineChart(PlotextPlot):
+    """A titled chart of a few lines; `show()` replaces its data and asks for one redraw."""
+
+    def __init__(self, title: str, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.title = title
+        self.lines: list[Line] = []
+        self.render_seconds = 0.0  # the time spent drawing so far: callers pace themselves by it
+        self._version = 0
+        self._drawn: tuple[object, object] = (None, None)  # (what was drawn, the result)
+
+    def render(self):
+        """plotext builds the chart only when its data or size changed; a repaint for any other
+        reason (a relayout, a toast going away) reuses the last picture."""
+        key = (self._version, self.size, self.app.theme)
+        if self._drawn[0] != key:
+            started = time.perf_counter()
+            self._drawn = (key, super().render())
+            self.render_seconds += time.perf_counter() - started
+        return self._drawn[1]
+
+    def show(self, lines: list[Line], xlabel: str = "", ceiling: float | None = None) -> None:
+        """Draw `lines` against `xlabel`; `ceiling` is a red horizontal rule (a device's total)."""
+        self.lines = lines
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title(self.title)
+        limit = min(160, max(40, 2 * self.size.width))  # finer than the grid shows is wasted work
+        drawn = 0
+        for i, line in enumerate(lines):
+            xs, ys = points(line.xs, line.ys, limit, line.scale)
+            if not xs:
+                continue
+            drawn += 1
+            marker = "hd" if len(xs) > 1 else "o"
+            plt.plot(xs, ys, label=line.label or None, color=line.color or COLORS[i % len(COLORS)],
+                     marker=marker, yside=line.yside)
+        if ceiling is not None and drawn:
+            plt.hline(ceiling, "red")
+        if not drawn:
+            plt.text("waiting for data", x=0.5, y=0.5, alignment="center")
+            plt.xlim(0, 1)
+            plt.ylim(0, 1)
+        plt.xlabel(xlabel)
+        self._version += 1
+        self.refresh()
