@@ -170,6 +170,8 @@ class Trainer:
             "rng": checkpoint.rng_state(),
             "config": self.cfg.to_dict(),
             "vocab_size": self.vocab_size,
+            # The latest evaluation: a run resumed at its last step reports it without re-evaluating.
+            "last_eval": {k: float(v) for k, v in self.last.items() if k in ("val_loss", "val_ppl")},
         }
 
     def save(self, *names: str) -> None:
@@ -185,6 +187,7 @@ class Trainer:
         self.scaler.load_state_dict(payload["scaler"])
         self.step = int(payload["step"])
         self.best_val_loss = float(payload["best_val_loss"])
+        self.last.update(payload.get("last_eval", {}), best_val_loss=self.best_val_loss)
         checkpoint.restore_rng(payload["rng"])
 
     # -- the loop ----------------------------------------------------------------------

@@ -158,3 +158,18 @@ def test_block_size_longer_than_the_split_is_refused(store, tmp_path):
     run_id = new_run(store, dataset=str(small), block_size=64)
     assert run_to_end(store, run_id) == EXIT_FAILED
     assert "block_size" in store.read_status(run_id)["reason"]
+
+
+def test_a_run_killed_after_its_last_checkpoint_still_reports_its_final_metrics(store):
+    run_id = new_run(store, max_iters=20)
+    assert run_to_end(store, run_id) == EXIT_DONE
+    want = store.read_status(run_id)["final_val_ppl"]
+    # As if killed between the final checkpoint and `done`: state running, results not yet written.
+    store.update_status(run_id, state="running", final_val_ppl=None, final_val_loss=None)
+    store.results_path.unlink()
+    assert run_to_end(store, run_id) == EXIT_DONE
+    status = store.read_status(run_id)
+    assert status["final_val_ppl"] == want
+    (row,) = st.read_results(store)
+    assert row["final_val_ppl"] == want
+    assert [r["step"] for r in records(store, run_id, "eval")] == [0, 10, 20]
