@@ -183,6 +183,20 @@ def memory_peaks(device_type: str) -> tuple[int | None, int | None]:
     return int(torch.cuda.max_memory_allocated()), int(torch.cuda.max_memory_reserved())
 
 
+def time_memory_reading(device_type: str, calls: int = 20) -> str:
+    """What the memory reading in every [[train]] record costs (on CUDA it goes through NVML)."""
+    from engine import telemetry
+
+    try:
+        telemetry.memory_reading(device_type)  # the first call may initialise NVML
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            telemetry.memory_reading(device_type)
+        return f"{(time.perf_counter() - t0) / calls * 1000:.3f} ms per call ({device_type}, {calls} calls)"
+    except Exception as e:  # noqa: BLE001
+        return f"failed: {type(e).__name__}: {str(e)[:200]}"
+
+
 # -- one case --------------------------------------------------------------------------------
 
 def run_case(case: Case, cfg, train, val, vocab: int, result: Result) -> None:
@@ -405,6 +419,7 @@ def check(args: argparse.Namespace, out: Path, tmp: Path, started: float) -> int
     tokenizer, why = (args.tokenizer, "forced by --tokenizer") if args.tokenizer else pick_tokenizer()
     train, val, vocab, dataset = load_tokens(tokenizer, tmp / "datasets", 1024 if not args.cpu_smoke else 64)
     info = machine_info(device, tokenizer, why, dataset, vocab, args.cpu_smoke)
+    info["telemetry.memory_reading"] = time_memory_reading(device)
     for k, v in info.items():
         print(f"{k}: {v}", flush=True)
 

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_row("worker train_seconds (status)", f"{status.get('train_seconds', math.nan):.1f} s")
     t.add_row("steps", f"{status.get('step')}")
     t.add_row("tokens trained", f"{final['tokens']:,}")
-    t.add_row("tokens/s (median of [[train]] records)", f"{rate_median:,.0f}")
+    t.add_row("tokens/s (median of [\\[train]] records)", f"{rate_median:,.0f}")
     t.add_row("tokens/s (results.toml)", f"{results[-1]['tokens_per_s']:,.0f}" if results else "-")
     t.add_row("final train loss (eval)", f"{final['train_loss']:.4f}")
     t.add_row("final val loss (nats)", f"{status.get('final_val_loss', final['val_loss']):.4f}")
