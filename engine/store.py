@@ -47,11 +47,13 @@ def now_iso() -> str:
 
 # --- atomic files ----------------------------------------------------------------------------
 
-def write_atomic(path: Path, text: str | bytes) -> None:
-    """Replace `path` with `text` so that a reader sees the old file or the new, never half."""
+def write_atomic(path: Path, text: str | bytes, durable: bool = True) -> None:
+    """Replace `path` with `text` so that a reader sees the old file or the new, never half.
+    durable=False skips the fsyncs: still atomic, but a power cut may bring back the old file
+    (fine for a progress update the next one replaces within a second)."""
     path = Path(path)
     try:
-        temp = _write_temp_file(path.parent, f".tmp-{path.name}-", text)
+        temp = _write_temp_file(path.parent, f".tmp-{path.name}-", text, durable)
     except OSError as err:
         _name_the_file(err, path)
         raise
@@ -60,12 +62,13 @@ def write_atomic(path: Path, text: str | bytes) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
-def write_toml(path: Path, data: dict[str, Any]) -> None:
+def write_toml(path: Path, data: dict[str, Any], durable: bool = True) -> None:
     """Atomically replace `path` with `data` as TOML."""
-    write_atomic(path, tomli_w.dumps(data))
+    write_atomic(path, tomli_w.dumps(data), durable)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -98,7 +101,7 @@ def never_world_writable() -> None:
     os.umask(os.umask(0) | 0o002)
 
 
-def _write_temp_file(directory: Path, prefix: str, text: str | bytes) -> Path:
+def _write_temp_file(directory: Path, prefix: str, text: str | bytes, durable: bool = True) -> Path:
     data = text.encode("utf-8") if isinstance(text, str) else text
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     while True:
@@ -112,7 +115,8 @@ def _write_temp_file(directory: Path, prefix: str, text: str | bytes) -> Path:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
-            os.fsync(file.fileno())
+            if durable:
+                os.fsync(file.fileno())
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -268,8 +272,8 @@ class Store:
     def read_status(self, run_id: str) -> dict[str, Any]:
         return read_toml(self.status_path(run_id))
 
-    def write_status(self, run_id: str, data: dict[str, Any]) -> None:
-        write_toml(self.status_path(run_id), data)
+    def write_status(self, run_id: str, data: dict[str, Any], durable: bool = True) -> None:
+        write_toml(self.status_path(run_id), data, durable)
 
     def update_status(self, run_id: str, **changes: Any) -> dict[str, Any]:
         """Read, change and atomically rewrite status.toml; a None value removes that key.

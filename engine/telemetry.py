@@ -6,6 +6,7 @@ so the CLI and TUI can ask about GPUs through NVML alone.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -24,7 +25,9 @@ class GpuInfo:
     bf16: bool
 
 
+@functools.lru_cache(maxsize=1)
 def _nvml():
+    """NVML, initialised once per process (None without an NVIDIA driver)."""
     try:
         import pynvml
         pynvml.nvmlInit()

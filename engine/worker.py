@@ -54,12 +54,12 @@ class RunRecorder:
         """Time spent in attempts that ended in order (a killed attempt's time is not known)."""
         return self.seconds_before + time.time() - self.attempt_started
 
-    def write_status(self, **changes: Any) -> None:
+    def write_status(self, durable: bool = True, **changes: Any) -> None:
         self.status.update({k: v for k, v in changes.items() if v is not None})
         self.status["updated"] = st.now_iso()
         self._status_at = time.monotonic()
         if self.writes:
-            self.store.write_status(self.run_id, self.status)
+            self.store.write_status(self.run_id, self.status, durable)
 
     def open_metrics(self) -> None:
         if self.writes:
@@ -84,7 +84,7 @@ class RunRecorder:
         eta = None
         if step is not None and rate:
             eta = (self.max_iters - step) * self.tokens_per_iter / rate
-        self.write_status(eta_s=eta, **{k: v for k, v in last.items() if _finite(v)})
+        self.write_status(durable=False, eta_s=eta, **{k: v for k, v in last.items() if _finite(v)})
 
     def should_stop(self) -> str | None:
         if self.signal_reason or not self.writes:  # the main process alone reads requests
