@@ -28,14 +28,16 @@ sys.path.insert(0, str(ROOT))
 from engine import config as cfgmod  # noqa: E402
 from engine import engines as eng  # noqa: E402
 from engine import store as st  # noqa: E402
-from engine.presets import preset  # noqa: E402
 
 WARMUP_STEPS = 30
 
 
-def quickstart(steps: int) -> list[str]:
-    return ["--preset", "quickstart", "--set", f"max_iters={steps}", "--set", f"eval_interval={steps}",
-            "--set", "log_interval=10"]
+def overrides(steps: int) -> list[str]:
+    return [f"max_iters={steps}", f"eval_interval={steps}", "log_interval=10"]
+
+
+def quickstart_cli(steps: int) -> list[str]:
+    return ["--preset", "quickstart", *(arg for o in overrides(steps) for arg in ("--set", o))]
 
 
 def prepared_store(tmp: Path) -> st.Store:
@@ -52,7 +54,7 @@ def first_step_latency(steps: int) -> float:
         store = prepared_store(Path(tmp))
         env = {**os.environ, "GPT_TUI_RUNS": str(store.root)}
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "tui", "run", *quickstart(steps)], env=env, check=True,
+        subprocess.run([sys.executable, "-m", "tui", "run", *quickstart_cli(steps)], env=env, check=True,
                        capture_output=True, cwd=ROOT)
         run_id = store.list_runs()[0]
         while True:
@@ -75,7 +77,7 @@ def under_engine(steps: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         store = prepared_store(Path(tmp))
         from engine import control
-        cfg = cfgmod.resolve("quickstart", overrides=quickstart(steps)[3::2])
+        cfg = cfgmod.resolve("quickstart", overrides=overrides(steps))
         run_id = control.submit(store, cfg, "bench")
         proc = subprocess.Popen([sys.executable, "-m", "engine", "--runs", str(store.root), "--until-idle"],
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -86,7 +88,7 @@ def under_engine(steps: int) -> float:
 def worker_alone(steps: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         store = prepared_store(Path(tmp))
-        cfg = cfgmod.resolve("quickstart", overrides=quickstart(steps)[3::2])
+        cfg = cfgmod.resolve("quickstart", overrides=overrides(steps))
         run_id = store.create_run(cfgmod.to_toml(cfg), "bench", {"attempts": 1})
         subprocess.run([sys.executable, "-m", "engine.worker", str(store.run_dir(run_id))], cwd=ROOT,
                        check=True, stdout=subprocess.DEVNULL)

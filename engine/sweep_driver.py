@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any, Callable
 
 from engine import store as st
-from engine import sweep as sw
 from engine import sweep_plan as sp
 from engine import sweep_files as sf
 

@@ -10,6 +10,7 @@ numpy and tiktoken are imported only when needed.
 from __future__ import annotations
 
 import codecs
+from abc import ABC, abstractmethod
 import tempfile
 from typing import TYPE_CHECKING, Iterable, Literal
 
@@ -26,15 +27,15 @@ class TokenizerError(DataError):
     """A tokenizer cannot be built or cannot encode a text; the message says what to do."""
 
 
-class Tokenizer:
+class Tokenizer(ABC):
     name: str
     vocab_size: int
 
-    def encode(self, text: str, errors: Errors = "strict") -> list[int]:
-        raise NotImplementedError
+    @abstractmethod
+    def encode(self, text: str, errors: Errors = "strict") -> list[int]: ...
 
-    def decode_bytes(self, ids: Iterable[int]) -> bytes:
-        raise NotImplementedError
+    @abstractmethod
+    def decode_bytes(self, ids: Iterable[int]) -> bytes: ...
 
     def decode(self, ids: Iterable[int]) -> str:
         return self.decode_bytes(ids).decode("utf-8", errors="replace")

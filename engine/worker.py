@@ -46,7 +46,7 @@ class RunRecorder:
         self._control_at = 0.0
         self._control_mtime: float | None = None
         self.signal_reason: str | None = None
-        self.max_iters = 0
+        self.max_iters = self.tokens_per_iter = 0  # set once the trainer exists
         self.attempt_started = time.time()
         self.seconds_before = float(self.status.get("train_seconds", 0.0))
 
@@ -82,7 +82,7 @@ class RunRecorder:
             return
         step, rate = last.get("step"), last.get("tokens_per_s")
         eta = None
-        if step is not None and rate:
+        if step is not None and rate and self.tokens_per_iter:
             eta = (self.max_iters - step) * self.tokens_per_iter / rate
         self.write_status(durable=False, eta_s=eta, **{k: v for k, v in last.items() if _finite(v)})
 

@@ -12,7 +12,7 @@ from engine.config import ConfigError
 from engine.store import never_world_writable
 from tui import cli_config, cli_runs, cli_sweep, cli_train
 from tui.cli_base import (
-    COMMANDS, EXIT_OK, EXIT_USAGE, ArgumentParser, add_config_options, err_console, report_config_error,
+    COMMANDS, EXIT_USAGE, ArgumentParser, add_config_options, err_console, report_config_error,
 )
 
 

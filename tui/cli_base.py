@@ -61,3 +61,14 @@ def report_config_error(e: ConfigError) -> None:
 def fail(message: str, code: int = EXIT_USAGE) -> int:
     err_console.print(f"[bold red]error:[/] {escape(message)}")
     return code
+
+
+def emit(text: str, out: Path | None, what: str) -> None:
+    """A table's text to `out` (atomically) or to stdout; `what` says what was written."""
+    if out is None:
+        sys.stdout.write(text)
+        return
+    from engine.store import write_atomic
+
+    write_atomic(out, text)
+    console.print(f"wrote {what} to {escape(str(out))}")

@@ -17,7 +17,7 @@ from engine import store as st
 from engine import table as trial
 from engine.estimate import human_seconds
 from tui.cli_base import (
-    EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_options, command, config_from_args, console, err_console, fail,
+    EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_options, command, emit, config_from_args, console, err_console, fail,
 )
 from tui.cli_train import trial_row_table
 
@@ -67,7 +67,7 @@ def wait_for(store: st.Store, run_id: str, cfg: cfgmod.RunConfig) -> int:
         console.print(f"[yellow]stopped waiting; the run goes on (`gpt-tui stop {run_id}` stops it)[/]")
         return EXIT_FAILED
     status = store.read_status(run_id)
-    console.print(trial_row_table(status, cfg, run_id))
+    console.print(trial_row_table(store, run_id))
     if status.get("state") != "done":
         console.print(f"[red]{status.get('state')}[/]: {escape(str(status.get('reason', '')))}  "
                       f"(log: {store.worker_log(run_id)})")
@@ -248,11 +248,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     store = store_of(args)
     rows = trial.rows(store, args.state, args.sweep)
     text = trial.to_markdown(rows) if args.format == "md" else trial.to_csv(rows)
-    if args.out:
-        st.write_atomic(args.out, text)
-        console.print(f"wrote {len(rows)} run(s) to {args.out}")
-    else:
-        sys.stdout.write(text)
+    emit(text, args.out, f"{len(rows)} run(s)")
     return EXIT_OK
 
 
@@ -293,8 +289,6 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from tui.cli_base import add_config_options
-
     p = sub.add_parser("run", help="queue a run for the engine (starting one if none is alive)")
     add_config_options(p)
     p.add_argument("--name", "-n", help="a name for the run (part of its id)")

@@ -4,7 +4,6 @@ they are queued; `sweep show` and `sweep ls` for their trial tables."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 from rich.markup import escape
 from rich.table import Table
@@ -16,7 +15,7 @@ from engine import sweep as sw
 from engine import sweep_files as sf
 from engine import sweep_plan as sp
 from engine import sweep_report as report
-from tui.cli_base import EXIT_OK, command, console, fail
+from tui.cli_base import EXIT_OK, command, console, emit, fail
 from tui.sweep_form import action_parsers, describe, estimate_plan, plan_from_args
 
 CREATE = ("grid", "random", "tpe", "file")
@@ -109,11 +108,7 @@ def cmd_show(a: argparse.Namespace) -> int:
     imp = report.importance(store, table)
     if a.format in ("md", "csv"):
         text = report.to_markdown(table, imp) if a.format == "md" else report.to_csv(table)
-        if a.out:
-            st.write_atomic(a.out, text)
-            console.print(f"wrote {len(table.rows)} trial(s) to {a.out}")
-        else:
-            sys.stdout.write(text)
+        emit(text, a.out, f"{len(table.rows)} trial(s)")
         return EXIT_OK
     spec = table.record.spec
     t = Table(title=f"sweep {spec.id}: {describe(spec)}")

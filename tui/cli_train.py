@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 from rich.markup import escape
@@ -16,8 +14,8 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from engine import config as cfgmod
-from engine import estimate as est
 from engine import store as st
+from engine import table as trial
 from tui.cli_base import (
     EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_options, command, config_from_args, console, fail,
 )
@@ -43,24 +41,19 @@ def start_worker(store: st.Store, run_id: str) -> subprocess.Popen:
         log.close()
 
 
-def trial_row_table(status: dict, cfg: cfgmod.RunConfig, run_id: str) -> Table:
-    """The run's row of the seed's trial table, one field a line so it fits any terminal."""
-    def num(key: str, fmt: str) -> str:
-        v = status.get(key)
-        return format(v, fmt) if isinstance(v, (int, float)) and math.isfinite(v) else "-"
+# With room to spare, the row spells out what the ls columns abbreviate.
+ROW_LABELS = {"best val": "best val loss", "val PPL": "final val PPL", "time": "duration"}
 
+
+def trial_row_table(store: st.Store, run_id: str) -> Table:
+    """The run's row of the trial table (engine.table), one column a line so it fits any terminal."""
+    row = trial.row_for(store, run_id, store.read_status(run_id))
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column()
-    for label, value in (
-        ("run", run_id), ("state", status.get("state", "?")),
-        ("n_layer / n_embd", f"{cfg.n_layer} / {cfg.n_embd}"), ("learning rate", f"{cfg.learning_rate:g}"),
-        ("batch", cfg.batch_label), ("params", est.human_count(status.get("params", 0))),
-        ("best val loss", num("best_val_loss", ".4f")), ("final val PPL", num("final_val_ppl", ".2f")),
-        ("tokens/s", num("tokens_per_s", ",.0f")),
-        ("duration", est.human_seconds(status.get("train_seconds", 0.0))),
-    ):
-        t.add_row(label, value)
+    for label, value in zip(trial.COLUMNS, trial.cells(row)):
+        if value:
+            t.add_row(ROW_LABELS.get(label, label), escape(value))
     return t
 
 
@@ -105,7 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         console.print("[yellow]stopping: the worker saves a checkpoint first[/]")
         code = proc.wait()
     status = store.read_status(run_id)
-    console.print(trial_row_table(status, cfg, run_id))
+    console.print(trial_row_table(store, run_id))
     if status.get("state") != "done":
         reason = status.get("reason") or WORKER_EXIT_MEANING.get(code, f"exit code {code}")
         console.print(f"[red]{status.get('state', 'failed')}[/]: {escape(str(reason))}  (log: {store.worker_log(run_id)})")
@@ -158,8 +151,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from tui.cli_base import add_config_options
-
     p = sub.add_parser("train", help="train one run in the foreground (recorded in the store)")
     add_config_options(p)
     p.add_argument("--name", "-n", help="a name for the run (part of its id)")
