@@ -15,14 +15,15 @@ from typing import Any, Iterator
 import tomli_w
 
 from engine.tomllog import (
-    AppendLog, LogRead, LogTail, Record, append_record, format_record, read_log, read_records,
+    AppendLog, LogRead, LogTail, Record, append_record, format_record, keep_rejected, read_log, read_records,
+    rejected_path,
 )
 
 __all__ = [
     "AppendLog", "LogRead", "LogTail", "QueueEntry", "Record", "Store", "StoreError",
-    "append_record", "append_result", "check_run_id", "format_record", "never_world_writable", "new_run_id",
-    "now_iso", "read_log", "read_records", "read_results", "read_toml", "resolve_root", "write_atomic",
-    "write_toml",
+    "append_record", "append_result", "check_run_id", "format_record", "keep_rejected", "never_world_writable",
+    "new_attempt_id", "new_run_id", "now_iso", "read_log", "read_records", "read_results", "read_toml",
+    "rejected_path", "resolve_root", "write_atomic", "write_toml",
 ]
 
 FILE_MODE = 0o644

@@ -6,6 +6,7 @@ import fcntl
 import operator
 import os
 import re
+import time
 import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,8 +17,14 @@ import tomli_w
 
 # A log is a sequence of records, each one `[[table]]` array-of-tables entry ending in a blank
 # line. Strings are written with escaped newlines and blank lines inside a record are removed,
-# so "\n\n" only ever ends a record: a file that does not end with it has a torn last record.
+# so "\n\n" only ever ends a record. What follows the last "\n\n" is either a torn record (a
+# writer killed mid-write: it does not parse, and is cut) or a whole record whose blank line an
+# editor trimmed (it parses, and is kept: a complete record is never cut). Logs a person
+# reformatted (blank lines inside records, or none between them) keep every record too.
 TERMINATOR = b"\n\n"
+# A live tail takes a record that lacks its blank line only once the file has been still this
+# long: a writer's single write() is long done by then, so it is a trimmed record, not half of one.
+SETTLED_TAIL_S = 2.0
 Record = tuple[str, dict[str, Any]]
 
 _BARE = r"[A-Za-z0-9_-]+"
@@ -31,6 +38,7 @@ _SIMPLE_RECORD = re.compile(
 _BARE_KEY = re.compile(_BARE)
 _PLAIN_STRING = re.compile(_PLAIN_STR)
 _BLANK_LINES = re.compile(r"\n{2,}")
+_RECORD_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*[A-Za-z0-9_-]+[ \t]*\]\][ \t]*(?:#.*)?\r?$", re.MULTILINE)
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -74,10 +82,11 @@ def _format_with_tomli_w(table: str, record: Mapping[str, Any]) -> str:
 class AppendLog:
     """A log file held open for appending; safe to share with other writers and readers.
 
-    Each append takes an exclusive flock, cuts a torn tail left by a killed or failed writer
-    (everything after the last blank line), and writes the record with one os.write. The tail
-    is checked on every append, not only at open, because results.toml has many writers.
-    A log replaced on disk (os.replace) needs a new AppendLog: this one keeps the old file.
+    Each append takes an exclusive flock, repairs the tail (a torn record left by a killed or
+    failed writer is cut and kept in `<log>.rejected`; a whole record missing its blank line gets
+    it back) and writes the record with one os.write. The tail is checked on every append, not
+    only at open, because results.toml has many writers. A log replaced on disk (os.replace)
+    needs a new AppendLog: this one keeps the old file.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -88,7 +97,7 @@ class AppendLog:
     def append(self, table: str, record: Mapping[str, Any]) -> None:
         data = format_record(table, record).encode("utf-8")
         with self._locked():
-            self.cut_bytes += _cut_torn_tail(self._fd)
+            data = self._repair_tail() + data
             view = memoryview(data)
             try:
                 while view:  # one write in practice; the loop only covers a short write
@@ -116,6 +125,22 @@ class AppendLog:
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    def _repair_tail(self) -> bytes:
+        """Make the log end at a record boundary; returns what to write before the next record."""
+        size = os.fstat(self._fd).st_size
+        if size == 0 or (size >= 2 and os.pread(self._fd, 2, size - 2) == TERMINATOR):
+            return b""
+        data = os.pread(self._fd, size, 0)  # rare: only a log whose tail is not a terminator
+        read = parse_log(data)
+        if read.torn_bytes:
+            keep_rejected(self.path, data[size - read.torn_bytes:])
+            os.ftruncate(self._fd, size - read.torn_bytes)
+            self.cut_bytes += read.torn_bytes
+            data = data[:size - read.torn_bytes]
+        if not data or data.endswith(TERMINATOR):
+            return b""
+        return b"\n" if data.endswith(b"\n") else TERMINATOR
+
 
 def append_record(path: str | os.PathLike[str], table: str, record: Mapping[str, Any]) -> None:
     """Append one record to the log at `path` (created if missing)."""
@@ -123,37 +148,39 @@ def append_record(path: str | os.PathLike[str], table: str, record: Mapping[str,
         log.append(table, record)
 
 
-def _cut_torn_tail(fd: int) -> int:
-    """Truncate the file after its last complete record; return how many bytes went."""
-    size = os.fstat(fd).st_size
-    if size == 0 or (size >= 2 and os.pread(fd, 2, size - 2) == TERMINATOR):
-        return 0
-    keep = _end_of_last_record(fd, size)
-    os.ftruncate(fd, keep)
-    return size - keep
+def rejected_path(path: str | os.PathLike[str]) -> Path:
+    """Where bytes taken out of a log are kept: `<log>.rejected`, next to it."""
+    path = Path(path)
+    return path.with_name(path.name + ".rejected")
 
 
-def _end_of_last_record(fd: int, size: int) -> int:
-    pos = size
-    while pos > 0:
-        start = max(0, pos - 65536)
-        block = os.pread(fd, min(size, pos + 1) - start, start)  # +1: a terminator on the seam
-        found = block.rfind(TERMINATOR)
-        if found >= 0:
-            return start + found + 2
-        pos = start
-    return 0
+def keep_rejected(path: str | os.PathLike[str], data: bytes) -> None:
+    """Append bytes cut out of the log at `path` to its `.rejected` file, so that nothing a log
+    held is lost without a trace; best effort (on a full disk this write fails too)."""
+    if not data.strip():
+        return
+    try:
+        fd = os.open(rejected_path(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, data.rstrip(b"\n") + TERMINATOR)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
 
 
 # --- reading ---------------------------------------------------------------------------------
 
 @dataclass
 class LogRead:
-    """What a read of a log found: complete records, unparseable chunks, torn-tail bytes."""
+    """What a read of a log found: complete records, unparseable chunks (their text kept in
+    `rejected`), torn-tail bytes, and whether the last record lacks its blank line."""
 
     records: list[Record] = field(default_factory=list)
     skipped: int = 0
     torn_bytes: int = 0
+    unterminated: bool = False
+    rejected: list[str] = field(default_factory=list)
 
 
 def read_log(path: str | os.PathLike[str]) -> LogRead:
@@ -162,11 +189,7 @@ def read_log(path: str | os.PathLike[str]) -> LogRead:
         data = Path(path).read_bytes()
     except FileNotFoundError:
         return LogRead()
-    found = data.rfind(TERMINATOR)
-    end = found + 2 if found >= 0 else 0
-    result = parse_records(data[:end])
-    result.torn_bytes = len(data) - end
-    return result
+    return parse_log(data)
 
 
 def read_records(path: str | os.PathLike[str]) -> list[Record]:
@@ -177,9 +200,10 @@ def read_records(path: str | os.PathLike[str]) -> list[Record]:
 class LogTail:
     """Reads a log incrementally: each poll() costs the bytes appended since the last one.
 
-    The offset only ever stops just after a terminator, so a half-written record is read again,
-    whole, on a later poll. A file replaced (new inode) or truncated below the offset is read
-    from the start, with `reset` set for that poll so callers can drop what they had.
+    The offset stops just after a terminator, so a half-written record is read again, whole,
+    on a later poll; a last record without its blank line is taken once the file has been still
+    for SETTLED_TAIL_S. A file replaced (new inode) or truncated below the offset is read from
+    the start, with `reset` set for that poll so callers can drop what they had.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -207,30 +231,73 @@ class LogTail:
             data = os.pread(fd, info.st_size - self.offset, self.offset)
         finally:
             os.close(fd)
-        end = data.rfind(TERMINATOR) + 2
-        if end < 2:
-            return []
+        found = data.rfind(TERMINATOR)
+        end = found + 2 if found >= 0 else 0
+        result = parse_log(data[:end]) if end else LogRead()
         self.offset += end
-        result = parse_records(data[:end])
+        tail = data[end:]
+        if tail.strip() and time.time() - info.st_mtime >= SETTLED_TAIL_S:
+            last = parse_log(tail)
+            if last.unterminated:
+                result.records.extend(last.records)
+                self.offset += len(tail)
         self.skipped += result.skipped
         return result.records
 
 
-def parse_records(data: bytes) -> LogRead:
-    """Parse whole records (`data` ends at a terminator); bad chunks are counted, not fatal."""
+def parse_log(data: bytes) -> LogRead:
+    """Parse a log's bytes. Chunks between terminators that do not parse are skipped and counted,
+    unless joined to the chunk before they parse (a blank line a person put inside a record).
+    What follows the last terminator is kept if it parses to a record with fields, else it is
+    the torn tail."""
     try:
         chunks: list[str | None] = list(data.decode("utf-8").split("\n\n"))
     except UnicodeDecodeError:
         chunks = [_decode(chunk) for chunk in data.split(TERMINATOR)]
-    chunks.pop()  # what follows the last terminator: nothing
-    result = LogRead()
+    tail = chunks.pop()
+    pieces: list[tuple[str | None, list[Record] | None]] = []
     for chunk in chunks:
-        parsed = None if chunk is None else parse_chunk(chunk)
-        if parsed is None:
+        _add_chunk(pieces, chunk)
+    result = LogRead()
+    if tail is not None and tail.strip() and _add_chunk(pieces, tail, tail=True):
+        result.unterminated = True
+    else:
+        found = data.rfind(TERMINATOR)
+        result.torn_bytes = len(data) - (found + 2 if found >= 0 else 0)
+    for text, records in pieces:
+        if records is None:
             result.skipped += 1
+            result.rejected.append(text if text is not None else "(bytes that are not UTF-8)")
         else:
-            result.records.extend(parsed)
+            result.records.extend(records)
     return result
+
+
+def _add_chunk(pieces: list[tuple[str | None, list[Record] | None]], chunk: str | None,
+               tail: bool = False) -> bool:
+    """Parse one chunk into `pieces`, or join it to the one before when only that parses.
+    A tail is added only if it parses to records that hold fields; returns whether it parsed."""
+    if chunk is not None and chunk.endswith("\r"):
+        chunk = chunk[:-1]  # CRLF line ends: the split took the LF of this CR
+    parsed = None if chunk is None else parse_chunk(chunk)
+    if parsed is not None and tail and not any(record for _, record in parsed):
+        parsed = None  # a bare `[[train]]` header: a record torn after its first line
+    if (parsed is None and chunk is not None and pieces and pieces[-1][0] is not None
+            and not _RECORD_HEADER.match(chunk.lstrip())):  # a new record never continues the last
+        joined = f"{pieces[-1][0]}\n\n{chunk}"
+        parsed_joined = parse_chunk(joined)
+        if parsed_joined is not None:
+            pieces[-1] = (joined, parsed_joined)
+            return True
+    if parsed is None and tail:
+        return False
+    pieces.append((chunk, parsed))
+    return parsed is not None
+
+
+def parse_records(data: bytes) -> LogRead:
+    """Parse whole records (`data` ends at a terminator); bad chunks are counted, not fatal."""
+    return parse_log(data)
 
 
 def parse_chunk(chunk: str) -> list[Record] | None:
@@ -240,14 +307,35 @@ def parse_chunk(chunk: str) -> list[Record] | None:
         return [simple]
     if not chunk.strip():
         return []
+    records = _parse_toml_records(chunk)
+    if records is not None and len(records) > 1:  # no blank lines between them: keep file order
+        return _parse_in_file_order(chunk) or records
+    return records
+
+
+def _parse_toml_records(text: str) -> list[Record] | None:
     try:
-        doc = tomllib.loads(chunk)
+        doc = tomllib.loads(text)
     except (ValueError, RecursionError):  # bad TOML, an int too long to convert, deep nesting
         return None
     if not all(isinstance(rows, list) and all(isinstance(row, dict) for row in rows)
                for rows in doc.values()):
         return None
     return [(table, row) for table, rows in doc.items() for row in rows]
+
+
+def _parse_in_file_order(chunk: str) -> list[Record] | None:
+    """Records of a chunk holding several, in the order written (tomllib groups them by table)."""
+    starts = [match.start() for match in _RECORD_HEADER.finditer(chunk)]
+    if len(starts) < 2:
+        return None
+    records: list[Record] = []
+    for begin, end in zip([0, *starts], [*starts, len(chunk)]):
+        part = _parse_toml_records(chunk[begin:end])
+        if part is None:
+            return None
+        records.extend(part)
+    return records
 
 
 def parse_simple_record(chunk: str) -> Record | None:

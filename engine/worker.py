@@ -112,18 +112,34 @@ def _finite(v: Any) -> bool:
     return not (isinstance(v, float) and not math.isfinite(v))
 
 
-def keep_records_through(path: Path, step: int) -> int:
-    """Rewrite the metrics log without records past `step` (and without a torn tail); returns
-    how many were dropped. Used on resume so that each step is logged once."""
+def keep_records_through(path: Path, step: int) -> str:
+    """Rewrite the metrics log without records past `step`, so that a resumed run logs each step
+    once; returns what was taken out, for worker.log. Whatever is taken out but will not be
+    logged again (chunks that do not parse, a torn tail, records with no whole-number step) is
+    kept in metrics.toml.rejected: a record is never dropped without a trace."""
     if not path.exists():
-        return 0
+        return "no records yet"
     read = st.read_log(path)
-    # A record without a whole-number step (a hand edit) is dropped with the records past `step`.
-    kept = [(t, r) for t, r in read.records if type(r.get("step")) is int and r["step"] <= step]
-    dropped = len(read.records) - len(kept)
-    if dropped or read.skipped or path.stat().st_size != len(_serialise(read.records)):
+    kept, past, stepless = [], 0, []
+    for table, record in read.records:
+        if type(record.get("step")) is not int:
+            stepless.append((table, record))
+        elif record["step"] <= step:
+            kept.append((table, record))
+        else:
+            past += 1
+    rejected = [*read.rejected, *(st.format_record(t, r) for t, r in stepless)]
+    if read.torn_bytes:
+        rejected.append(path.read_bytes()[-read.torn_bytes:].decode("utf-8", "replace"))
+    if kept != read.records or rejected or path.stat().st_size != len(_serialise(read.records)):
+        for text in rejected:
+            st.keep_rejected(path, text.encode("utf-8", "replace"))
         st.write_atomic(path, _serialise(kept))
-    return dropped
+    said = [f"{len(kept)} records kept through step {step}", f"{past} past it dropped (trained again)"]
+    if rejected:
+        said.append(f"{read.skipped} unreadable chunk(s), {len(stepless)} record(s) without a step and "
+                    f"{read.torn_bytes} torn byte(s) moved to {st.rejected_path(path).name}")
+    return ", ".join(said)
 
 
 def _serialise(records: list[tuple[str, dict[str, Any]]]) -> bytes:
@@ -241,10 +257,10 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
     rec.max_iters, rec.tokens_per_iter = cfg.max_iters, trainer.tokens_per_iter
     resumed = restore_checkpoint(trainer, store.ckpt_dir(run_id))
     if dist.is_main and resumed:
-        dropped = keep_records_through(store.metrics_path(run_id), trainer.step)
-        log(f"resumed from step {trainer.step} ({dropped} records past it dropped)")
-    elif dist.is_main:
-        keep_records_through(store.metrics_path(run_id), -1)
+        log(f"resumed from step {trainer.step}: metrics.toml: "
+            f"{keep_records_through(store.metrics_path(run_id), trainer.step)}")
+    elif dist.is_main and store.metrics_path(run_id).exists():
+        log(f"starting from step 0: metrics.toml: {keep_records_through(store.metrics_path(run_id), -1)}")
     rec.open_metrics()
     from engine.estimate import param_count
     rec.write_status(device=trainer.device_label, dtype=trainer.dtype, params=param_count(cfg, prepared.vocab_size),

@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 from engine.tomllog import (
     _SHAPES, AppendLog, LogTail, append_record, format_record, parse_chunk, parse_simple_record,
-    read_log, read_records,
+    read_log, read_records, rejected_path,
 )
 
 TRAIN = {"step": 10, "tokens": 81920, "loss": 2.5, "lr": 0.0006, "ms_per_iter": 120.5,
@@ -150,8 +150,7 @@ PARTIAL = "[[train]]\nstep = 2\nlo"
     ("", 0),
     (RECORD_1, 0),
     (RECORD_1 + PARTIAL, len(PARTIAL)),
-    (RECORD_1 + "[[train]]\nstep = 2\n", len("[[train]]\nstep = 2\n")),  # cut at a line end
-    (RECORD_1 + "[[train]]\nstep = 2\n\n"[:-1], len("[[train]]\nstep = 2\n")),
+    (RECORD_1 + "[[train]]\n", len("[[train]]\n")),  # torn after its header: no field survived
     (PARTIAL, len(PARTIAL)),
     ("\n", 1),
     ("x" * 200_000, 200_000),  # longer than one backwards-search block
@@ -164,6 +163,64 @@ def test_append_cuts_a_torn_tail_back_to_the_last_complete_record(tmp_path, befo
         log.append("train", {"step": 9})
         assert log.cut_bytes == cut
     assert path.read_text() == before[:len(before) - cut] + "[[train]]\nstep = 9\n\n"
+    if cut and before.strip():  # what was cut is kept beside the log, never thrown away
+        assert rejected_path(path).read_text().rstrip("\n") == before[len(before) - cut:].rstrip("\n")
+
+
+@pytest.mark.parametrize("before", [
+    RECORD_1 + "[[train]]\nstep = 2\n",  # an editor trimmed the blank line
+    RECORD_1 + "[[train]]\nstep = 2",  # ... and the last newline
+    RECORD_1 + "[[train]]\nstep = 2\n\n"[:-1],
+])
+def test_append_keeps_a_whole_last_record_that_lost_its_blank_line(tmp_path, before):
+    path = tmp_path / "metrics.toml"
+    path.write_text(before)
+    with AppendLog(path) as log:
+        log.append("train", {"step": 9})
+        assert log.cut_bytes == 0
+    assert [r["step"] for _, r in read_records(path)] == [1, 2, 9]
+    assert not rejected_path(path).exists()
+
+
+TRIMMED_LOG = "".join(format_record(t, {"step": s, "loss": 1.0 / s}) for s in range(1, 6)
+                      for t in ("train", "eval") if t == "train" or s % 2 == 0)
+EXPECTED = [(t, {"step": s, "loss": 1.0 / s}) for s in range(1, 6) for t in ("train", "eval")
+            if t == "train" or s % 2 == 0]
+
+
+@pytest.mark.parametrize("text", [
+    TRIMMED_LOG,
+    TRIMMED_LOG.rstrip("\n"),  # trailing blank line and newline trimmed
+    TRIMMED_LOG.rstrip("\n") + "\n",
+    TRIMMED_LOG.replace("\n\n", "\n"),  # no blank line anywhere
+    TRIMMED_LOG.replace("\n\n", "\n").rstrip("\n"),
+    TRIMMED_LOG.replace("\n\n", "\n\n\n\n"),  # extra blank lines between records
+    TRIMMED_LOG.replace("]]\n", "]]\n\n"),  # a blank line inside every record
+    TRIMMED_LOG.replace(" = ", "=").replace("[[", "# a comment\n[["),  # reformatted, commented
+    TRIMMED_LOG.replace("\n", "\r\n"),  # CRLF line ends
+])
+def test_a_trimmed_or_reformatted_log_keeps_every_record_in_order(tmp_path, text):
+    path = tmp_path / "metrics.toml"
+    path.write_text(text, newline="")
+    read = read_log(path)
+    assert read.records == EXPECTED and read.skipped == 0 and read.torn_bytes == 0
+    append_record(path, "train", {"step": 6, "loss": 1.0 / 6})
+    assert read_records(path) == EXPECTED + [("train", {"step": 6, "loss": 1.0 / 6})]
+    assert not rejected_path(path).exists()
+
+
+def test_a_live_tail_takes_a_record_without_its_blank_line_once_the_file_is_still(tmp_path):
+    path = tmp_path / "metrics.toml"
+    path.write_text(RECORD_1 + "[[train]]\nstep = 2\n")
+    tail = LogTail(path)
+    assert tail.poll() == [("train", {"step": 1})]  # just written: it may be half of a write
+    old = path.stat().st_mtime - 10
+    os.utime(path, (old, old))
+    assert tail.poll() == [("train", {"step": 2})]
+    assert tail.poll() == []
+    append_record(path, "train", {"step": 3})
+    assert tail.poll() == [("train", {"step": 3})]
+    assert [r["step"] for _, r in read_records(path)] == [1, 2, 3]
 
 
 def test_a_torn_tail_is_ignored_by_readers_until_the_next_append_cuts_it(tmp_path):

@@ -173,3 +173,37 @@ def test_a_run_killed_after_its_last_checkpoint_still_reports_its_final_metrics(
     (row,) = st.read_results(store)
     assert row["final_val_ppl"] == want
     assert [r["step"] for r in records(store, run_id, "eval")] == [0, 10, 20]
+
+
+def test_a_resume_keeps_a_last_record_whose_blank_line_an_editor_trimmed(store):
+    run_id = new_run(store, max_iters=40)
+    proc = start(store, run_id)
+    deadline = time.time() + 120
+    while not records(store, run_id, "train") and time.time() < deadline:
+        time.sleep(0.02)
+    st.write_toml(store.control_path(run_id), {"request": "stop"})
+    assert proc.wait(60) == EXIT_DONE
+    stopped_at = store.read_status(run_id)["step"]
+    # An editor that trims trailing newlines: the file stays valid TOML, its last record whole,
+    # and that record is the checkpoint's own step, which the resumed run will not log again.
+    path = store.metrics_path(run_id)
+    path.write_text(path.read_text().rstrip("\n"))
+    assert records(store, run_id, "train")[-1]["step"] == stopped_at
+    store.control_path(run_id).unlink()
+    assert run_to_end(store, run_id) == EXIT_DONE
+    assert [r["step"] for r in records(store, run_id, "train")] == list(range(1, 41))
+    assert [r["step"] for r in records(store, run_id, "eval")] == [0, 10, 20, 30, 40]
+    log = store.worker_log(run_id).read_text()
+    assert f"resumed from step {stopped_at}: metrics.toml: " in log and "0 past it dropped" in log
+    assert not st.rejected_path(path).exists()
+
+
+def test_a_results_row_without_its_blank_line_is_kept_when_the_next_run_finishes(store):
+    first = new_run(store, max_iters=10)
+    assert run_to_end(store, first) == EXIT_DONE
+    store.results_path.write_text(store.results_path.read_text().rstrip("\n"))
+    assert [row["run"] for row in st.read_results(store)] == [first]  # readers see it
+    second = new_run(store, max_iters=10)
+    assert run_to_end(store, second) == EXIT_DONE
+    assert [row["run"] for row in st.read_results(store)] == [first, second]
+    assert not st.rejected_path(store.results_path).exists()
