@@ -33,8 +33,10 @@ class ControlError(ValueError):
 def submit(store: st.Store, cfg: cfgmod.RunConfig, name: str | None = None, priority: int = 0,
            **meta: Any) -> str:
     """A new run, queued: its directory (config + status) and its ticket."""
-    run_id = store.create_run(cfgmod.to_toml(cfg), name, {k: v for k, v in meta.items() if v})
-    store.enqueue(run_id, {"config": cfg.to_dict(), "reason": "new"}, priority)
+    attempt_id = st.new_attempt_id()
+    meta = {k: v for k, v in meta.items() if v}
+    run_id = store.create_run(cfgmod.to_toml(cfg), name, {**meta, "attempt_id": attempt_id})
+    store.enqueue(run_id, {"config": cfg.to_dict(), "reason": "new", "attempt_id": attempt_id}, priority)
     return run_id
 
 
@@ -69,7 +71,8 @@ def cancel(store: st.Store, run_id: str) -> str:
     if status.get("state") != "queued" or entry is None or not store.cancel(entry):
         raise ControlError(f"run {run_id} is {status.get('state')}, not waiting in the queue; "
                            "use `gpt-tui stop` for a running run")
-    store.update_status(run_id, state="stopped", reason="cancelled before it started", finished=st.now_iso())
+    store.update_status_if(run_id, lambda s: s.get("state") == "queued", state="stopped",
+                           reason="cancelled before it started", finished=st.now_iso())
     return "cancelled"
 
 
@@ -82,8 +85,12 @@ def resume(store: st.Store, run_id: str, priority: int = 0) -> str:
         raise ControlError(f"run {run_id} is {state}; only a stopped, failed, diverged, oom or pruned run "
                            f"can be resumed ({hint})")
     store.control_path(run_id).unlink(missing_ok=True)
-    store.update_status(run_id, state="queued", reason=f"resumed after {state}", attempts=0)
-    store.enqueue(run_id, {"reason": "resume"}, priority)
+    # Compare and set: a run that changed state since it was read (resumed twice at once) is
+    # queued once; the new attempt id makes the ended worker's exit settle nothing.
+    if store.queue_again(run_id, {"reason": "resume"}, priority, lambda s: s.get("state") == state,
+                         reason=f"resumed after {state}", attempts=0, pid=0) is None:
+        raise ControlError(f"run {run_id} changed state while it was being resumed; "
+                           "`gpt-tui show` says what it is now")
     has_ckpt = (store.ckpt_dir(run_id) / "last.pt").exists()
     return "queued to resume from its last checkpoint" if has_ckpt else "queued (no checkpoint yet: starts over)"
 

@@ -115,7 +115,9 @@ class Engine(Recovery):
     def claim_and_launch(self) -> None:
         self.set_aside_junk()
         while self.used() < self.capacity:
-            claimed = self.store.claim_next(self.owner)
+            # A run whose last worker is still exiting (stopped, then resumed at once) waits for
+            # it to be settled: one live worker per run, whatever the number of free slots.
+            claimed = self.store.claim_next(self.owner, skip={s.run_id for s in self.slots})
             if claimed is None:
                 return
             entry, ticket = claimed
@@ -157,15 +159,30 @@ class Engine(Recovery):
         if (state == "running" and pid and status.get("host") == self.host
                 and eng.process_runs(pid, "engine.worker", str(run_dir.resolve()))):
             raise NothingToStart(f"its worker {pid} is running already")
-        attempts = int(status.get("attempts", 0)) + 1
+        attempt_id = ticket.get("attempt_id")
+        if attempt_id is not None and not isinstance(attempt_id, str):
+            raise ValueError(f"its ticket's attempt_id is {attempt_id!r}, not a string; `gpt-tui resume {run_id}`")
         held = self.free_gpus()[:width] if self.gpu_ids else []
+        # Compare and set: only a ticket of the run's current trip through the queue starts a
+        # worker, and only once. A stale ticket (an earlier attempt's, or a duplicate whose twin
+        # already started the run) finds the state or the attempt id changed and starts nothing.
+        started = self.store.update_status_if(
+            run_id, lambda s: s.get("state") in ("queued", None) and s.get("attempt_id") == attempt_id,
+            state="running", attempts=int(status.get("attempts", 0)) + 1, engine=self.owner, host=self.host,
+            claimed=st.now_iso(), pid=0, priority=entry.priority, executor=self.executor.name, gpu_ids=held)
+        if started is None:
+            now = self.store.read_status(run_id)
+            raise NothingToStart(f"its ticket is for attempt {attempt_id}, but the run is {now.get('state')} "
+                                 f"at attempt {now.get('attempt_id')}")
+        attempts = started["attempts"]
         env = {**os.environ, "GPT_TUI_ENGINE": self.owner}
-        self.store.update_status(run_id, state="running", attempts=attempts, engine=self.owner,
-                                 host=self.host, claimed=st.now_iso(), pid=0, priority=entry.priority,
-                                 executor=self.executor.name, gpu_ids=held)
+        if attempt_id is not None:
+            env["GPT_TUI_ATTEMPT"] = attempt_id
+        else:
+            env.pop("GPT_TUI_ATTEMPT", None)
         on_gpus = bool(held) if self.executor.name == "local" else cfg.device != "cpu"
         handle = self.executor.start(run_dir.resolve(), self.store.worker_log(run_id), env, width, held, on_gpus)
-        self.slots.append(Slot(run_id, handle, held, width))
+        self.slots.append(Slot(run_id, handle, held, width, attempt_id))
         where = f", GPU {','.join(map(str, held))}" if held else ""
         log(f"run {run_id}: started worker {handle.pid or self.executor.name} "
             f"(attempt {attempts}, {width} process{'es' if width > 1 else ''}{where})")

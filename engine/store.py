@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import secrets
 import time
 import tomllib
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import tomli_w
 
@@ -157,6 +159,13 @@ def new_run_id(name: str | None = None) -> str:
     return f"{stamp}-{slug}-{suffix}" if slug else f"{stamp}-{suffix}"
 
 
+def new_attempt_id() -> str:
+    """A fresh token for one trip of a run through the queue. The status and the ticket carry it,
+    the engine hands it to the worker it starts, and every later change to the run's status checks
+    it: a worker or an exit that belongs to an earlier trip changes nothing."""
+    return secrets.token_hex(6)
+
+
 def check_run_id(run_id: str) -> str:
     """Return `run_id` if it is safe to use as a directory name in the store, else raise."""
     if _is_valid_run_id(run_id):
@@ -276,19 +285,59 @@ class Store:
     def write_status(self, run_id: str, data: dict[str, Any], durable: bool = True) -> None:
         write_toml(self.status_path(run_id), data, durable)
 
-    def update_status(self, run_id: str, **changes: Any) -> dict[str, Any]:
-        """Read, change and atomically rewrite status.toml; a None value removes that key.
+    @contextmanager
+    def status_lock(self, run_id: str) -> Iterator[None]:
+        """Hold the run's status lock (an flock on .status.lock, released if the holder dies):
+        every read-check-write of status.toml happens under it, so none is lost to a race."""
+        fd = os.open(self.run_dir(run_id) / ".status.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
-        Not a lock: two processes updating one run at once can lose one update. By design
-        only the run's worker (or the engine, when no worker is alive) writes its status."""
-        status = self.read_status(run_id)
-        for key, value in changes.items():
-            if value is None:
-                status.pop(key, None)
-            else:
-                status[key] = value
-        self.write_status(run_id, status)
+    def update_status(self, run_id: str, durable: bool = True, **changes: Any) -> dict[str, Any]:
+        """Read, change and atomically rewrite status.toml under the status lock; a None value
+        removes that key."""
+        status = self.update_status_if(run_id, lambda _: True, durable, **changes)
+        assert status is not None
         return status
+
+    def update_status_if(self, run_id: str, when: Callable[[dict[str, Any]], bool], durable: bool = True,
+                         **changes: Any) -> dict[str, Any] | None:
+        """Compare and set: apply `changes` only if `when(status)` holds for the status on disk,
+        all under the status lock. Returns the new status, or None when it did not hold."""
+        with self.status_lock(run_id):
+            status = self.read_status(run_id)
+            if not when(status):
+                return None
+            for key, value in changes.items():
+                if value is None:
+                    status.pop(key, None)
+                else:
+                    status[key] = value
+            self.write_status(run_id, status, durable)
+            return status
+
+    def queue_again(self, run_id: str, ticket: dict[str, Any], priority: int,
+                    when: Callable[[dict[str, Any]], bool], **changes: Any) -> str | None:
+        """Put a run back in the queue if `when(status)` holds: under the status lock, the status
+        becomes `queued` with a new attempt id, and a ticket carrying that id is written. Returns
+        the attempt id, or None when `when` did not hold and nothing was changed."""
+        attempt_id = new_attempt_id()
+        with self.status_lock(run_id):
+            status = self.read_status(run_id)
+            if not when(status):
+                return None
+            status.update(state="queued", attempt_id=attempt_id)
+            for key, value in changes.items():
+                if value is None:
+                    status.pop(key, None)
+                else:
+                    status[key] = value
+            self.write_status(run_id, status)
+            self.enqueue(run_id, {**ticket, "attempt_id": attempt_id}, priority)
+        return attempt_id
 
     def list_runs(self) -> list[str]:
         """Ids of every run directory, oldest first (ids sort by creation time)."""
@@ -351,12 +400,15 @@ class Store:
         return sorted(Path(entry.path) for entry in entries
                       if entry.is_file(follow_symlinks=False) and _parse_ticket(entry.path) is None)
 
-    def claim_next(self, owner: str) -> tuple[QueueEntry, dict[str, Any]] | None:
-        """Take the first queued ticket: one os.rename into claimed/, which exactly one of any
-        number of racing claimers wins. Returns the entry (now in claimed/) and its ticket,
-        with `claimed_by` and `claimed` added, or None when the queue is empty."""
+    def claim_next(self, owner: str, skip: frozenset[str] | set[str] = frozenset()
+                   ) -> tuple[QueueEntry, dict[str, Any]] | None:
+        """Take the first queued ticket whose run is not in `skip`: one os.rename into claimed/,
+        which exactly one of any number of racing claimers wins. Returns the entry (now in
+        claimed/) and its ticket, with `claimed_by` and `claimed` added, or None when none is left."""
         self.ensure()
         for entry in self._entries(self.queue_dir):  # lazy: usually only the first is parsed
+            if entry.run_id in skip:
+                continue
             claimed = self.claimed_dir / entry.path.name
             try:
                 os.rename(entry.path, claimed)
@@ -419,8 +471,9 @@ class Store:
         so (else it would read `queued` for ever with no ticket left to start it)."""
         self._set_aside(entry, reason)
         try:
-            if self.read_status(entry.run_id).get("state") == "queued":
-                self.update_status(entry.run_id, state="failed", finished=now_iso(), reason=(
+            if self.run_dir(entry.run_id).is_dir():
+                self.update_status_if(entry.run_id, lambda s: s.get("state") == "queued", state="failed",
+                                      finished=now_iso(), reason=(
                     f"its queue ticket was unreadable and was set aside as queue/bad/{entry.path.name} "
                     f"(the .error file next to it says why); `gpt-tui resume {entry.run_id}` queues it again"))
         except StoreError:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import fcntl
 import math
 import os
 import signal
@@ -20,6 +21,9 @@ from engine import checkpoint, config as cfgmod, faults, pruning, store as st
 from engine.engines import this_host
 
 EXIT_DONE, EXIT_FAILED, EXIT_DIVERGED, EXIT_OOM, EXIT_TERMINATED = 0, 1, 3, 4, 75
+EXIT_SUPERSEDED, EXIT_BUSY = 6, 7
+ATTEMPT_ENV = "GPT_TUI_ATTEMPT"
+WORKER_LOCK_WAIT_S = 120.0
 STATUS_EVERY_S = 1.0
 CONTROL_EVERY_S = 0.5
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
@@ -30,6 +34,11 @@ def log(message: str) -> None:
         print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}", flush=True)
     except OSError:
         pass  # worker.log is on a full disk: the status file still says how the run ended
+
+
+class Superseded(Exception):
+    """The run was queued again while this worker lived: a newer attempt owns it, this one
+    writes nothing more (no status, no record, no checkpoint) and exits."""
 
 
 class RunRecorder:
@@ -49,17 +58,40 @@ class RunRecorder:
         self.max_iters = self.tokens_per_iter = 0  # set once the trainer exists
         self.attempt_started = time.time()
         self.seconds_before = float(self.status.get("train_seconds", 0.0))
+        # The attempt the engine started this worker for; None for a foreground `gpt-tui train`.
+        self.attempt_id = os.environ.get(ATTEMPT_ENV) or None
 
     def train_seconds(self) -> float:
         """Time spent in attempts that ended in order (a killed attempt's time is not known)."""
         return self.seconds_before + time.time() - self.attempt_started
 
     def write_status(self, durable: bool = True, **changes: Any) -> None:
-        self.status.update({k: v for k, v in changes.items() if v is not None})
-        self.status["updated"] = st.now_iso()
+        """Apply `changes` to status.toml if the run is still this worker's attempt (compare and
+        set under the status lock, keeping what others wrote meanwhile); else raise Superseded."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        changes["updated"] = st.now_iso()
         self._status_at = time.monotonic()
-        if self.writes:
+        if not self.writes:
+            self.status.update(changes)
+            return
+        try:
+            status = self.store.update_status_if(self.run_id, self.owns, durable, **changes)
+        except st.StoreError as e:  # status.toml damaged by a hand: this worker's own copy repairs it
+            log(f"status.toml could not be read ({e}); rewriting it from this worker's copy")
+            self.status.update(changes)
             self.store.write_status(self.run_id, self.status, durable)
+            return
+        if status is None:
+            self.writes = False
+            if self.metrics is not None:
+                self.metrics.close()
+                self.metrics = None
+            raise Superseded(f"run {self.run_id} was queued again while this worker (attempt {self.attempt_id}) "
+                             "was alive; the newer attempt owns it, so this one exits without writing")
+        self.status = status
+
+    def owns(self, status: dict[str, Any]) -> bool:
+        return self.attempt_id is None or status.get("attempt_id") == self.attempt_id
 
     def open_metrics(self) -> None:
         if self.writes:
@@ -162,7 +194,25 @@ def run(run_dir: Path) -> int:
     store = st.Store(run_dir.parent)
     run_id = st.check_run_id(run_dir.name)
     dist = distributed.from_env()
+    # At most one live worker per run: the one holding .worker.lock. A worker started while the
+    # previous one is still exiting (a stop, then a quick resume) waits for it here, before it
+    # reads or writes anything of the run.
+    if dist.is_main and not hold_worker_lock(run_dir):
+        log(f"run {run_id}: another worker of this run still holds .worker.lock after "
+            f"{WORKER_LOCK_WAIT_S:.0f} s; this one exits without touching the run")
+        return EXIT_BUSY
     rec = RunRecorder(store, run_id, writes=dist.is_main)
+    try:
+        return run_attempt(store, run_id, run_dir, rec, dist)
+    except Superseded as e:
+        log(str(e))
+        return EXIT_SUPERSEDED
+    finally:
+        rec.close()
+        distributed.shutdown(dist)
+
+
+def run_attempt(store: st.Store, run_id: str, run_dir: Path, rec: RunRecorder, dist: Any) -> int:
     attempts = int(rec.status.get("attempts", 0))  # counted by whoever launched this worker
     rec.write_status(state="running", pid=os.getpid(), host=this_host(), attempts=attempts,
                      started=rec.status.get("started") or st.now_iso(), error="", reason="",
@@ -186,6 +236,8 @@ def run(run_dir: Path) -> int:
         return train_run(store, run_id, cfg, rec, dist)
     except cfgmod.ConfigError as e:
         return end(rec, "failed", EXIT_FAILED, reason=f"invalid config: {'; '.join(map(str, e.problems))}")
+    except Superseded:
+        raise
     except Exception as e:  # noqa: BLE001 - the run's end, with its reason, is the point
         import torch
         if isinstance(e, torch.OutOfMemoryError):
@@ -199,9 +251,26 @@ def run(run_dir: Path) -> int:
         # In a DDP job the usual cause is a peer process that died: worth another attempt.
         return end(rec, "failed", EXIT_FAILED, reason=f"{type(e).__name__}: {first_line(e)}",
                    retryable=dist.enabled)
-    finally:
-        rec.close()
-        distributed.shutdown(dist)
+
+
+def hold_worker_lock(run_dir: Path, wait_s: float = WORKER_LOCK_WAIT_S) -> bool:
+    """Take the run's worker lock (an flock the kernel drops when this process dies), waiting up
+    to `wait_s` for a previous worker to exit. The descriptor stays open for the process's life."""
+    fd = os.open(run_dir / ".worker.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    deadline = time.monotonic() + wait_s
+    waiting = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return False
+            if not waiting:
+                log("waiting for the previous worker of this run to exit")
+                waiting = True
+            time.sleep(0.05)
 
 
 def start_beating(run_dir: Path, every_s: float = 10.0) -> None:

@@ -9,13 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from engine import config as cfgmod
 from engine import store as st
-from engine.worker import EXIT_DIVERGED, EXIT_DONE, EXIT_FAILED, EXIT_OOM
+from engine.worker import EXIT_DIVERGED, EXIT_DONE, EXIT_FAILED, EXIT_OOM, EXIT_SUPERSEDED
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -173,6 +174,44 @@ def test_a_run_killed_after_its_last_checkpoint_still_reports_its_final_metrics(
     (row,) = st.read_results(store)
     assert row["final_val_ppl"] == want
     assert [r["step"] for r in records(store, run_id, "eval")] == [0, 10, 20]
+
+
+# --- one attempt, one worker (stop -> resume races) -------------------------------------------
+
+def test_a_worker_of_an_earlier_attempt_writes_nothing_and_exits(store):
+    run_id = new_run(store)
+    store.update_status(run_id, attempt_id="newer", attempts=1)
+    before = store.status_path(run_id).read_bytes()
+    log = open(store.worker_log(run_id), "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.worker", str(store.run_dir(run_id))], cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "GPT_TUI_ATTEMPT": "older"})
+    assert proc.wait(120) == EXIT_SUPERSEDED
+    status = store.read_status(run_id)
+    assert status["state"] == "queued" and status["attempt_id"] == "newer" and "pid" not in status
+    assert st.read_toml(store.status_path(run_id)) == tomllib.loads(before.decode())
+    assert not store.metrics_path(run_id).exists() and not (store.ckpt_dir(run_id) / "last.pt").exists()
+    assert "queued again while this worker (attempt older)" in store.worker_log(run_id).read_text()
+
+
+def test_a_second_worker_of_a_run_waits_for_the_first_to_exit(store):
+    import fcntl
+
+    run_id = new_run(store, max_iters=10)
+    holder = os.open(store.run_dir(run_id) / ".worker.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a previous worker, still on its way out
+    proc = start(store, run_id)
+    try:
+        deadline = time.time() + 60
+        while "waiting for the previous worker" not in store.worker_log(run_id).read_text():
+            assert proc.poll() is None and time.time() < deadline
+            time.sleep(0.05)
+        time.sleep(1.0)
+        assert store.read_status(run_id)["state"] == "queued"  # it has touched nothing
+        assert not store.metrics_path(run_id).exists()
+    finally:
+        os.close(holder)
+    assert proc.wait(120) == EXIT_DONE
+    assert [r["step"] for r in records(store, run_id, "train")] == list(range(1, 11))
 
 
 def test_a_resume_keeps_a_last_record_whose_blank_line_an_editor_trimmed(store):
