@@ -20,6 +20,7 @@ quickstart: setup
 	$(BIN)/gpt-tui run --preset quickstart --wait
 
 test: setup
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -25,9 +25,9 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine import config as cfgmod  # noqa: E402
-from engine import engines as eng  # noqa: E402
-from engine import store as st  # noqa: E402
+from engine.core import config as cfgmod  # noqa: E402
+from engine.serve import engines as eng  # noqa: E402
+from engine.store import runs as st  # noqa: E402
 
 WARMUP_STEPS = 30
 
@@ -43,7 +43,7 @@ def quickstart_cli(steps: int) -> list[str]:
 def prepared_store(tmp: Path) -> st.Store:
     store = st.Store(tmp)
     store.ensure()
-    from engine import data  # numpy only
+    from engine.data import prepare as data  # numpy only
     data.prepare("pydocs", "char", store.datasets_dir)
     return store
 
@@ -76,7 +76,7 @@ def steady_tokens_per_s(store: st.Store, run_id: str) -> float:
 def under_engine(steps: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         store = prepared_store(Path(tmp))
-        from engine import control
+        from engine.store import control
         cfg = cfgmod.resolve("quickstart", overrides=overrides(steps))
         run_id = control.submit(store, cfg, "bench")
         proc = subprocess.Popen([sys.executable, "-m", "engine", "--runs", str(store.root), "--until-idle"],

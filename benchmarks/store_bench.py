@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from engine.store import AppendLog, LogTail, Store, format_record, read_log  # noqa: E402
+from engine.store.runs import AppendLog, LogTail, Store, format_record, read_log  # noqa: E402
 
 LOG_RECORDS = 100_000
 NEW_RECORDS = 100

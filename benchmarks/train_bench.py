@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from engine import config as cfgmod  # noqa: E402
-from engine import store as st  # noqa: E402
+from engine.core import config as cfgmod  # noqa: E402
+from engine.store import runs as st  # noqa: E402
 
 CONFIG = dict(
     n_layer=4, n_head=4, n_embd=128, block_size=128, batch_size=12, gradient_accumulation_steps=1,
@@ -59,10 +59,10 @@ def bare_loop(cfg: cfgmod.RunConfig, datasets_dir: Path, warmup: int) -> dict:
     import numpy as np
     import torch
 
-    from engine import data
-    from engine.model import GPT
-    from engine.schedule import get_lr
-    from engine.trainer import sample_batch
+    from engine.data import prepare as data
+    from engine.train.model import GPT
+    from engine.core.schedule import get_lr
+    from engine.train.trainer import sample_batch
 
     prepared = data.prepare(cfg.dataset, cfg.tokenizer, datasets_dir)
     train = prepared.train()
@@ -109,8 +109,8 @@ def overhead_probe(store: st.Store, cfg: cfgmod.RunConfig) -> list[tuple[str, fl
     import numpy as np
     import torch
 
-    from engine import telemetry
-    from engine.worker import STATUS_EVERY_S, RunRecorder
+    from engine.train import telemetry
+    from engine.train.worker import STATUS_EVERY_S, RunRecorder
 
     def best_of(fn, n: int, rounds: int = 5) -> float:
         times = []
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                           TIKTOKEN_CACHE_DIR=env["TIKTOKEN_CACHE_DIR"])
         store = st.Store(tmp / "runs")
         store.ensure()
-        from engine import data  # numpy only: prepare once so neither side pays for it
+        from engine.data import prepare as data  # numpy only: prepare once so neither side pays for it
         prepared = data.prepare(cfg.dataset, cfg.tokenizer, store.datasets_dir)
         console.print(f"config: {cfg.n_layer}L {cfg.n_head}H {cfg.n_embd}d block {cfg.block_size} "
                       f"batch {cfg.batch_label}, {cfg.tokenizer} vocab {prepared.vocab_size}, "

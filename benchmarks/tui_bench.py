@@ -23,9 +23,9 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from engine import config as cfgmod  # noqa: E402
-from engine import store as st  # noqa: E402
-from engine.presets import PRESETS  # noqa: E402
+from engine.core import config as cfgmod  # noqa: E402
+from engine.store import runs as st  # noqa: E402
+from engine.core.presets import PRESETS  # noqa: E402
 
 PY = sys.executable
 LIVE = {**PRESETS["quickstart"], "threads": 1, "device": "cpu", "log_interval": 1, "eval_interval": 100,
@@ -215,8 +215,8 @@ def train_record(step: int, rng: random.Random) -> dict:
 
 
 def bench_monitor_refresh(work: Path, records: int = 100_000, new: int = 10, repeats: int = 200) -> dict:
-    from tui.data.series import RunSeries
-    from tui.data.text_tail import TextTail
+    from tui.models.series import RunSeries
+    from engine.store.tail import TextTail
 
     rng = random.Random(1)
     store = st.Store(work / "mon")
@@ -267,7 +267,7 @@ def chart_redraw_ms(series, repeats: int = 20) -> float:
     at 38x14 each (the monitor at 120x36); median of `repeats`, after one warm-up."""
     from textual_plotext.plot import Plot
 
-    from tui.data.series import points
+    from tui.models.series import points
 
     train = series.train
     plot = Plot()

@@ -7,10 +7,10 @@ import os
 import signal
 import sys
 
-from engine import engines as eng
-from engine import store as st
-from engine.daemon import Engine, hold_lock, log
-from engine.executors import LocalExecutor, SlurmExecutor
+from engine.serve import engines as eng
+from engine.store import runs as st
+from engine.serve.daemon import Engine, hold_lock, log
+from engine.serve.executors import LocalExecutor, SlurmExecutor
 
 
 def make_executor(a: argparse.Namespace, store: st.Store):

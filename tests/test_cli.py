@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import store as st
+from engine.store import runs as st
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,8 +85,8 @@ def test_config_command_writes_a_file_that_round_trips(tmp_path):
 
 
 def test_fields_and_presets_list_everything():
-    from engine.config import FIELDS
-    from engine.presets import PRESETS
+    from engine.core.config import FIELDS
+    from engine.core.presets import PRESETS
     fields = gpt_tui("fields").stdout
     assert all(name in fields for name in FIELDS)
     presets = gpt_tui("presets").stdout

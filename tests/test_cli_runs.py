@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from engine import engines as eng
-from engine import store as st
+from engine.serve import engines as eng
+from engine.store import runs as st
 from tests.test_cli import gpt_tui, tree
 
 TINY = ["--preset", "quickstart", "--set", "n_layer=1", "--set", "n_embd=32", "--set", "n_head=2",

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import data
-from engine.corpus import (DataError, builtin_corpus_text, char_vocab, corpus_files, read_corpus,
-                           vocab_size_for)
-from engine.data import (Batches, get_batch, make_rng, open_prepared, prepare, rng_from_state, rng_state,
+from engine.data import prepare as data
+from engine.data.corpus import DataError, builtin_corpus_text, char_vocab, corpus_files, read_corpus
+from engine.data.tokenize import vocab_size_for
+from engine.data.prepare import (Batches, get_batch, make_rng, open_prepared, prepare, rng_from_state, rng_state,
                          text_chunks, token_dtype)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -238,6 +238,6 @@ def test_open_prepared_reports_a_truncated_file(pydocs, tmp_path):
 # -- import weight ----------------------------------------------------------------------
 
 def test_corpus_imports_neither_numpy_nor_torch_and_data_not_torch():
-    code = ("import sys, engine.corpus, engine.tokenize; assert 'numpy' not in sys.modules\n"
-            "import engine.data; assert 'torch' not in sys.modules and 'tiktoken' not in sys.modules")
+    code = ("import sys, engine.data.corpus, engine.data.tokenize; assert 'numpy' not in sys.modules\n"
+            "import engine.data.prepare; assert 'torch' not in sys.modules and 'tiktoken' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

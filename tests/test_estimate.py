@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine import config as cfgmod
-from engine import estimate as est
-from engine.config import DEFAULTS
+from engine.core import config as cfgmod
+from engine.core import estimate as est
+from engine.core.config import DEFAULTS
 
 
 def test_padded_vocab_rounds_up_to_64():

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as hs
 
-from engine import config as cfgmod
-from engine import distributions as dist
-from engine import store as st
-from engine import sweep as sw
-from engine import sweep_plan as sp
-from engine.tomllog import LogTail, format_record, parse_records, read_log
+from engine.core import config as cfgmod
+from engine.sweeps import distributions as dist
+from engine.store import runs as st
+from engine.sweeps import spec as sw
+from engine.sweeps import plan as sp
+from engine.store.logfile import LogTail, format_record, parse_records, read_log
 from tests.test_cli import gpt_tui, tree
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -228,7 +228,7 @@ def guarded_store(tmp_path):
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
 def test_every_command_refuses_run_ids_that_leave_the_store(guarded_store, command, capsys, monkeypatch):
-    from tui.cli import main
+    from tui.cli.main import main
 
     monkeypatch.setenv("GPT_TUI_RUNS", str(guarded_store / "runs"))
     before = tree(guarded_store)
@@ -241,7 +241,7 @@ def test_every_command_refuses_run_ids_that_leave_the_store(guarded_store, comma
 
 
 def test_sweep_show_refuses_ids_that_leave_the_store(guarded_store, capsys, monkeypatch):
-    from tui.cli import main
+    from tui.cli.main import main
 
     monkeypatch.setenv("GPT_TUI_RUNS", str(guarded_store / "runs"))
     before = tree(guarded_store)
@@ -296,7 +296,7 @@ def test_the_cli_refuses_an_absurd_run_with_exit_2_and_writes_nothing(tmp_path):
 
 
 def test_the_rules_import_the_estimate_without_a_cycle():
-    for first in ("engine.rules", "engine.estimate", "engine.config"):
-        code = f"import {first}; from engine import config; config.from_mapping({{'n_layer': 2}})"
+    for first in ("engine.core.rules", "engine.core.estimate", "engine.core.config", "engine.core.presets"):
+        code = f"import {first}; from engine.core import config; config.from_mapping({{'n_layer': 2}})"
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr

@@ -9,9 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import estimate
-from engine.config import RunConfig, preset
-from engine.model import GPT
+from engine.core import estimate
+from engine.core.config import RunConfig, preset
+from engine.train.model import GPT
 
 TINY = RunConfig(n_layer=2, n_head=2, n_embd=32, block_size=16)
 

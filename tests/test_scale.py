@@ -13,10 +13,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine import config as cfgmod
-from engine import control
-from engine import store as st
-from engine.executors import worker_command, worker_env
+from engine.core import config as cfgmod
+from engine.store import control
+from engine.store import runs as st
+from engine.serve.executors import worker_command, worker_env
 from tests.test_engine import EngineProc, assert_logged_once, steps_of, store, wait_all_ended  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]

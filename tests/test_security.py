@@ -16,9 +16,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine import control
-from engine import store as st
-from engine import sweep_files as sf
+from engine.store import control
+from engine.store import runs as st
+from engine.sweeps import files as sf
 from tests.test_cli_runs import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +95,7 @@ def served(tmp_path_factory):
 @pytest.mark.slow
 def test_nothing_listens_beyond_loopback_while_an_engine_trains_a_run_a_ddp_job_and_a_sweep(served):
     store, addresses, commands = served
-    assert any("engine.launch" in c for c in commands), "the DDP job's processes were never sampled"
+    assert any("engine.serve.launch" in c for c in commands), "the DDP job's processes were never sampled"
     assert sum("engine.worker" in c for c in commands) >= 4  # the ranks and the single runs
     assert addresses <= LOOPBACK, addresses
 

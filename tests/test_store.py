@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from engine import store as store_module
-from engine.store import (
+from engine.store import runs as store_module
+from engine.core.errors import GptTuiError
+from engine.store.runs import (
     QueueEntry, Store, StoreError, append_result, check_run_id, new_run_id, read_results,
     read_toml, resolve_root, write_atomic, write_toml,
 )
@@ -84,7 +85,7 @@ def test_read_toml_names_the_file_and_what_to_do(tmp_path, content, message):
     with pytest.raises(StoreError, match=message) as info:
         read_toml(path)
     assert str(path) in str(info.value)
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, GptTuiError)
 
 
 # --- run ids ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import time
 import zlib
 from pathlib import Path
 
-from engine.store import LogTail, Store, format_record, read_log, read_toml
+from engine.store.runs import LogTail, Store, format_record, read_log, read_toml
 
 REPO = Path(__file__).resolve().parents[1]
 SPAWN = multiprocessing.get_context("spawn")
@@ -91,7 +91,7 @@ def test_processes_creating_runs_at_once_each_get_their_own_directory(tmp_path):
 
 LOG_WRITER = """
 import random, sys, zlib
-from engine.tomllog import AppendLog
+from engine.store.logfile import AppendLog
 path, gen, seed, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 rng = random.Random(seed)
 log = AppendLog(path)
@@ -159,7 +159,7 @@ def test_a_log_writer_killed_at_random_moments_never_leaves_a_partial_record(tmp
 
 STATE_WRITER = """
 import random, sys
-from engine.store import write_toml
+from engine.store.runs import write_toml
 path, seed = sys.argv[1], int(sys.argv[2])
 rng = random.Random(seed)
 for i in range(10**9):

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from engine import store as stmod
-from engine import sweep as sw
-from engine import sweep_files as sf
-from engine import sweep_plan as sp
-from engine import sweep_report as report
-from engine.distributions import Choice, LogUniform, Uniform
+from engine.store import runs as stmod
+from engine.sweeps import spec as sw
+from engine.sweeps import files as sf
+from engine.sweeps import plan as sp
+from engine.sweeps import report
+from engine.sweeps.distributions import Choice, LogUniform, Uniform
 from tests.test_cli import gpt_tui, tree
 
 ROOT = Path(__file__).resolve().parents[1]

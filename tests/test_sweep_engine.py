@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from engine import store as stmod
-from engine import sweep as sw
-from engine import sweep_files as sf
-from engine import sweep_plan as sp
-from engine import sweep_report as report
-from engine.distributions import Choice, LogUniform
+from engine.store import runs as stmod
+from engine.sweeps import spec as sw
+from engine.sweeps import files as sf
+from engine.sweeps import plan as sp
+from engine.sweeps import report
+from engine.sweeps.distributions import Choice, LogUniform
 from tests.test_engine import TINY, EngineProc, steps_of, store, wait_all_ended  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.slow

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import pruning
-from engine import store as stmod
-from engine import sweep as sw
-from engine import sweep_files as sf
-from engine import sweep_plan as sp
-from engine.distributions import Choice
-from engine.trainer import Events
+from engine.sweeps import pruning
+from engine.store import runs as stmod
+from engine.sweeps import spec as sw
+from engine.sweeps import files as sf
+from engine.sweeps import plan as sp
+from engine.sweeps.distributions import Choice
+from engine.train.trainer import Events
 from tests.test_sweep_spec import TINY
 
 losses = st.floats(0.5, 10.0)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from textual.widgets import Checkbox, Input, Select
 
-from engine import store as stmod
-from engine import sweep as sw
-from engine import sweep_files as sf
+from engine.store import runs as stmod
+from engine.sweeps import spec as sw
+from engine.sweeps import files as sf
 from tests.test_cli import gpt_tui
 from tests.tui_store import fixed_store, make_app, no_cursor_blink, runs_loaded, until  # noqa: F401
 from tui.screens.runs import RunsScreen

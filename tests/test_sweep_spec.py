@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import config as cfgmod
-from engine import distributions as dist
-from engine import sweep as sw
-from engine import sweep_plan as sp
-from engine.config import ConfigError
-from engine.distributions import Choice, IntRange, LogUniform, Uniform
+from engine.core import config as cfgmod
+from engine.sweeps import distributions as dist
+from engine.sweeps import spec as sw
+from engine.sweeps import plan as sp
+from engine.core.config import ConfigError
+from engine.sweeps.distributions import Choice, IntRange, LogUniform, Uniform
 
 FLOAT_FIELDS = [n for n in cfgmod.FIELDS if cfgmod.field_type(n) is float]
 INT_FIELDS = [n for n in cfgmod.FIELDS if cfgmod.field_type(n) is int]

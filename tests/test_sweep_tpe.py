@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import distributions as dist
-from engine import store as stmod
-from engine import sweep as sw
-from engine import sweep_driver as driver
-from engine import sweep_files as sf
-from engine import sweep_plan as sp
-from engine import tpe
-from engine.distributions import Choice, IntRange, LogUniform, Uniform
+from engine.sweeps import distributions as dist
+from engine.store import runs as stmod
+from engine.sweeps import spec as sw
+from engine.sweeps import driver
+from engine.sweeps import files as sf
+from engine.sweeps import plan as sp
+from engine.sweeps import tpe
+from engine.sweeps.distributions import Choice, IntRange, LogUniform, Uniform
 from tests.test_sweep_spec import TINY
 
 SPACE = {"learning_rate": LogUniform(1e-5, 1e-1), "dropout": Uniform(0.0, 0.5), "n_layer": IntRange(1, 8),

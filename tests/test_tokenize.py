@@ -9,8 +9,9 @@ import tiktoken.registry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import config, estimate
-from engine.tokenize import StreamDecoder, TokenizerError, get_tokenizer
+from engine.core import config
+from engine.core import estimate
+from engine.data.tokenize import StreamDecoder, TokenizerError, get_tokenizer
 
 VOCAB_TEXT = "Hello, world!\nThe quick brown fox: 0123456789 é—ü"
 

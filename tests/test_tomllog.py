@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from engine.tomllog import (
+from engine.store.logfile import (
     _SHAPES, AppendLog, LogTail, append_record, format_record, parse_chunk, parse_simple_record,
     read_log, read_records, rejected_path,
 )

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import math
 
-from engine import config as cfgmod
-from engine import table as trial
+from engine.core import config as cfgmod
+from engine.store import table as trial
 from tests.tui_store import RUNNING, RUNS, build_store
-from tui.data import editor_model as em
-from tui.data.compare_model import config_diff
-from tui.data.runs_view import RunsReader, cells, parse_filter, sort_order
-from tui.data.series import RunSeries, points
-from tui.data.text_tail import TextTail
+from tui.models import editor_model as em
+from tui.models.compare_model import config_diff
+from tui.models.runs_view import RunsReader, cells, parse_filter, sort_order
+from tui.models.series import RunSeries, points
+from engine.store.tail import TextTail
 
 
 def rows_of(store):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
-from engine import config as cfgmod
+from engine.core import config as cfgmod
 from tests.tui_store import RUNS, fixed_store, make_app, no_cursor_blink, runs_loaded, until  # noqa: F401
 from tui.screens.editor import EditorScreen
 from tui.screens.runs import RunsScreen

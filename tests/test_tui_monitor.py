@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Log
 
-from engine import config as cfgmod
-from engine import store as st
+from engine.core import config as cfgmod
+from engine.store import runs as st
 from tests.tui_store import (  # noqa: F401
     RUNNING, eval_record, fixed_store, make_app, no_cursor_blink, runs_loaded, train_record, until,
 )

@@ -3,10 +3,10 @@ acted on — each test asserts on the store, not on the widgets alone."""
 
 from __future__ import annotations
 
-from engine import engines as eng
-from engine import store as st
+from engine.serve import engines as eng
+from engine.store import runs as st
 from tests.tui_store import RUNNING, RUNS, fixed_store, make_app, no_cursor_blink, runs_loaded, until  # noqa: F401
-from tui.data.runs_view import COLUMN_KEYS, COLUMNS, SORTABLE
+from tui.models.runs_view import COLUMN_KEYS, COLUMNS, SORTABLE
 from tui.widgets import RunTable
 from tui.screens.runs import RunsScreen
 

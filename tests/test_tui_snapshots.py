@@ -4,8 +4,8 @@ and look at the SVGs in tests/__snapshots__/ before keeping them."""
 
 from __future__ import annotations
 
-from engine.corpus import vocab_size_for
-from engine.estimate import param_count
+from engine.data.tokenize import vocab_size_for
+from engine.core.estimate import param_count
 from tests.tui_store import RUNNING, fixed_store, make_app, no_cursor_blink, runs_loaded, until  # noqa: F401
 
 BASELINE, DEEPER = "20260101-090000-000-baseline-0a01", "20260101-100000-000-deeper-0b02"

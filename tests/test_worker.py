@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import config as cfgmod
-from engine import store as st
-from engine.worker import EXIT_DIVERGED, EXIT_DONE, EXIT_FAILED, EXIT_OOM, EXIT_SUPERSEDED
+from engine.core import config as cfgmod
+from engine.store import runs as st
+from engine.train.worker import EXIT_DIVERGED, EXIT_DONE, EXIT_FAILED, EXIT_OOM, EXIT_SUPERSEDED
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -114,7 +114,7 @@ def test_stop_request_checkpoints_and_ends_stopped(store):
     assert proc.wait(60) == EXIT_DONE
     status = store.read_status(run_id)
     assert status["state"] == "stopped" and status["reason"] == "stop requested"
-    from engine import checkpoint
+    from engine.train import checkpoint
     assert checkpoint.load(store.ckpt_dir(run_id) / "last.pt")["step"] == status["step"] > 0
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from engine import config as cfgmod
-from engine import store as st
+from engine.core import config as cfgmod
+from engine.store import runs as st
 
 BASE = dict(n_layer=4, n_head=4, n_embd=128, block_size=128, learning_rate=1e-3, min_lr=1e-4,
             warmup_iters=40, max_iters=800, batch_size=16, gradient_accumulation_steps=1,
@@ -90,7 +90,7 @@ def build_store(root: Path) -> st.Store:
 
 import pytest  # noqa: E402
 
-from tui.data.editor_model import Device  # noqa: E402
+from tui.models.editor_model import Device  # noqa: E402
 
 FIXED_DEVICE = Device("AMD EPYC", "cpu", 16 * 2**30)
 

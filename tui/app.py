@@ -16,12 +16,12 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from engine import store as st
-from tui.data.engine_state import EngineState
+from engine.store import runs as st
+from tui.models.engine_state import EngineState
 
 if TYPE_CHECKING:
-    from engine.config import RunConfig
-    from tui.data.editor_model import Device
+    from engine.core.config import RunConfig
+    from tui.models.editor_model import Device
 
 ENGINE_READ_S = 2.0
 
@@ -74,7 +74,7 @@ class GptTuiApp(App[None]):
     # -- the engine --------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="engine-read", exit_on_error=False)
     def read_engine(self) -> None:
-        from tui.data.engine_state import read_engine_state
+        from tui.models.engine_state import read_engine_state
 
         self.post_message(self.EngineRead(read_engine_state(self.store, self.engine_note)))
 
@@ -85,7 +85,7 @@ class GptTuiApp(App[None]):
 
     @work(thread=True, exclusive=True, group="engine-start", exit_on_error=False)
     def start_engine_now(self) -> None:
-        from engine import engines as eng
+        from engine.serve import engines as eng
 
         self.engine_note = "starting"
         self.read_engine()
@@ -106,7 +106,7 @@ class GptTuiApp(App[None]):
                             exit_on_error=False)
 
     def _ensure_engine(self) -> None:
-        from engine import engines as eng
+        from engine.serve import engines as eng
 
         if eng.local_engine(self.store) is None:
             self.call_from_thread(self.start_engine_now)

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from engine import control
-from engine import store as st
+from engine.store import control
+from engine.store import runs as st
 from tests.test_cli import gpt_tui
 from tests.test_engine import EngineProc, assert_logged_once, tiny, wait_all_ended
 from tests.test_worker import EXIT_FAILED, new_run, run_to_end
@@ -100,7 +100,7 @@ def test_each_damaged_file_is_named_with_what_to_do_in_ls_and_show(store, corrup
 async def test_the_app_lists_each_damaged_run_as_broken_with_the_file(store, corrupted):
     app_module = pytest.importorskip("tui.app", reason="the app (tui/app.py) is not built yet")
     from tests.tui_store import runs_loaded
-    from tui.data.runs_view import COLUMN_KEYS
+    from tui.models.runs_view import COLUMN_KEYS
 
     if "state" not in COLUMN_KEYS or "note" not in COLUMN_KEYS:
         pytest.skip("the runs table has no state or note column")

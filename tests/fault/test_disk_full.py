@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine import control
-from engine import store as st
-from engine.faults import FSIZE_ENV
+from engine.store import control
+from engine.store import runs as st
+from engine.train.faults import FSIZE_ENV
 from tests.test_cli import gpt_tui
 from tests.test_engine import EngineProc, assert_logged_once, steps_of, store, tiny, wait_all_ended  # noqa: F401
 

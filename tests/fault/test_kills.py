@@ -13,13 +13,13 @@ from collections import Counter
 import psutil
 import pytest
 
-from engine import control
-from engine import store as st
-from engine import sweep as sw
-from engine import sweep_files as sf
-from engine import sweep_plan as sp
-from engine import sweep_report as report
-from engine.distributions import Choice
+from engine.store import control
+from engine.store import runs as st
+from engine.sweeps import spec as sw
+from engine.sweeps import files as sf
+from engine.sweeps import plan as sp
+from engine.sweeps import report
+from engine.sweeps.distributions import Choice
 from tests.test_engine import (  # noqa: F401 - store is a fixture
     TINY, EngineProc, assert_logged_once, store, tiny, wait_all_ended,
 )

@@ -10,8 +10,8 @@ import time
 import psutil
 import pytest
 
-from engine import control
-from engine import store as st
+from engine.store import control
+from engine.store import runs as st
 from tests.test_engine import EngineProc, store, tiny, wait_all_ended  # noqa: F401 - store is a fixture
 
 pytestmark = pytest.mark.slow

@@ -13,8 +13,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from engine import store as st
-from tui.data.compare_model import Curve, config_diff, read_configs
+from engine.store import runs as st
+from tui.models.compare_model import Curve, config_diff, read_configs
 from tui.widgets import EngineBar, Line, LineChart
 from tui.widgets.charts import COLORS
 

@@ -14,11 +14,12 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
-from engine import config as cfgmod
-from engine import control
-from engine.corpus import vocab_size_for
-from engine.presets import PRESETS
-from tui.data import editor_model as em
+from engine.core.errors import GptTuiError
+from engine.core import config as cfgmod
+from engine.store import control
+from engine.data.tokenize import vocab_size_for
+from engine.core.presets import PRESETS
+from tui.models import editor_model as em
 from tui.widgets import EngineBar, EstimatePanel, FieldRow
 
 DEFAULT_PRESET = "quickstart"
@@ -149,7 +150,7 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
     # -- estimates (the vocabulary may mean reading a corpus: off the UI thread) -------
     @work(thread=True, group="device", exit_on_error=False)
     def read_device(self) -> None:
-        from engine.telemetry import device_caps
+        from engine.serve.devices import device_caps
 
         if self.app.device is not None:
             device = self.app.device
@@ -168,7 +169,7 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
     def estimate(self, cfg: cfgmod.RunConfig) -> None:
         try:
             vocab = vocab_size(cfg.dataset, cfg.tokenizer, self.app.store.datasets_dir)
-        except (ValueError, OSError) as e:
+        except (GptTuiError, ValueError, OSError) as e:
             self.post_message(self.EstimateRead(cfg, None, f"vocabulary unknown: {e}"))
             return
         self.post_message(self.EstimateRead(cfg, em.estimate_lines(cfg, vocab, self.device, self.calibration)))

@@ -49,8 +49,6 @@ class HelpScreen(ModalScreen[None]):
         self.current = current
 
     def compose(self) -> ComposeResult:
-        from tui.app import GptTuiApp
-
         with VerticalScroll(classes="dialog", id="help"):
             yield Label("Keys  (esc closes; ctrl+p opens the command palette; the mouse works too)",
                         classes="dialog-title")
@@ -59,7 +57,7 @@ class HelpScreen(ModalScreen[None]):
                     continue
                 screen = getattr(importlib.import_module(module), name)
                 yield Static(bindings_table(title, screen.BINDINGS, screen is self.current))
-            yield Static(bindings_table("everywhere", [*GptTuiApp.BINDINGS,
+            yield Static(bindings_table("everywhere", [*type(self.app).BINDINGS,
                                                        Binding("ctrl+p", "palette", "command palette"),
                                                        Binding("ctrl+q", "quit", "quit")]))
             yield Label(f"store: {self.app.store.root.resolve()}", classes="dialog-hint")

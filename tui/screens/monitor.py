@@ -13,12 +13,12 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
-from engine import control
-from engine import store as st
-from engine.estimate import human_bytes, human_count, human_seconds
-from tui.data.runs_view import STATE_BADGES
-from tui.data.series import RunSeries
-from tui.data.text_tail import TextTail
+from engine.store import control
+from engine.store import runs as st
+from engine.core.estimate import human_bytes, human_count, human_seconds
+from tui.models.runs_view import STATE_BADGES
+from tui.models.series import RunSeries
+from engine.store.tail import TextTail
 from tui.widgets import EngineBar, ProgressLine, Readouts, RunCharts
 
 POLL_S = 1.0

@@ -12,10 +12,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from engine import config as cfgmod
-from engine import control
-from engine import store as st
-from tui.data.runs_view import Row, RunsReader, column, parse_filter
+from engine.core import config as cfgmod
+from engine.store import control
+from engine.store import runs as st
+from tui.models.runs_view import Row, RunsReader, column, parse_filter
 from tui.widgets import EngineBar, RunTable
 
 REFRESH_S = 1.0

@@ -1,4 +1,4 @@
-"""Text from a run's checkpoint. The sampler runs as `python -m engine.sample` in a subprocess
+"""Text from a run's checkpoint. The sampler runs as `python -m engine.train.sample` in a subprocess
 (this process never imports torch) and its output streams in as it comes."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tui.widgets import EngineBar
 def sample_command(run_dir: str, prompt: str, tokens: int, temperature: float, top_k: int,
                    checkpoint: str) -> list[str]:
     """The same command `gpt-tui sample` runs."""
-    return [sys.executable, "-m", "engine.sample", run_dir, "--prompt", prompt, "--tokens", str(tokens),
+    return [sys.executable, "-m", "engine.train.sample", run_dir, "--prompt", prompt, "--tokens", str(tokens),
             "--temperature", str(temperature), "--top-k", str(top_k), "--checkpoint", checkpoint]
 
 

@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from tui.data.runs_view import SORTABLE
+from tui.models.runs_view import SORTABLE
 
 
 class SortScreen(ModalScreen[str | None]):

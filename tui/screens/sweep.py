@@ -16,12 +16,13 @@ from textual.screen import Screen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
-from engine import config as cfgmod
-from engine import sweep as sw
-from engine import sweep_files as sf
-from engine.config import ConfigError
-from engine.presets import PRESETS
-from tui import sweep_form as form
+from engine.core.errors import GptTuiError
+from engine.core import config as cfgmod
+from engine.sweeps import spec as sw
+from engine.sweeps import files as sf
+from engine.core.config import ConfigError
+from engine.core.presets import PRESETS
+from tui.models import sweep_form as form
 from tui.widgets import EngineBar
 
 PARAM_ROWS = 4
@@ -148,7 +149,7 @@ class SweepScreen(Screen[str | None]):
     def replan(self) -> None:
         try:
             method, values = self.arguments()
-        except ValueError as e:
+        except (GptTuiError, ValueError) as e:
             self.show_plan((), f"[red]✘ {e}[/]", False)
             return
         self.plan_in_background(method, values)
@@ -191,7 +192,7 @@ class SweepScreen(Screen[str | None]):
     def action_queue(self) -> None:
         try:
             method, values = self.arguments()
-        except ValueError as e:
+        except (GptTuiError, ValueError) as e:
             self.notify(f"not queued: {e}", severity="error")
             return
         self.queue(method, values)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from textual_plotext import PlotextPlot
 
-from tui.data.series import points
+from tui.models.series import points
 
 COLORS = ("cyan", "orange", "green", "magenta", "yellow", "red", "blue", "white")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.data.engine_state import EngineState
+from tui.models.engine_state import EngineState
 
 
 class EngineBar(Static):

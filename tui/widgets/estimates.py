@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.data.editor_model import Line
+from tui.models.editor_model import Line
 
 
 class EstimatePanel(Static):

@@ -7,8 +7,8 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, Static
 
-from engine import config as cfgmod
-from tui.data.editor_model import CHOICES, SUGGESTIONS
+from engine.core import config as cfgmod
+from tui.models.editor_model import CHOICES, SUGGESTIONS
 
 
 class FieldRow(Vertical):

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.widgets import Log
 
-from tui.data.series import RunSeries
+from tui.models.series import RunSeries
 from tui.widgets.charts import Line, LineChart
 
 CHART_EVERY_S = 3.0

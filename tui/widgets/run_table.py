@@ -8,8 +8,8 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from engine.table import best_run
-from tui.data.runs_view import COLUMNS, NUMERIC, Row, RunFilter, cells, sort_order
+from engine.store.table import best_run
+from tui.models.runs_view import COLUMNS, NUMERIC, Row, RunFilter, cells, sort_order
 
 
 class _Keyed(Text):

@@ -1,0 +1,1 @@
+"""The engine daemon: claiming, launching, recovering, engine records, executors, devices. No torch."""

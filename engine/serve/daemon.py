@@ -1,0 +1,230 @@
+"""The engine: claims queued runs, starts one worker process per run, watches them, recovers.
+
+Policy when an engine dies: its workers run in their own sessions and keep training. The next
+engine on the host adopts every live worker it finds (by pid and command line) and settles the run
+when it ends; a run whose worker is gone is queued again to resume from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.core import config as cfgmod
+from engine.serve import engines as eng
+from engine.store import runs as st
+from engine.sweeps import driver as sweep_driver
+from engine.serve.executors import LocalExecutor
+from engine.serve.recovery import Recovery, Slot, log
+from engine.serve.devices import gpus
+
+RECOVER_EVERY_S = 5.0
+SWEEPS_EVERY_S = 2.0
+
+
+class NothingToStart(Exception):
+    """A ticket whose run needs no worker: it has ended, or its worker is alive."""
+
+
+@dataclass
+class Engine(Recovery):
+    store: st.Store
+    workers: int = 1
+    max_attempts: int = 3
+    poll_s: float = 0.25
+    host: str = field(default_factory=eng.this_host)
+    executor: Any = field(default_factory=LocalExecutor)
+    slots: list[Slot] = field(default_factory=list)
+    stopping: bool = False
+
+    def __post_init__(self) -> None:
+        self.pid = os.getpid()
+        self.owner = f"{self.host}-{self.pid}"
+        self.gpu_ids = [g.index for g in gpus()] if self.executor.name == "local" else []
+        self.capacity = len(self.gpu_ids) or self.workers
+        self.heartbeat = eng.heartbeat_path(self.store, self.host, self.pid)
+        self.started = st.now_iso()
+        self._beat_at = self._recover_at = self._sweeps_at = 0.0
+        self.caps = cfgmod.DeviceCaps(cuda_count=len(self.gpu_ids))
+
+    # -- the loop ----------------------------------------------------------------------
+    def serve(self, until_idle: bool = False) -> None:
+        log(f"engine {self.owner}: serving {self.store.root} with {self.capacity} slot(s)"
+            f"{' on GPUs ' + ','.join(map(str, self.gpu_ids)) if self.gpu_ids else ' on CPU'}")
+        self.recover()
+        while True:
+            self.settle_ended()
+            if self.stopping:
+                if not self.slots:
+                    break
+            else:
+                if time.monotonic() - self._recover_at > RECOVER_EVERY_S:
+                    self.recover()
+                self.drive_sweeps()
+                self.claim_and_launch()
+                if until_idle and not self.slots and not self.store.list_queue():
+                    break
+            self.beat()
+            time.sleep(self.poll_s)
+        self.heartbeat.unlink(missing_ok=True)
+        log(f"engine {self.owner}: stopped")
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        """SIGTERM: every worker checkpoints; their runs go back to the queue; then exit."""
+        if self.stopping:
+            return
+        self.stopping = True
+        log(f"engine {self.owner}: {signal.Signals(signum).name}, checkpointing {len(self.slots)} run(s)")
+        for slot in self.slots:
+            slot.handle.terminate()
+
+    def beat(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._beat_at < eng.HEARTBEAT_EVERY_S:
+            return
+        st.write_toml(self.heartbeat, {
+            "pid": self.pid, "host": self.host, "started": self.started, "heartbeat": st.now_iso(),
+            "heartbeat_unix": time.time(), "gpus": self.gpu_ids, "slots": self.capacity,
+            "running": [s.run_id for s in self.slots], "queued": len(self.store.list_queue()),
+            "python": sys.executable, "executor": self.executor.name,
+        })
+        self._beat_at = time.monotonic()
+
+    def drive_sweeps(self) -> None:
+        """Create the trials sweeps still need (TPE's come one by one as earlier ones finish)."""
+        if time.monotonic() - self._sweeps_at < SWEEPS_EVERY_S:
+            return
+        self._sweeps_at = time.monotonic()
+        try:
+            sweep_driver.drive(self.store, log)
+        except Exception as e:  # noqa: BLE001 - a sweep's trouble must not stop the engine
+            log(f"sweeps: {type(e).__name__}: {e}")
+
+    # -- launching ---------------------------------------------------------------------
+    def used(self) -> int:
+        return sum(s.width for s in self.slots)
+
+    def free_gpus(self) -> list[int]:
+        held = {g for s in self.slots for g in s.gpus}
+        return [g for g in self.gpu_ids if g not in held]
+
+    def claim_and_launch(self) -> None:
+        self.set_aside_junk()
+        while self.used() < self.capacity:
+            # A run whose last worker is still exiting (stopped, then resumed at once) waits for
+            # it to be settled: one live worker per run, whatever the number of free slots.
+            claimed = self.store.claim_next(self.owner, skip={s.run_id for s in self.slots})
+            if claimed is None:
+                return
+            entry, ticket = claimed
+            try:
+                started = self.launch(entry, ticket)
+            except NothingToStart as e:
+                log(f"run {entry.run_id}: {e}; its ticket is dropped")
+                self.store.release_claim(entry)
+                continue
+            except Exception as e:  # noqa: BLE001 - one bad ticket must not stop the engine
+                log(f"run {entry.run_id}: not started: {e}")
+                self.store._set_aside(entry, f"not started: {e}")
+                self.mark(entry.run_id, state="failed", reason=f"not started: {e}", finished=st.now_iso())
+                continue
+            if not started:  # it waits for more free GPUs: back in line, at its place
+                os.rename(entry.path, self.store.queue_dir / entry.path.name)
+                return
+            self.store.release_claim(entry)
+
+    def launch(self, entry: st.QueueEntry, ticket: dict[str, Any]) -> bool:
+        """Start the run's worker; False when it needs more free slots than there are now."""
+        run_id = entry.run_id
+        run_dir = self.store.run_dir(run_id)
+        if not run_dir.is_dir():
+            self.adopt_hand_written(run_id, ticket)
+        cfg = cfgmod.load(self.store.config_path(run_id), caps=self.caps)
+        width = cfg.gpus
+        if width > self.capacity:
+            unit = "GPUs" if self.gpu_ids else "slots (start the engine with --workers N)"
+            raise ValueError(f"gpus={width} but this engine has {self.capacity} {unit}")
+        if width > self.capacity - self.used():
+            return False
+        status = self.store.read_status(run_id)
+        state, pid = status.get("state"), int(status.get("pid", 0))
+        # A second ticket for one run is left by an engine killed between its steps (a claim it
+        # never released, a requeue next to a recovery): the run has ended or is running already.
+        if state not in ("queued", "running", None):
+            raise NothingToStart(f"it is already {state}")
+        if (state == "running" and pid and status.get("host") == self.host
+                and eng.process_runs(pid, "engine.worker", str(run_dir.resolve()))):
+            raise NothingToStart(f"its worker {pid} is running already")
+        attempt_id = ticket.get("attempt_id")
+        if attempt_id is not None and not isinstance(attempt_id, str):
+            raise ValueError(f"its ticket's attempt_id is {attempt_id!r}, not a string; `gpt-tui resume {run_id}`")
+        held = self.free_gpus()[:width] if self.gpu_ids else []
+        # Compare and set: only a ticket of the run's current trip through the queue starts a
+        # worker, and only once. A stale ticket (an earlier attempt's, or a duplicate whose twin
+        # already started the run) finds the state or the attempt id changed and starts nothing.
+        started = self.store.update_status_if(
+            run_id, lambda s: s.get("state") in ("queued", None) and s.get("attempt_id") == attempt_id,
+            state="running", attempts=int(status.get("attempts", 0)) + 1, engine=self.owner, host=self.host,
+            claimed=st.now_iso(), pid=0, priority=entry.priority, executor=self.executor.name, gpu_ids=held)
+        if started is None:
+            now = self.store.read_status(run_id)
+            raise NothingToStart(f"its ticket is for attempt {attempt_id}, but the run is {now.get('state')} "
+                                 f"at attempt {now.get('attempt_id')}")
+        attempts = started["attempts"]
+        env = {**os.environ, "GPT_TUI_ENGINE": self.owner}
+        if attempt_id is not None:
+            env["GPT_TUI_ATTEMPT"] = attempt_id
+        else:
+            env.pop("GPT_TUI_ATTEMPT", None)
+        on_gpus = bool(held) if self.executor.name == "local" else cfg.device != "cpu"
+        handle = self.executor.start(run_dir.resolve(), self.store.worker_log(run_id), env, width, held, on_gpus)
+        self.slots.append(Slot(run_id, handle, held, width, attempt_id))
+        where = f", GPU {','.join(map(str, held))}" if held else ""
+        log(f"run {run_id}: started worker {handle.pid or self.executor.name} "
+            f"(attempt {attempts}, {width} process{'es' if width > 1 else ''}{where})")
+        return True
+
+    def adopt_hand_written(self, run_id: str, ticket: dict[str, Any]) -> None:
+        """A ticket dropped into queue/ by hand, with its config inline: give it a run directory."""
+        data = ticket.get("config")
+        if not isinstance(data, dict):
+            raise ValueError("the ticket has no run directory and no [config] table to create one from")
+        cfg = cfgmod.from_mapping(data, caps=self.caps, source=f"ticket {run_id}")
+        os.mkdir(self.store.run_dir(run_id), 0o755)
+        st.write_atomic(self.store.config_path(run_id), cfgmod.to_toml(cfg))
+        self.store.write_status(run_id, {"state": "queued", "name": str(ticket.get("name", "")),
+                                         "created": st.now_iso(), "source": "hand-written ticket"})
+
+    def set_aside_junk(self) -> None:
+        for path in self.store.malformed_queue_files():
+            if path.name.startswith(".tmp-") and time.time() - path.stat().st_mtime < 3600:
+                continue  # a ticket being written right now
+            entry = st.QueueEntry(path, path.stem, 0, 0)
+            try:
+                self.store._set_aside(entry, f"{path.name} is not a ticket name "
+                                             "(<100-priority>-<time_ns>-<run-id>.toml); queue runs with `gpt-tui run`")
+                log(f"set aside {path.name}: not a ticket")
+            except FileNotFoundError:
+                pass
+
+    def mark(self, run_id: str, **changes: Any) -> None:
+        try:
+            if self.store.run_dir(run_id).is_dir():
+                self.store.update_status(run_id, **changes)
+        except (st.StoreError, OSError) as e:
+            log(f"run {run_id}: cannot update status: {e}")
+
+def hold_lock(store: st.Store, host: str) -> int | None:
+    """One engine per store per host: an flock the kernel releases when the process dies."""
+    store.ensure()
+    fd = os.open(store.root / f".engine-{host}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd

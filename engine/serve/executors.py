@@ -1,0 +1,193 @@
+"""How the engine starts a run's worker: a local process (the default) or a Slurm job via submitit.
+
+Both give back a Handle the engine polls; neither decides anything about the run — the worker
+writes its state to the store, and the engine settles the run from there.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class Handle(Protocol):
+    pid: int
+
+    def ended(self) -> bool: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def terminate(self) -> None: ...
+
+
+def worker_command(run_dir: Path, processes: int, on_gpus: bool = True) -> list[str]:
+    """`python -m engine.worker RUN_DIR`; for several processes, the same under torchrun on GPUs,
+    or under engine.launch on a CPU (loopback only). Neither restarts a rank itself: a dead rank
+    ends the job and the engine resumes the run from its checkpoint."""
+    if processes <= 1:
+        return [sys.executable, "-m", "engine.worker", str(run_dir)]
+    if not on_gpus:
+        return [sys.executable, "-m", "engine.serve.launch", f"--nproc={processes}", str(run_dir)]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+            "--max-restarts=0", "-m", "engine.worker", str(run_dir)]
+
+
+def worker_env(base: dict[str, str], gpus: list[int] | None) -> dict[str, str]:
+    env = dict(base)
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
+    env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # CPU process groups talk over loopback only
+    return env
+
+
+@dataclass
+class LocalHandle:
+    proc: subprocess.Popen
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def ended(self) -> bool:
+        return self.proc.poll() is not None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
+    def terminate(self) -> None:
+        try:
+            os.kill(self.proc.pid, signal.SIGTERM)  # torchrun passes it on to every rank
+        except ProcessLookupError:
+            pass
+
+
+class LocalExecutor:
+    name = "local"
+
+    def start(self, run_dir: Path, log_path: Path, env: dict[str, str], processes: int,
+              gpus: list[int] | None, on_gpus: bool) -> Handle:
+        with open(log_path, "ab") as out:
+            proc = subprocess.Popen(worker_command(run_dir, processes, on_gpus), stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=worker_env(env, gpus), start_new_session=True)
+        return LocalHandle(proc)
+
+
+# -- Slurm through submitit --------------------------------------------------------------
+
+class RunJob:
+    """What a Slurm job runs: the worker, as a child process.
+
+    On a timeout or a preemption warning submitit calls checkpoint(): the worker is told to
+    checkpoint (SIGTERM) and ends `stopped` by a signal; the job ends without asking Slurm to
+    requeue it, and the engine queues the run again to resume from that checkpoint — the same
+    path as every other interruption, so a run is never resumed twice."""
+
+    def __init__(self, run_dir: str, processes: int, env: dict[str, str], on_gpus: bool = True) -> None:
+        self.run_dir, self.processes, self.env, self.on_gpus = run_dir, processes, env, on_gpus
+        self.proc: subprocess.Popen | None = None
+
+    def __call__(self) -> int:
+        if _settled(Path(self.run_dir)):
+            return 0
+        log_path = Path(self.run_dir) / "worker.log"
+        with open(log_path, "ab") as out:
+            self.proc = subprocess.Popen(worker_command(Path(self.run_dir), self.processes, self.on_gpus), stdout=out,
+                                         stderr=subprocess.STDOUT, env=worker_env({**os.environ, **self.env}, None))
+        return self.proc.wait()
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            _wait_exited(self.proc.pid, timeout_s=120)
+        print("gpt-tui: the worker checkpointed; the engine resumes the run in a new job", flush=True)
+        return None
+
+
+def _wait_exited(pid: int, timeout_s: float) -> None:
+    """Wait for a child to finish without reaping it. This runs inside submitit's signal handler,
+    which interrupted Popen.wait() in __call__; a second wait() there would deadlock on its lock."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
+def _settled(run_dir: Path) -> bool:
+    """Whether the run already ended for good (a job started for it has nothing to do)."""
+    from engine.store import control
+    from engine.store import runs as st
+
+    try:
+        return control.is_settled(st.Store(run_dir.parent).read_status(run_dir.name))
+    except st.StoreError:
+        return False
+
+
+@dataclass
+class SlurmHandle:
+    job: Any  # submitit.Job
+
+    @property
+    def pid(self) -> int:
+        return 0  # the worker runs elsewhere; its status carries its own pid and host
+
+    def ended(self) -> bool:
+        return self.job.done()
+
+    @property
+    def returncode(self) -> int | None:
+        if not self.job.done():
+            return None
+        try:
+            return int(self.job.result())
+        except Exception:  # noqa: BLE001 - a failed job has no exit code to give
+            return None
+
+    def terminate(self) -> None:
+        self.job.cancel(check=False)
+
+
+@dataclass
+class SlurmExecutor:
+    """`gpt-tui engine start --executor slurm --partition P --gpus-per-run N`. With local=True it
+    uses submitit's LocalExecutor: the same job path on this machine, for tests and trials."""
+
+    folder: Path
+    partition: str | None = None
+    gpus_per_run: int = 1
+    time_min: int = 60
+    local: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+    name: str = "slurm"
+
+    def start(self, run_dir: Path, log_path: Path, env: dict[str, str], processes: int,
+              gpus: list[int] | None, on_gpus: bool) -> Handle:
+        import submitit
+
+        if self.local:
+            ex = submitit.LocalExecutor(folder=str(self.folder))
+            ex.update_parameters(timeout_min=self.time_min, **self.extra)
+        else:
+            ex = submitit.AutoExecutor(folder=str(self.folder), cluster="slurm")
+            ex.update_parameters(timeout_min=self.time_min, slurm_partition=self.partition,
+                                 gpus_per_node=max(self.gpus_per_run, processes), tasks_per_node=1,
+                                 nodes=1, **self.extra)
+        keep = {k: v for k, v in env.items() if k.startswith(("GPT_TUI", "TIKTOKEN", "TORCHINDUCTOR"))}
+        job = ex.submit(RunJob(str(run_dir), processes, keep, on_gpus))
+        return SlurmHandle(job)

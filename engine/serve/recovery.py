@@ -1,0 +1,198 @@
+"""How the engine settles a run whose worker ended, and recovers runs whose worker is gone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from engine.core import config as cfgmod
+from engine.serve import engines as eng
+from engine.store import runs as st
+from engine.serve.executors import Handle
+from engine.core.oom import smaller_batch
+
+CLAIM_STALE_S = 60.0
+STATUS_STALE_S = 120.0
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}", flush=True)
+
+
+@dataclass
+class Adopted:
+    """A worker a dead engine left running: watched by pid, no exit code to read."""
+
+    pid: int
+    returncode = None
+
+    def ended(self) -> bool:
+        return not eng.pid_alive(self.pid)
+
+    def terminate(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+@dataclass
+class Slot:
+    """One run the engine watches, the GPUs (or CPU slots) it holds, and its worker."""
+
+    run_id: str
+    handle: Handle
+    gpus: list[int]
+    width: int = 1  # slots it takes: its process count
+    attempt_id: str | None = None  # the attempt this worker serves; its exit settles only that one
+
+    def ended(self) -> bool:
+        return self.handle.ended()
+
+
+class Recovery:
+    """The Engine's half that reads how runs ended and puts them back in line. It uses the
+    engine's store, host, owner, slots and max_attempts."""
+
+    def settle_ended(self) -> None:
+        for slot in [s for s in self.slots if s.ended()]:
+            self.slots.remove(slot)
+            self.settle(slot.run_id, slot.handle.returncode, slot.attempt_id)
+
+    def settle(self, run_id: str, code: int | None, attempt_id: str | None) -> None:
+        """Act on how a worker ended, as its status says (an adopted worker has no exit code).
+        Only the worker's own attempt is settled: once the run was queued again (a stop then a
+        quick resume), the status belongs to a newer attempt and this exit changes nothing."""
+        try:
+            status = self.store.read_status(run_id)
+        except st.StoreError as e:
+            log(f"run {run_id}: worker ended (code {code}) but its status is unreadable: {e}")
+            return
+        if status.get("attempt_id") != attempt_id:
+            log(f"run {run_id}: worker of attempt {attempt_id} ended (code {code}); the run has moved on "
+                f"to attempt {status.get('attempt_id')}, which this exit leaves alone")
+            return
+        state, reason = status.get("state"), str(status.get("reason", ""))
+        log(f"run {run_id}: worker ended (code {code}): {state}{' - ' + reason if reason else ''}")
+        if state == "running":
+            self.requeue_or_fail(run_id, status, f"worker exited (code {code}) without finishing")
+        elif state == "failed" and status.get("retryable"):
+            self.requeue_or_fail(run_id, status, f"a process of the job failed ({reason})", retryable=None)
+        elif state == "oom":
+            self.retry_smaller(run_id, status)
+        elif state == "stopped" and reason.startswith("signal"):
+            self.requeue(run_id, status, f"interrupted ({reason}); resuming from its checkpoint")
+
+    def requeue(self, run_id: str, status: dict[str, Any], reason: str, **changes: Any) -> None:
+        """Queue the run again, provided its status is still the one `status` read (same state,
+        same attempt): a run someone else moved meanwhile is theirs."""
+        if self.store.queue_again(run_id, {"reason": "resume"}, int(status.get("priority", 0)),
+                                  _unchanged(status), reason=reason, pid=0, **changes) is None:
+            log(f"run {run_id}: not queued again; its status changed meanwhile")
+
+    def requeue_or_fail(self, run_id: str, status: dict[str, Any], why: str, **changes: Any) -> None:
+        attempts = int(status.get("attempts", 0))
+        if attempts >= self.max_attempts:
+            log(f"run {run_id}: failed after {attempts} attempts")
+            self.store.update_status_if(run_id, _unchanged(status), state="failed", pid=0, finished=st.now_iso(),
+                                        reason=f"{why}; gave up after {attempts} attempts", **changes)
+        else:
+            self.requeue(run_id, status, f"{why}; attempt {attempts + 1} resumes from its checkpoint", **changes)
+
+    def retry_smaller(self, run_id: str, status: dict[str, Any]) -> None:
+        """The seed's advice for out-of-memory: halve the micro-batch, keep the effective batch."""
+        cfg = cfgmod.load(self.store.config_path(run_id))
+        history = list(status.get("attempt_history", []))
+        history.append({"batch": cfg.batch_label, "state": "oom", "reason": str(status.get("reason", "")),
+                        "at": st.now_iso()})
+        smaller = smaller_batch(cfg)
+        if smaller is None:
+            self.store.update_status_if(run_id, _unchanged(status), state="failed", attempt_history=history,
+                                        finished=st.now_iso(), reason=f"out of memory even at batch_size {cfg.batch_size}")
+            return
+        # The one change config.toml ever sees after a start: recorded in attempt_history.
+        st.write_atomic(self.store.config_path(run_id), cfgmod.to_toml(smaller))
+        log(f"run {run_id}: out of memory at {cfg.batch_label}; queued again at {smaller.batch_label}")
+        self.store.queue_again(run_id, {"reason": "oom retry"}, int(status.get("priority", 0)), _unchanged(status),
+                               attempt_history=history, pid=0,
+                               reason=f"out of memory at {cfg.batch_label}; retrying at {smaller.batch_label}")
+
+    def recover(self) -> None:
+        """Adopt live orphan workers on this host; queue again the runs whose worker is gone."""
+        self._recover_at = time.monotonic()
+        watched = {s.run_id for s in self.slots}
+        ticketed = {e.run_id for e in self.store.list_queue() + self.store.list_claimed()}
+        for run_id, status in self.store.read_all_status().items():
+            if isinstance(status, st.StoreError) or run_id in watched:
+                continue
+            if status.get("state") == "queued" and run_id not in ticketed:
+                self.reissue_ticket(run_id, status)
+            if status.get("state") != "running":
+                continue
+            pid, host = int(status.get("pid", 0)), str(status.get("host", ""))
+            run_dir = str(self.store.run_dir(run_id).resolve())
+            if not status.get("engine"):
+                continue  # a foreground `gpt-tui train` run: its own command watches it
+            if host == self.host:
+                if not (pid and eng.process_runs(pid, "engine.worker", run_dir)):
+                    pid = eng.find_worker(run_dir)  # one still starting, its pid not yet written
+                if pid:
+                    held = [int(g) for g in status.get("gpu_ids", [])]
+                    self.slots.append(Slot(run_id, Adopted(pid), held, int(status.get("processes", 1)),
+                                           status.get("attempt_id")))
+                    self.store.update_status_if(run_id, _unchanged(status), engine=self.owner)
+                    log(f"run {run_id}: adopted live worker {pid}")
+                else:
+                    self.requeue_or_fail(run_id, status, "its worker is gone")
+            elif self.worker_silent(run_id, status) > STATUS_STALE_S and not eng.host_alive(self.store, host):
+                self.requeue_or_fail(run_id, status, f"its worker on {host} stopped beating")
+        self.recover_claims()
+
+    def reissue_ticket(self, run_id: str, status: dict[str, Any]) -> None:
+        """A run marked queued whose ticket is gone (an engine died between writing the two)."""
+        age = min(_status_age(status), _status_age({"updated": status.get("created", "")}))
+        if age > CLAIM_STALE_S:
+            ticket = {"reason": "ticket reissued", "attempt_id": status.get("attempt_id")}
+            self.store.enqueue(run_id, {k: v for k, v in ticket.items() if v is not None},
+                               int(status.get("priority", 0)))
+            log(f"run {run_id}: queued without a ticket; ticket reissued")
+
+    def worker_silent(self, run_id: str, status: dict[str, Any]) -> float:
+        """Seconds since a worker on another machine last showed life: its status or its beat file."""
+        try:
+            beat = time.time() - (self.store.run_dir(run_id) / "heartbeat").stat().st_mtime
+        except FileNotFoundError:
+            beat = float("inf")
+        return min(beat, _status_age(status))
+
+    def recover_claims(self) -> None:
+        """A ticket claimed by an engine that died before starting the run goes back to the queue."""
+        for entry in self.store.list_claimed():
+            try:
+                age = time.time() - entry.path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if age > CLAIM_STALE_S:
+                try:
+                    os.rename(entry.path, self.store.queue_dir / entry.path.name)
+                    log(f"run {entry.run_id}: stale claim returned to the queue")
+                except FileNotFoundError:
+                    pass
+
+
+def _unchanged(seen: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+    """A compare-and-set condition: the status still has the state and attempt that `seen` had."""
+    state, attempt_id = seen.get("state"), seen.get("attempt_id")
+    return lambda now: now.get("state") == state and now.get("attempt_id") == attempt_id
+
+
+def _status_age(status: dict[str, Any]) -> float:
+    from datetime import datetime
+    try:
+        updated = datetime.fromisoformat(str(status.get("updated", "")).replace("Z", "+00:00"))
+    except ValueError:
+        return float("inf")
+    return time.time() - updated.timestamp()

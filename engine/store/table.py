@@ -1,0 +1,165 @@
+"""The trial table: one row per run, read from the store, as the seed's lesson writes it. Light."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import tomllib
+import zipfile
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from engine.store import runs as st
+from engine.core.config import first_line, format_batch
+from engine.store.control import read_note
+from engine.core.estimate import human_count, human_seconds
+
+CHECKPOINTS = ("last.pt", "best.pt")  # engine.checkpoint's LAST and BEST (that module imports torch)
+
+
+@dataclass(frozen=True)
+class Row:
+    run: str
+    name: str
+    sweep: str
+    state: str
+    step: int
+    max_iters: int
+    n_layer: int | None
+    n_head: int | None
+    n_embd: int | None
+    block_size: int | None
+    learning_rate: float | None
+    batch: str
+    params: int | None
+    best_val_loss: float | None
+    final_val_ppl: float | None
+    val_loss: float | None
+    tokens_per_s: float | None
+    duration_s: float | None
+    eta_s: float | None
+    note: str
+    reason: str
+    created: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+SORT_KEYS = ("run", "state", "n_layer", "n_embd", "learning_rate", "params", "best_val_loss",
+             "final_val_ppl", "tokens_per_s", "duration_s", "created")
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def _int(v: Any) -> int | None:
+    return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def read_config(store: st.Store, run_id: str) -> dict[str, Any]:
+    return _read_config(store, run_id)[0]
+
+
+def _read_config(store: st.Store, run_id: str) -> tuple[dict[str, Any], str]:
+    """The run's config.toml as a mapping, and what is wrong with it ("" when nothing)."""
+    try:
+        with open(store.config_path(run_id), "rb") as f:
+            return tomllib.load(f), ""
+    except FileNotFoundError:
+        return {}, "config.toml is missing; put the run's hyperparameters back in it, or delete the run"
+    except (OSError, ValueError, RecursionError) as e:  # unreadable, bad TOML, a huge int, deep nesting
+        return {}, (f"config.toml is not valid TOML ({first_line(e)}); fix it by hand (`gpt-tui config` "
+                    "prints a valid one), or delete the run")
+
+
+def damaged_checkpoint(store: st.Store, run_id: str) -> str:
+    """What is wrong with the run's checkpoints ("" when nothing). A checkpoint is a zip archive whose
+    directory sits at its end, so one cut short is seen from its last bytes, without torch."""
+    for name in CHECKPOINTS:
+        path = store.ckpt_dir(run_id) / name
+        if path.exists() and not zipfile.is_zipfile(path):
+            return (f"ckpt/{name} is cut short or damaged and cannot be loaded (a resume falls back to the "
+                    "other checkpoint or starts over); delete it to clear this")
+    return ""
+
+
+def row_for(store: st.Store, run_id: str, status: dict[str, Any] | st.StoreError) -> Row:
+    """A row even for a broken run: its state says `broken` and the reason names the file that is
+    wrong and what to do (its recorded state follows in brackets)."""
+    if isinstance(status, st.StoreError):  # name the file, not its whole path
+        status = {"state": "broken", "reason": str(status).replace(f"{store.run_dir(run_id)}{os.sep}", "")}
+    cfg, problem = _read_config(store, run_id)
+    problem = problem or damaged_checkpoint(store, run_id)
+    if problem and status.get("state") != "broken":
+        status = {**status, "state": "broken", "reason": f"{problem} (status: {status.get('state', '?')})"}
+    bs, acc = _int(cfg.get("batch_size")), _int(cfg.get("gradient_accumulation_steps"))
+    return Row(
+        run=run_id, name=str(status.get("name", "")), sweep=str(status.get("sweep", "")),
+        state=str(status.get("state", "?")), step=_int(status.get("step")) or 0,
+        max_iters=_int(status.get("max_iters")) or _int(cfg.get("max_iters")) or 0,
+        n_layer=_int(cfg.get("n_layer")), n_head=_int(cfg.get("n_head")), n_embd=_int(cfg.get("n_embd")),
+        block_size=_int(cfg.get("block_size")), learning_rate=_num(cfg.get("learning_rate")),
+        batch=format_batch(bs, acc) if bs and acc else "-", params=_int(status.get("params")),
+        best_val_loss=_num(status.get("best_val_loss")), final_val_ppl=_num(status.get("final_val_ppl")),
+        val_loss=_num(status.get("val_loss")), tokens_per_s=_num(status.get("tokens_per_s")),
+        duration_s=_num(status.get("train_seconds")), eta_s=_num(status.get("eta_s")),
+        note=read_note(store, run_id), reason=str(status.get("reason", "")),
+        created=str(status.get("created", "")),
+    )
+
+
+def rows(store: st.Store, state: str | None = None, sweep: str | None = None) -> list[Row]:
+    out = [row_for(store, run_id, status) for run_id, status in store.read_all_status().items()]
+    return [r for r in out if (state is None or r.state == state) and (sweep is None or r.sweep == sweep)]
+
+
+def sort_rows(items: list[Row], key: str, descending: bool = False) -> list[Row]:
+    """Missing values sort last either way."""
+    present = [r for r in items if getattr(r, key) is not None]
+    missing = [r for r in items if getattr(r, key) is None]
+    return sorted(present, key=lambda r: getattr(r, key), reverse=descending) + missing
+
+
+def best_run(items: list[Row]) -> str | None:
+    scored = [r for r in items if r.best_val_loss is not None]
+    return min(scored, key=lambda r: r.best_val_loss).run if scored else None
+
+
+COLUMNS = ("run", "state", "n_layer", "n_embd", "LR", "batch", "params", "best val", "val PPL",
+           "tokens/s", "time", "note")
+
+
+def cells(r: Row) -> list[str]:
+    def f(v: float | None, fmt: str) -> str:
+        return "-" if v is None else format(v, fmt)
+
+    state = r.state if r.state != "running" or not r.max_iters else f"running {r.step}/{r.max_iters}"
+    return [r.run, state, f(r.n_layer, "d"), f(r.n_embd, "d"), f(r.learning_rate, "g"), r.batch,
+            "-" if r.params is None else human_count(r.params), f(r.best_val_loss, ".4f"),
+            f(r.final_val_ppl, ".2f"), f(r.tokens_per_s, ",.0f"),
+            "-" if r.duration_s is None else human_seconds(r.duration_s), r.note]
+
+
+def to_markdown(items: list[Row]) -> str:
+    best = best_run(items)
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in items:
+        row = cells(r)
+        if r.run == best:
+            row[0] = f"**{row[0]}** (best)"
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(items: list[Row]) -> str:
+    buf = io.StringIO()
+    fields = list(Row.__dataclass_fields__)
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for r in items:
+        writer.writerow(r.as_dict())
+    return buf.getvalue()

@@ -1,0 +1,162 @@
+"""The engine's side of sweeps, run every few seconds by the daemon: finish creating trials a crash
+interrupted, top TPE sweeps up to `parallel` trials in flight, keep the budgets, mark sweeps done.
+Optuna is imported only when a TPE sweep needs a proposal."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime
+from typing import Any, Callable
+
+from engine.core.errors import GptTuiError
+from engine.store import runs as st
+from engine.sweeps import plan as sp
+from engine.sweeps import files as sf
+
+IN_FLIGHT = ("queued", "running", "oom")  # oom: the engine queues it again at a smaller batch
+_finished: dict[str, int] = {}  # sweep file -> its mtime when found finished (or broken): not read again
+
+
+def drive(store: st.Store, log: Callable[[str], None] = print) -> list[str]:
+    """One pass over every unfinished sweep; returns the ids of the runs it created.
+
+    A sweep whose lock another process holds (the CLI creating it, another engine) is left for
+    the next pass."""
+    created: list[str] = []
+    for sweep_id in sf.ids(store):
+        path = sf.sweep_path(store, sweep_id)
+        if _finished.get(str(path)) == _mtime(path):
+            continue
+        with sf.locked(store, sweep_id, wait=False) as held:
+            if not held:
+                continue
+            try:
+                record = sf.load(store, sweep_id)
+            except (GptTuiError, ValueError) as e:  # StoreError, ConfigError: a broken file never stops the engine
+                log(f"sweep {sweep_id}: skipped until its file changes: {str(e).splitlines()[0]}")
+                _finished[str(path)] = _mtime(path)
+                continue
+            new = [] if record.finished else drive_one(store, record)
+            for run_id in new:
+                log(f"sweep {sweep_id}: queued trial {run_id}")
+            created.extend(new)
+            if record.finished:
+                _finished[str(path)] = _mtime(path)
+    return created
+
+
+def _mtime(path) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return -1
+
+
+def drive_one(store: st.Store, record: sf.SweepRecord) -> list[str]:
+    """Everything one sweep needs now; the caller holds its lock."""
+    spec = record.spec
+    created = sf.materialise(store, record)
+    statuses = sf.trial_statuses(store, record)
+    if not record.stopped and spec.max_total_seconds and spent_seconds(statuses) >= spec.max_total_seconds:
+        record.stopped = f"time budget of {spec.max_total_seconds:g}s spent"
+        cancel_queued(store, record, statuses)
+        statuses = sf.trial_statuses(store, record)
+        sf.save(store, record)
+    if spec.method == "tpe" and not record.stopped:
+        created += top_up(store, record, statuses)
+        statuses = sf.trial_statuses(store, record)
+    if all_created(record) and all(sf.settled(s) for s in statuses.values()):
+        record.finished = st.now_iso()
+        sf.save(store, record)
+    return created
+
+
+def all_created(record: sf.SweepRecord) -> bool:
+    if any(not r.get("run") for r in record.runs):
+        return False
+    if record.spec.method != "tpe" or record.stopped:
+        return True
+    return record.next_number() > (record.spec.trial_cap or 0)
+
+
+def top_up(store: st.Store, record: sf.SweepRecord, statuses: dict[int, dict[str, Any]]) -> list[str]:
+    """Propose and queue TPE trials until `parallel` are in flight or the trial budget is used.
+
+    Each proposal is written to the sweep file (number + params) before its run exists, so a
+    restart completes it rather than drawing again."""
+    from engine.sweeps import tpe
+
+    spec = record.spec
+    cap = spec.trial_cap or 0
+    base = spec.base_config()
+    created: list[str] = []
+    in_flight = sum(1 for s in statuses.values() if s.get("state") in IN_FLIGHT)
+    while in_flight < spec.parallel and record.next_number() <= cap:
+        number = record.next_number()
+        params = tpe.propose(spec, outcomes(record, statuses), number)
+        trial = sp.check_trial(spec, base, number, params)
+        if trial.config is None:
+            record.skipped.append({"number": number, "params": params, "reason": trial.reason})
+            sf.save(store, record)
+            continue
+        entry = {"number": number, "run": "", "params": params}
+        record.runs.append(entry)
+        sf.save(store, record)
+        entry["run"] = sf.submit_trial(store, spec.id, number, trial.config)
+        sf.save(store, record)
+        statuses[number] = {"state": "queued"}
+        created.append(entry["run"])
+        in_flight += 1
+    return created
+
+
+def outcomes(record: sf.SweepRecord, statuses: dict[int, dict[str, Any]]) -> list[Any]:
+    """Every trial of the sweep as the study should see it; skipped proposals count as failed."""
+    from engine.sweeps.tpe import Outcome
+
+    out = []
+    for entry in record.runs:
+        status = statuses.get(int(entry["number"]), {"state": "queued"})
+        state = status.get("state")
+        if state == "done":
+            out.append(Outcome(entry["params"], "done", _float(status.get("final_val_loss"))))
+        elif state == "pruned":
+            out.append(Outcome(entry["params"], "pruned", _float(status.get("val_loss")),
+                               int(status.get("step", 0))))
+        elif state in IN_FLIGHT:
+            out.append(Outcome(entry["params"], "running"))
+        else:
+            out.append(Outcome(entry["params"], "failed"))
+    out.extend(Outcome(s["params"], "failed") for s in record.skipped if s.get("number"))
+    return out
+
+
+def _float(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def spent_seconds(statuses: dict[int, dict[str, Any]]) -> float:
+    """Training time the sweep's trials have used: ended attempts, plus the running one so far."""
+    total = 0.0
+    for s in statuses.values():
+        total += _float(s.get("train_seconds")) or 0.0
+        if s.get("state") == "running":
+            total += max(0.0, time.time() - _timestamp(s.get("claimed")))
+    return total
+
+
+def _timestamp(text: Any) -> float:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return time.time()
+
+
+def cancel_queued(store: st.Store, record: sf.SweepRecord, statuses: dict[int, dict[str, Any]]) -> None:
+    """Take the sweep's waiting trials out of the queue; running ones finish."""
+    waiting = {r["run"] for r in record.runs if statuses.get(int(r["number"]), {}).get("state") == "queued"}
+    for entry in store.list_queue():
+        if entry.run_id in waiting and store.cancel(entry):
+            store.update_status(entry.run_id, state="stopped", finished=st.now_iso(),
+                                reason=f"not started: the sweep's {record.stopped}")

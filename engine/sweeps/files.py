@@ -1,0 +1,181 @@
+"""A sweep in the run store: sweeps/<id>.toml holds its spec and a record of each trial as it is
+created, and creating a sweep queues its trials. Light: the CLI, the TUI and the engine share it.
+
+Only one process changes a sweep file at a time: whoever holds sweeps/.<id>.lock (an flock the
+kernel drops when the holder dies). Each change rewrites the file atomically. A trial is written
+down (number and params) before its run is created and gets its run id right after, so a crash in
+between leaves a pending record that the next holder completes, never a second draw.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from engine.core import config as cfgmod
+from engine.store import control
+from engine.store import runs as st
+from engine.sweeps import spec as sw
+from engine.sweeps import plan as sp
+
+
+@dataclass
+class SweepRecord:
+    spec: sw.SweepSpec
+    created: str
+    runs: list[dict[str, Any]] = field(default_factory=list)     # number, run ("" while pending), params
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # number (0: never numbered), params, reason
+    finished: str = ""
+    stopped: str = ""  # why no more trials are created before the plan's end (a budget)
+
+    def run_ids(self) -> list[str]:
+        return [r["run"] for r in self.runs if r.get("run")]
+
+    def next_number(self) -> int:
+        return max([0, *(int(r["number"]) for r in self.runs + self.skipped)]) + 1
+
+    def to_mapping(self) -> dict[str, Any]:
+        out = sw.to_mapping(self.spec)
+        out.update(created=self.created, finished=self.finished, stopped=self.stopped)
+        out["run"] = self.runs
+        if self.skipped:
+            out["skipped"] = self.skipped
+        return out
+
+
+def trial_name(sweep_id: str, number: int) -> str:
+    return f"{sweep_id}-t{number:03d}"
+
+
+def sweep_path(store: st.Store, sweep_id: str) -> os.PathLike[str]:
+    if not sw.is_sweep_id(sweep_id):
+        raise st.StoreError(f"sweep id {sweep_id!r} is not a sweep id; `gpt-tui sweep ls` lists them")
+    return store.sweeps_dir / f"{sweep_id}.toml"
+
+
+def ids(store: st.Store) -> list[str]:
+    try:
+        names = os.listdir(store.sweeps_dir)
+    except FileNotFoundError:
+        return []
+    return sorted(n[:-5] for n in names if n.endswith(".toml") and sw.is_sweep_id(n[:-5]))
+
+
+def load(store: st.Store, sweep_id: str) -> SweepRecord:
+    """The sweep's record; StoreError when it is missing, ConfigError when its spec is broken."""
+    path = sweep_path(store, sweep_id)
+    if not os.path.exists(path):
+        raise st.StoreError(f"no sweep {sweep_id!r} in {store.root}; `gpt-tui sweep ls` lists them")
+    data = st.read_toml(path)
+    spec = sw.from_mapping(data, source=str(path), default_id=sweep_id)
+    return SweepRecord(spec, str(data.get("created", "")), list(data.get("run", [])),
+                       list(data.get("skipped", [])), str(data.get("finished", "")), str(data.get("stopped", "")))
+
+
+def save(store: st.Store, record: SweepRecord) -> None:
+    st.write_toml(sweep_path(store, record.spec.id), record.to_mapping())
+
+
+@contextmanager
+def locked(store: st.Store, sweep_id: str, wait: bool = True) -> Iterator[bool]:
+    """Hold the sweep's lock; yields False at once when `wait` is off and another process has it."""
+    store.ensure()
+    fd = os.open(store.sweeps_dir / f".{sweep_id}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def new_id(store: st.Store, name: str) -> str:
+    """A free sweep id from a name: `lr-batch`, else `lr-batch-2`, `lr-batch-3`, ..."""
+    base = sw.slug(name) or "sweep"
+    taken = set(ids(store))
+    if base not in taken:
+        return base
+    for n in range(2, 10_000):
+        candidate = f"{base[:sw.MAX_SWEEP_ID - len(str(n)) - 1].rstrip('-')}-{n}"
+        if candidate not in taken:
+            return candidate
+    raise st.StoreError(f"no free sweep id for {name!r}; pick another --name")
+
+
+def create(store: st.Store, plan: sp.Plan, priority: int = 0) -> SweepRecord:
+    """Write the sweep file and queue its trials (grid, random, list; TPE's come from the engine).
+
+    This is what `gpt-tui sweep` and the TUI's sweep screen both call."""
+    spec = plan.spec
+    with locked(store, spec.id):
+        if os.path.exists(sweep_path(store, spec.id)):
+            raise st.StoreError(f"a sweep {spec.id!r} exists already; pick another --name")
+        record = SweepRecord(spec, st.now_iso(),
+                             runs=[{"number": t.number, "run": "", "params": t.params} for t in plan.trials],
+                             skipped=[{"number": 0, "params": t.params, "reason": t.reason} for t in plan.skipped])
+        save(store, record)
+        materialise(store, record, priority, after_crash=False)
+    return record
+
+
+def materialise(store: st.Store, record: SweepRecord, priority: int = 0, after_crash: bool = True) -> list[str]:
+    """Create the runs of pending trials (the caller holds the lock); returns their ids.
+
+    A pending trial left by a crash may have got its run just before: those are looked up first."""
+    pending = [r for r in record.runs if not r.get("run")]
+    if not pending:
+        return []
+    existing = _runs_by_trial(store, record.spec.id) if after_crash else {}
+    base = record.spec.base_config()
+    created = []
+    for entry in pending:
+        number = int(entry["number"])
+        run_id = existing.get(number)
+        if run_id is None:
+            trial = sp.check_trial(record.spec, base, number, entry["params"])
+            if trial.config is None:  # cannot happen for a trial the plan accepted; kept honest
+                record.runs.remove(entry)
+                record.skipped.append({"number": number, "params": entry["params"], "reason": trial.reason})
+                save(store, record)
+                continue
+            run_id = submit_trial(store, record.spec.id, number, trial.config, priority)
+            created.append(run_id)
+        entry["run"] = run_id
+        save(store, record)
+    return created
+
+
+def submit_trial(store: st.Store, sweep_id: str, number: int, config: dict[str, Any], priority: int = 0) -> str:
+    cfg = cfgmod.from_mapping(config)
+    return control.submit(store, cfg, trial_name(sweep_id, number), priority, source=f"sweep {sweep_id}",
+                          sweep=sweep_id, trial=number)
+
+
+def _runs_by_trial(store: st.Store, sweep_id: str) -> dict[int, str]:
+    out = {}
+    for run_id, status in store.read_all_status().items():
+        if isinstance(status, dict) and status.get("sweep") == sweep_id and isinstance(status.get("trial"), int):
+            out[status["trial"]] = run_id
+    return out
+
+
+def trial_statuses(store: st.Store, record: SweepRecord) -> dict[int, dict[str, Any]]:
+    """Each created trial's status by number; an unreadable one reads as state `broken`."""
+    out = {}
+    for entry in record.runs:
+        if entry.get("run"):
+            try:
+                out[int(entry["number"])] = store.read_status(entry["run"])
+            except st.StoreError as e:
+                out[int(entry["number"])] = {"state": "broken", "reason": str(e)}
+    return out
+
+
+def settled(status: dict[str, Any]) -> bool:
+    return status.get("state") in (*control.SETTLED, "broken")

@@ -1,0 +1,1 @@
+"""Training: model, trainer, checkpoints, DDP, the worker and the sampler. The only torch importer."""

@@ -1,0 +1,117 @@
+"""Commands about configs that need no engine: estimate, config, fields, presets."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from engine.core.errors import GptTuiError
+from engine.core import config as cfgmod
+from engine.core.presets import PRESETS
+from engine.core import estimate as est
+from engine.store.runs import StoreError, Store, resolve_root, write_atomic
+from tui.cli.base import EXIT_OK, EXIT_USAGE, command, config_from_args, console, fail
+
+REFERENCE_MFU = 0.4
+REFERENCE_GPUS = ("H100", "A100", "RTX 4090")
+
+
+def vocab_for(c: cfgmod.RunConfig, args: argparse.Namespace) -> int:
+    if getattr(args, "vocab_size", None):
+        return args.vocab_size
+    from engine.data.tokenize import vocab_size_for
+
+    return vocab_size_for(c.dataset, c.tokenizer, Store(resolve_root(args.runs)).datasets_dir)
+
+
+def estimate_table(c: cfgmod.RunConfig, vocab: int, tokens_per_s: float | None) -> Table:
+    dtypes = [c.dtype] if c.dtype != "auto" else ["float32", "bfloat16"]
+    ests = {d: est.estimate(c, vocab, d) for d in dtypes}
+    e = next(iter(ests.values()))
+    t = Table(show_header=False, box=None, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    t.add_column(style="dim")
+    t.add_row("model", f"{c.n_layer} layers x {c.n_embd} wide, {c.n_head} heads",
+              f"context {c.block_size}, vocab {vocab} ({c.tokenizer})")
+    t.add_row("parameters", f"{e.params:,}", est.human_count(e.params))
+    t.add_row("non-embedding", f"{e.non_embedding:,}", "nanoGPT's count (excludes position embedding)")
+    t.add_row("FLOPs / token", f"{e.flops_per_token:,}", "6N + 12·L·H·Q·T, forward + backward")
+    t.add_row("batch", c.batch_label, "micro-batch x accumulation")
+    t.add_row("tokens / iteration", f"{e.tokens_per_iter:,}", f"{c.max_iters:,} iterations")
+    t.add_row("tokens in the run", f"{e.total_tokens:,}", est.human_count(e.total_tokens))
+    for d, x in ests.items():
+        m = x.memory
+        where = {"float32": " (CPU or fp32)", "bfloat16": " (GPU, bf16 autocast)"}.get(d, "") if c.dtype == "auto" else ""
+        t.add_row(f"memory {d}{where}", est.human_bytes(m.total),
+                  f"weights {est.human_bytes(m.weights)}, grads {est.human_bytes(m.gradients)}, "
+                  f"AdamW {est.human_bytes(m.optimizer)}, activations {est.human_bytes(m.activations)}, "
+                  f"logits {est.human_bytes(m.logits)}")
+    if tokens_per_s:
+        t.add_row("time", est.human_seconds(e.seconds_at(tokens_per_s)), f"at {tokens_per_s:,.0f} tokens/s")
+    for gpu in REFERENCE_GPUS:
+        rate = est.tokens_per_s_at(c, vocab, est.GPU_PEAK_FLOPS[gpu], REFERENCE_MFU)
+        t.add_row(f"time on one {gpu}", est.human_seconds(e.seconds_at(rate)),
+                  f"at {REFERENCE_MFU:.0%} MFU = {rate:,.0f} tokens/s")
+    return t
+
+
+@command("estimate")
+def cmd_estimate(args: argparse.Namespace) -> int:
+    c = config_from_args(args)
+    if args.tokens_per_s is not None and args.tokens_per_s <= 0:
+        return fail(f"--tokens-per-s must be above 0, got {args.tokens_per_s}")
+    if args.vocab_size is not None and args.vocab_size < 1:
+        return fail(f"--vocab-size must be at least 1, got {args.vocab_size}")
+    try:
+        vocab = vocab_for(c, args)
+    except (GptTuiError, ValueError) as e:
+        return fail(f"{e}\n  give the vocabulary with --vocab-size N to estimate anyway")
+    console.print(estimate_table(c, vocab, args.tokens_per_s))
+    return EXIT_OK
+
+
+@command("config")
+def cmd_config(args: argparse.Namespace) -> int:
+    c = config_from_args(args)
+    if args.out is None:
+        console.out(cfgmod.to_toml(c), end="")
+        return EXIT_OK
+    if args.out.exists() and args.out.is_dir():
+        return fail(f"{args.out} is a folder; give a file name such as {args.out / 'config.toml'}")
+    try:
+        write_atomic(args.out, cfgmod.to_toml(c))
+    except OSError as e:
+        return fail(f"cannot write {args.out}: {e}")
+    console.print(f"wrote {args.out}")
+    return EXIT_OK
+
+
+@command("fields")
+def cmd_fields(args: argparse.Namespace) -> int:
+    t = Table(title="hyperparameters (set with --set key=value)")
+    for col in ("group", "name", "type", "default", "help"):
+        t.add_column(col, overflow="fold")
+    for group in cfgmod.GROUPS:
+        for name in cfgmod.fields_in_group(group):
+            t.add_row(group, name, cfgmod.field_type(name).__name__,
+                      repr(getattr(cfgmod.DEFAULTS, name)), cfgmod.field_help(name))
+    console.print(t)
+    return EXIT_OK
+
+
+@command("presets")
+def cmd_presets(args: argparse.Namespace) -> int:
+    t = Table(title="presets (use with --preset NAME)")
+    for col in ("preset", "n_layer", "n_head", "n_embd", "block", "LR", "batch", "tokenizer", "max_iters"):
+        t.add_column(col)
+    for name in PRESETS:
+        c = cfgmod.preset(name)
+        t.add_row(name, str(c.n_layer), str(c.n_head), str(c.n_embd), str(c.block_size),
+                  f"{c.learning_rate:g}", c.batch_label, c.tokenizer, f"{c.max_iters:,}")
+    console.print(t)
+    return EXIT_OK
+
+
+__all__ = ["cmd_estimate", "cmd_config", "cmd_fields", "cmd_presets", "EXIT_USAGE"]
