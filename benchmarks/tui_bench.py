@@ -47,7 +47,7 @@ def build_big_store(root: Path, runs: int = 1000, seed: int = 0) -> st.Store:
         st.write_atomic(store.config_path(run_id), cfgmod.to_toml(cfg))
         state = rng.choice(["done"] * 6 + ["stopped", "failed", "diverged", "pruned", "running", "queued"])
         best = rng.uniform(1.3, 2.5)
-        store.write_status(run_id, {
+        st.write_toml(store.status_path(run_id), {
             "state": state, "name": f"trial-{i}", "created": "2026-01-01T00:00:00.000Z", "source": "sweep",
             "sweep": f"sweep-{i // 100}", "pid": 0, "host": "vm", "attempts": 1, "started": "2026-01-01T00:00:01Z",
             "error": "", "reason": "", "updated": "2026-01-01T00:10:00Z", "device": "AMD EPYC",
@@ -215,46 +215,47 @@ def train_record(step: int, rng: random.Random) -> dict:
 
 
 def bench_monitor_refresh(work: Path, records: int = 100_000, new: int = 10, repeats: int = 200) -> dict:
+    """One pass of the monitor's StoreWatcher (stat its three files, read what grew), run here
+    without its thread so that each pass is timed alone."""
+    from tui.models.run_feed import RunFeed
     from tui.models.series import RunSeries
-    from engine.store.tail import TextTail
+    from tui.watcher import StoreWatcher
 
     rng = random.Random(1)
     store = st.Store(work / "mon")
     store.ensure()
     run_id = "20260101-000000-000-long-0001"
     os.mkdir(store.root / run_id)
-    store.write_status(run_id, {"state": "running", "step": records, "max_iters": 2 * records})
+    st.write_toml(store.status_path(run_id), {"state": "running", "step": records, "max_iters": 2 * records})
     path = store.metrics_path(run_id)
     path.write_text("".join(st.format_record("train", train_record(s, rng)) for s in range(1, records + 1)))
     store.worker_log(run_id).write_text("".join(f"[t] step {s}\n" for s in range(0, records, 100)))
-    tail, log_tail = st.LogTail(path), TextTail(store.worker_log(run_id))
+    feed = RunFeed(store, run_id)
+    watcher = StoreWatcher(feed, lambda: None)
     series = RunSeries()
     t0 = time.perf_counter()
-    series.add(tail.poll())
-    log_tail.poll()
+    watcher.check()
+    series.add(watcher.take()[0].records)
     first = time.perf_counter() - t0
     polls, nbytes, adds, idle = [], [], [], []
     step = records
     with st.AppendLog(path) as log:
         for _ in range(repeats):
             t = time.perf_counter()
-            tail.poll()
-            log_tail.poll()
-            store.status_path(run_id).stat()
+            assert not watcher.check()
             idle.append(time.perf_counter() - t)
-            before = tail.offset
+            before = feed.metrics.offset
             for _ in range(new):
                 step += 1
                 log.append("train", train_record(step, rng))
             t = time.perf_counter()
-            got = tail.poll()
-            log_tail.poll()
-            store.status_path(run_id).stat()
+            watcher.check()
+            (update,) = watcher.take()
             polls.append(time.perf_counter() - t)
-            nbytes.append(tail.offset - before)
-            assert len(got) == new
+            nbytes.append(feed.metrics.offset - before)
+            assert len(update.records) == new
             t = time.perf_counter()
-            series.add(got)
+            series.add(update.records)
             adds.append(time.perf_counter() - t)
     return {"records": records, "log_mb": path.stat().st_size / 1e6, "first_poll_s": first,
             "poll_median_ms": statistics.median(polls) * 1e3, "poll_p95_ms": sorted(polls)[int(0.95 * repeats)] * 1e3,

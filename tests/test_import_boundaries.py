@@ -78,7 +78,7 @@ async def visit_every_screen():
         await pilot.pause(0.3)
         await pilot.press("escape")
         app.open_monitor(RUNNING)
-        await until(pilot, lambda: getattr(app.screen, "polls", 0) >= 1)
+        await until(pilot, lambda: getattr(app.screen, "status", None))
         await pilot.press("escape")
         app.open_compare(store.list_runs()[:2])
         await until(pilot, lambda: getattr(app.screen, "diff", None))

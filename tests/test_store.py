@@ -215,7 +215,7 @@ def test_create_run_takes_a_new_id_when_the_one_it_drew_exists(store, monkeypatc
 def test_update_status_changes_keys_and_none_removes_them(store):
     run_id = store.create_run("", None, {})
     store.update_status(run_id, state="failed", error="out of memory")
-    assert store.update_status(run_id, state="queued", error=None)["state"] == "queued"
+    assert store.update_status(run_id, state="queued", error=None).state == "queued"
     assert "error" not in store.read_status(run_id)
 
 

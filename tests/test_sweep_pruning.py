@@ -84,7 +84,7 @@ def test_a_trial_worse_than_the_median_of_the_others_at_the_same_step_is_pruned(
     runs = record.run_ids()
     log_evals(store, runs[0], {10: 3.0, 20: 2.5})
     log_evals(store, runs[1], {10: 3.2, 20: 2.7})
-    pruner = pruning.for_run(store, runs[3], store.read_status(runs[3]), 10, 40)
+    pruner = pruning.for_run(store, runs[3], store.status(runs[3]), 10, 40)
     seen = []
     events = pruner.watch(Events(on_eval=seen.append, should_stop=lambda: None))
     events.on_eval({"step": 10, "val_loss": 3.05})
@@ -98,7 +98,7 @@ def test_a_stop_request_wins_over_a_prune_verdict(store):
     runs = record.run_ids()
     log_evals(store, runs[0], {10: 1.0})
     log_evals(store, runs[1], {10: 1.0})
-    pruner = pruning.for_run(store, runs[2], store.read_status(runs[2]), 10, 40)
+    pruner = pruning.for_run(store, runs[2], store.status(runs[2]), 10, 40)
     events = pruner.watch(Events(should_stop=lambda: "signal SIGTERM"))
     events.on_eval({"step": 10, "val_loss": 5.0})
     assert pruner.reason and events.should_stop() == "signal SIGTERM"
@@ -106,7 +106,7 @@ def test_a_stop_request_wins_over_a_prune_verdict(store):
 
 def test_runs_outside_a_sweep_or_without_early_stopping_get_no_pruner(store):
     run_id = store.create_run("", "plain", {})
-    assert pruning.for_run(store, run_id, store.read_status(run_id), 10, 40) is None
+    assert pruning.for_run(store, run_id, store.status(run_id), 10, 40) is None
     record = sweep_with(store, "none")
     run_id = record.run_ids()[0]
-    assert pruning.for_run(store, run_id, store.read_status(run_id), 10, 40) is None
+    assert pruning.for_run(store, run_id, store.status(run_id), 10, 40) is None

@@ -10,7 +10,8 @@ from engine.store import table as trial
 from tests.tui_store import RUNNING, RUNS, build_store
 from tui.models import editor_model as em
 from tui.models.compare_model import config_diff
-from tui.models.runs_view import RunsReader, cells, parse_filter, sort_order
+from tui.models.runs_reader import RunsReader
+from tui.models.runs_view import cells, parse_filter, sort_order
 from tui.models.series import RunSeries, points
 from engine.store.tail import TextTail
 

@@ -14,7 +14,8 @@ from textual.widgets import DataTable, Log
 from engine.core import config as cfgmod
 from engine.store import runs as st
 from tests.tui_store import (  # noqa: F401
-    RUNNING, eval_record, fixed_store, make_app, no_cursor_blink, runs_loaded, train_record, until,
+    RUNNING, eval_record, fixed_store, make_app, monitor_loaded, no_cursor_blink, runs_loaded, train_record,
+    until,
 )
 from tui.screens.compare import CompareScreen
 from tui.screens.monitor import MonitorScreen
@@ -28,9 +29,7 @@ TINY = dict(n_layer=1, n_head=2, n_embd=32, block_size=32, batch_size=8, max_ite
 
 
 async def open_monitor(pilot, run_id: str = RUNNING) -> MonitorScreen:
-    pilot.app.open_monitor(run_id)
-    await until(pilot, lambda: isinstance(pilot.app.screen, MonitorScreen) and pilot.app.screen.polls >= 1)
-    return pilot.app.screen
+    return await monitor_loaded(pilot, run_id)
 
 
 async def test_monitor_numbers_follow_records_appended_to_the_log(fixed_store):

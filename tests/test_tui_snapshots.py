@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from engine.data.tokenize import vocab_size_for
 from engine.core.estimate import param_count
-from tests.tui_store import RUNNING, fixed_store, make_app, no_cursor_blink, runs_loaded, until  # noqa: F401
+from tests.tui_store import fixed_store, make_app, monitor_loaded, no_cursor_blink, runs_loaded, until  # noqa: F401
 
 BASELINE, DEEPER = "20260101-090000-000-baseline-0a01", "20260101-100000-000-deeper-0b02"
 
@@ -49,8 +49,7 @@ def test_editor_shows_a_problem_by_its_field_at_80x24(snap_compare, fixed_store)
 def test_monitor(snap_compare, fixed_store):
     async def monitor(pilot):
         await runs_loaded(pilot)
-        pilot.app.open_monitor(RUNNING)
-        await until(pilot, lambda: getattr(pilot.app.screen, "polls", 0) >= 1)
+        await monitor_loaded(pilot)
         await until(pilot, lambda: pilot.app.screen.query_one("#chart-memory").lines)
     assert snap_compare(make_app(fixed_store), terminal_size=(120, 36), run_before=monitor)
 

@@ -187,7 +187,7 @@ def test_a_worker_of_an_earlier_attempt_writes_nothing_and_exits(store):
                             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "GPT_TUI_ATTEMPT": "older"})
     assert proc.wait(120) == EXIT_SUPERSEDED
     status = store.read_status(run_id)
-    assert status["state"] == "queued" and status["attempt_id"] == "newer" and "pid" not in status
+    assert status["state"] == "queued" and status["attempt_id"] == "newer" and status.get("pid", 0) == 0
     assert st.read_toml(store.status_path(run_id)) == tomllib.loads(before.decode())
     assert not store.metrics_path(run_id).exists() and not (store.ckpt_dir(run_id) / "last.pt").exists()
     assert "queued again while this worker (attempt older)" in store.worker_log(run_id).read_text()

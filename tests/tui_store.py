@@ -70,7 +70,7 @@ def build_store(root: Path) -> st.Store:
         cfg = cfgmod.from_mapping({**BASE, **changes})
         (root / run_id).mkdir()
         st.write_atomic(store.config_path(run_id), cfgmod.to_toml(cfg))
-        store.write_status(run_id, {"created": f"{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}T00:00:00.000Z",
+        st.write_toml(store.status_path(run_id), {"created": f"{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}T00:00:00.000Z",
                                     **status})
     for run_id, note in NOTES.items():
         st.write_toml(store.run_dir(run_id) / "note.toml", {"note": note, "written": "2026-01-01T00:00:00Z"})
@@ -123,6 +123,26 @@ async def until(pilot, condition, timeout: float = 5.0) -> None:
         await pilot.pause(0.02)
 
 
+def shown(app, selector, attribute: str = "content"):
+    """`attribute` of the widget `selector` on the app's screen; None until there is one."""
+    try:
+        return getattr(app.screen.query_one(selector), attribute)
+    except Exception:  # noqa: BLE001 - not composed yet, or another screen
+        return None
+
+
 async def runs_loaded(pilot) -> None:
+    """Until the runs screen shows the store (its summary says how many runs) and the engine bar
+    shows a read of the heartbeats: threads read both, and each says so through a message."""
     app = pilot.app
-    await until(pilot, lambda: getattr(app.screen, "reads", 0) >= 1 and app.engine_reads >= 1)
+    await until(pilot, lambda: str(shown(app, "#runs-summary") or "") and app.engine_state != type(app.engine_state)())
+
+
+async def monitor_loaded(pilot, run_id: str = RUNNING):
+    """Open the monitor on `run_id` and wait until it shows the run's numbers."""
+    from tui.screens.monitor import MonitorScreen
+    from tui.widgets import Readouts
+
+    pilot.app.open_monitor(run_id)
+    await until(pilot, lambda: isinstance(pilot.app.screen, MonitorScreen) and shown(pilot.app, Readouts, "values"))
+    return pilot.app.screen

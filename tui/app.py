@@ -53,7 +53,6 @@ class GptTuiApp(App[None]):
         self.start_engine = start_engine
         self.device = device
         self.engine_note = "" if start_engine else "not started"
-        self.engine_reads = 0
 
     def get_default_screen(self) -> Screen:
         """The runs screen is the app's base screen: the first frame painted is the table."""
@@ -81,7 +80,6 @@ class GptTuiApp(App[None]):
     @on(EngineRead)
     def show_engine(self, message: EngineRead) -> None:
         self.engine_state = message.state
-        self.engine_reads += 1
 
     @work(thread=True, exclusive=True, group="engine-start", exit_on_error=False)
     def start_engine_now(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from engine.core import config as cfgmod
 from engine.serve import engines as eng
 from engine.store import runs as st
+from engine.store.schema import RunState
 from engine.sweeps import driver as sweep_driver
 from engine.serve.executors import LocalExecutor
 from engine.serve.recovery import Recovery, Slot, log
@@ -130,7 +131,7 @@ class Engine(Recovery):
             except Exception as e:  # noqa: BLE001 - one bad ticket must not stop the engine
                 log(f"run {entry.run_id}: not started: {e}")
                 self.store._set_aside(entry, f"not started: {e}")
-                self.mark(entry.run_id, state="failed", reason=f"not started: {e}", finished=st.now_iso())
+                self.mark(entry.run_id, state=RunState.FAILED, reason=f"not started: {e}", finished=st.now_iso())
                 continue
             if not started:  # it waits for more free GPUs: back in line, at its place
                 os.rename(entry.path, self.store.queue_dir / entry.path.name)
@@ -150,13 +151,13 @@ class Engine(Recovery):
             raise ValueError(f"gpus={width} but this engine has {self.capacity} {unit}")
         if width > self.capacity - self.used():
             return False
-        status = self.store.read_status(run_id)
-        state, pid = status.get("state"), int(status.get("pid", 0))
+        status = self.store.status(run_id)
+        state, pid = status.state, status.pid
         # A second ticket for one run is left by an engine killed between its steps (a claim it
         # never released, a requeue next to a recovery): the run has ended or is running already.
-        if state not in ("queued", "running", None):
+        if state not in st.ACTIVE:
             raise NothingToStart(f"it is already {state}")
-        if (state == "running" and pid and status.get("host") == self.host
+        if (state == RunState.RUNNING and pid and status.host == self.host
                 and eng.process_runs(pid, "engine.worker", str(run_dir.resolve()))):
             raise NothingToStart(f"its worker {pid} is running already")
         attempt_id = ticket.get("attempt_id")
@@ -167,14 +168,14 @@ class Engine(Recovery):
         # worker, and only once. A stale ticket (an earlier attempt's, or a duplicate whose twin
         # already started the run) finds the state or the attempt id changed and starts nothing.
         started = self.store.update_status_if(
-            run_id, lambda s: s.get("state") in ("queued", None) and s.get("attempt_id") == attempt_id,
-            state="running", attempts=int(status.get("attempts", 0)) + 1, engine=self.owner, host=self.host,
+            run_id, lambda s: s.state == RunState.QUEUED and s.attempt_id == attempt_id,
+            state=RunState.RUNNING, attempts=status.attempts + 1, engine=self.owner, host=self.host,
             claimed=st.now_iso(), pid=0, priority=entry.priority, executor=self.executor.name, gpu_ids=held)
         if started is None:
-            now = self.store.read_status(run_id)
-            raise NothingToStart(f"its ticket is for attempt {attempt_id}, but the run is {now.get('state')} "
-                                 f"at attempt {now.get('attempt_id')}")
-        attempts = started["attempts"]
+            now = self.store.status(run_id)
+            raise NothingToStart(f"its ticket is for attempt {attempt_id}, but the run is {now.state} "
+                                 f"at attempt {now.attempt_id}")
+        attempts = started.attempts
         env = {**os.environ, "GPT_TUI_ENGINE": self.owner}
         if attempt_id is not None:
             env["GPT_TUI_ATTEMPT"] = attempt_id
@@ -196,8 +197,8 @@ class Engine(Recovery):
         cfg = cfgmod.from_mapping(data, caps=self.caps, source=f"ticket {run_id}")
         os.mkdir(self.store.run_dir(run_id), 0o755)
         st.write_atomic(self.store.config_path(run_id), cfgmod.to_toml(cfg))
-        self.store.write_status(run_id, {"state": "queued", "name": str(ticket.get("name", "")),
-                                         "created": st.now_iso(), "source": "hand-written ticket"})
+        self.store.write_status(run_id, st.Status(RunState.QUEUED, name=str(ticket.get("name", "")),
+                                                  created=st.now_iso(), source="hand-written ticket"))
 
     def set_aside_junk(self) -> None:
         for path in self.store.malformed_queue_files():

@@ -130,11 +130,10 @@ def _wait_exited(pid: int, timeout_s: float) -> None:
 
 def _settled(run_dir: Path) -> bool:
     """Whether the run already ended for good (a job started for it has nothing to do)."""
-    from engine.store import control
     from engine.store import runs as st
 
     try:
-        return control.is_settled(st.Store(run_dir.parent).read_status(run_dir.name))
+        return st.Store(run_dir.parent).status(run_dir.name).settled
     except st.StoreError:
         return False
 

@@ -11,6 +11,7 @@ from typing import Any, Callable
 from engine.core import config as cfgmod
 from engine.serve import engines as eng
 from engine.store import runs as st
+from engine.store.schema import RunState
 from engine.serve.executors import Handle
 from engine.core.oom import smaller_batch
 
@@ -67,56 +68,56 @@ class Recovery:
         Only the worker's own attempt is settled: once the run was queued again (a stop then a
         quick resume), the status belongs to a newer attempt and this exit changes nothing."""
         try:
-            status = self.store.read_status(run_id)
+            status = self.store.status(run_id)
         except st.StoreError as e:
             log(f"run {run_id}: worker ended (code {code}) but its status is unreadable: {e}")
             return
-        if status.get("attempt_id") != attempt_id:
+        if status.attempt_id != attempt_id:
             log(f"run {run_id}: worker of attempt {attempt_id} ended (code {code}); the run has moved on "
-                f"to attempt {status.get('attempt_id')}, which this exit leaves alone")
+                f"to attempt {status.attempt_id}, which this exit leaves alone")
             return
-        state, reason = status.get("state"), str(status.get("reason", ""))
+        state, reason = status.state, status.reason
         log(f"run {run_id}: worker ended (code {code}): {state}{' - ' + reason if reason else ''}")
-        if state == "running":
+        if state == RunState.RUNNING:
             self.requeue_or_fail(run_id, status, f"worker exited (code {code}) without finishing")
-        elif state == "failed" and status.get("retryable"):
+        elif state == RunState.FAILED and status.retryable:
             self.requeue_or_fail(run_id, status, f"a process of the job failed ({reason})", retryable=None)
-        elif state == "oom":
+        elif state == RunState.OOM:
             self.retry_smaller(run_id, status)
-        elif state == "stopped" and reason.startswith("signal"):
+        elif state == RunState.STOPPED and reason.startswith("signal"):
             self.requeue(run_id, status, f"interrupted ({reason}); resuming from its checkpoint")
 
-    def requeue(self, run_id: str, status: dict[str, Any], reason: str, **changes: Any) -> None:
+    def requeue(self, run_id: str, status: st.Status, reason: str, **changes: Any) -> None:
         """Queue the run again, provided its status is still the one `status` read (same state,
         same attempt): a run someone else moved meanwhile is theirs."""
-        if self.store.queue_again(run_id, {"reason": "resume"}, int(status.get("priority", 0)),
+        if self.store.queue_again(run_id, {"reason": "resume"}, status.priority,
                                   _unchanged(status), reason=reason, pid=0, **changes) is None:
             log(f"run {run_id}: not queued again; its status changed meanwhile")
 
-    def requeue_or_fail(self, run_id: str, status: dict[str, Any], why: str, **changes: Any) -> None:
-        attempts = int(status.get("attempts", 0))
+    def requeue_or_fail(self, run_id: str, status: st.Status, why: str, **changes: Any) -> None:
+        attempts = status.attempts
         if attempts >= self.max_attempts:
             log(f"run {run_id}: failed after {attempts} attempts")
-            self.store.update_status_if(run_id, _unchanged(status), state="failed", pid=0, finished=st.now_iso(),
+            self.store.update_status_if(run_id, _unchanged(status), state=RunState.FAILED, pid=0, finished=st.now_iso(),
                                         reason=f"{why}; gave up after {attempts} attempts", **changes)
         else:
             self.requeue(run_id, status, f"{why}; attempt {attempts + 1} resumes from its checkpoint", **changes)
 
-    def retry_smaller(self, run_id: str, status: dict[str, Any]) -> None:
+    def retry_smaller(self, run_id: str, status: st.Status) -> None:
         """The seed's advice for out-of-memory: halve the micro-batch, keep the effective batch."""
         cfg = cfgmod.load(self.store.config_path(run_id))
-        history = list(status.get("attempt_history", []))
-        history.append({"batch": cfg.batch_label, "state": "oom", "reason": str(status.get("reason", "")),
+        history = list(status.attempt_history)
+        history.append({"batch": cfg.batch_label, "state": str(RunState.OOM), "reason": status.reason,
                         "at": st.now_iso()})
         smaller = smaller_batch(cfg)
         if smaller is None:
-            self.store.update_status_if(run_id, _unchanged(status), state="failed", attempt_history=history,
+            self.store.update_status_if(run_id, _unchanged(status), state=RunState.FAILED, attempt_history=history,
                                         finished=st.now_iso(), reason=f"out of memory even at batch_size {cfg.batch_size}")
             return
         # The one change config.toml ever sees after a start: recorded in attempt_history.
         st.write_atomic(self.store.config_path(run_id), cfgmod.to_toml(smaller))
         log(f"run {run_id}: out of memory at {cfg.batch_label}; queued again at {smaller.batch_label}")
-        self.store.queue_again(run_id, {"reason": "oom retry"}, int(status.get("priority", 0)), _unchanged(status),
+        self.store.queue_again(run_id, {"reason": "oom retry"}, status.priority, _unchanged(status),
                                attempt_history=history, pid=0,
                                reason=f"out of memory at {cfg.batch_label}; retrying at {smaller.batch_label}")
 
@@ -125,24 +126,23 @@ class Recovery:
         self._recover_at = time.monotonic()
         watched = {s.run_id for s in self.slots}
         ticketed = {e.run_id for e in self.store.list_queue() + self.store.list_claimed()}
-        for run_id, status in self.store.read_all_status().items():
+        for run_id, status in self.store.statuses().items():
             if isinstance(status, st.StoreError) or run_id in watched:
                 continue
-            if status.get("state") == "queued" and run_id not in ticketed:
+            if status.state == RunState.QUEUED and run_id not in ticketed:
                 self.reissue_ticket(run_id, status)
-            if status.get("state") != "running":
+            if status.state != RunState.RUNNING:
                 continue
-            pid, host = int(status.get("pid", 0)), str(status.get("host", ""))
+            pid, host = status.pid, status.host
             run_dir = str(self.store.run_dir(run_id).resolve())
-            if not status.get("engine"):
+            if not status.engine:
                 continue  # a foreground `gpt-tui train` run: its own command watches it
             if host == self.host:
                 if not (pid and eng.process_runs(pid, "engine.worker", run_dir)):
                     pid = eng.find_worker(run_dir)  # one still starting, its pid not yet written
                 if pid:
-                    held = [int(g) for g in status.get("gpu_ids", [])]
-                    self.slots.append(Slot(run_id, Adopted(pid), held, int(status.get("processes", 1)),
-                                           status.get("attempt_id")))
+                    self.slots.append(Slot(run_id, Adopted(pid), list(status.gpu_ids), status.processes,
+                                           status.attempt_id))
                     self.store.update_status_if(run_id, _unchanged(status), engine=self.owner)
                     log(f"run {run_id}: adopted live worker {pid}")
                 else:
@@ -151,22 +151,21 @@ class Recovery:
                 self.requeue_or_fail(run_id, status, f"its worker on {host} stopped beating")
         self.recover_claims()
 
-    def reissue_ticket(self, run_id: str, status: dict[str, Any]) -> None:
+    def reissue_ticket(self, run_id: str, status: st.Status) -> None:
         """A run marked queued whose ticket is gone (an engine died between writing the two)."""
-        age = min(_status_age(status), _status_age({"updated": status.get("created", "")}))
+        age = min(_age(status.updated), _age(status.created))
         if age > CLAIM_STALE_S:
-            ticket = {"reason": "ticket reissued", "attempt_id": status.get("attempt_id")}
-            self.store.enqueue(run_id, {k: v for k, v in ticket.items() if v is not None},
-                               int(status.get("priority", 0)))
+            ticket = {"reason": "ticket reissued", "attempt_id": status.attempt_id}
+            self.store.enqueue(run_id, {k: v for k, v in ticket.items() if v is not None}, status.priority)
             log(f"run {run_id}: queued without a ticket; ticket reissued")
 
-    def worker_silent(self, run_id: str, status: dict[str, Any]) -> float:
+    def worker_silent(self, run_id: str, status: st.Status) -> float:
         """Seconds since a worker on another machine last showed life: its status or its beat file."""
         try:
             beat = time.time() - (self.store.run_dir(run_id) / "heartbeat").stat().st_mtime
         except FileNotFoundError:
             beat = float("inf")
-        return min(beat, _status_age(status))
+        return min(beat, _age(status.updated))
 
     def recover_claims(self) -> None:
         """A ticket claimed by an engine that died before starting the run goes back to the queue."""
@@ -183,16 +182,16 @@ class Recovery:
                     pass
 
 
-def _unchanged(seen: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+def _unchanged(seen: st.Status) -> Callable[[st.Status], bool]:
     """A compare-and-set condition: the status still has the state and attempt that `seen` had."""
-    state, attempt_id = seen.get("state"), seen.get("attempt_id")
-    return lambda now: now.get("state") == state and now.get("attempt_id") == attempt_id
+    return lambda now: now.state == seen.state and now.attempt_id == seen.attempt_id
 
 
-def _status_age(status: dict[str, Any]) -> float:
+def _age(stamp: str) -> float:
+    """Seconds since an ISO time the store wrote; infinite when it holds none."""
     from datetime import datetime
     try:
-        updated = datetime.fromisoformat(str(status.get("updated", "")).replace("Z", "+00:00"))
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:
         return float("inf")
-    return time.time() - updated.timestamp()
+    return time.time() - when.timestamp()

@@ -5,26 +5,21 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Any
+from typing import Any, Mapping
 
 from engine.core import config as cfgmod
 from engine.store import runs as st
 from engine.core.errors import GptTuiError
 
-ACTIVE = ("queued", "running")
-ENDED = ("done", "stopped", "failed", "diverged", "oom", "pruned")
-RESUMABLE = ("stopped", "failed", "diverged", "oom", "pruned")
-# Under an engine `oom` is a moment: the engine queues the run again at a smaller batch or fails it.
-SETTLED = ("done", "stopped", "failed", "diverged", "pruned")
-
-
-def is_settled(status: dict[str, Any]) -> bool:
+def is_settled(status: st.Status | Mapping[str, Any]) -> bool:
     """Ended for good: not a moment before the engine queues it again (oom, a retryable failure,
-    a stop by signal)."""
-    state = status.get("state")
-    if state == "stopped" and str(status.get("reason", "")).startswith("signal"):
-        return False
-    return state in SETTLED and not status.get("retryable")
+    a stop by signal). Takes the typed status, or a status.toml mapping."""
+    if not isinstance(status, st.Status):
+        try:
+            status = st.Status.from_toml(status)
+        except st.StoreError:
+            return False
+    return status.settled
 
 
 class ControlError(GptTuiError):
@@ -45,22 +40,21 @@ def ticket_of(store: st.Store, run_id: str) -> st.QueueEntry | None:
     return next((e for e in store.list_queue() if e.run_id == run_id), None)
 
 
-def status_of(store: st.Store, run_id: str) -> dict[str, Any]:
+def status_of(store: st.Store, run_id: str) -> st.Status:
     if not store.run_dir(run_id).is_dir():
         raise ControlError(f"no run {run_id!r} in {store.root}; `gpt-tui ls` lists the runs")
     try:
-        return store.read_status(run_id)
+        return store.status(run_id)
     except st.StoreError as e:
         raise ControlError(f"run {run_id}: {e}") from None
 
 
 def stop(store: st.Store, run_id: str) -> str:
     """A running run checkpoints and ends `stopped`; a queued one is cancelled."""
-    status = status_of(store, run_id)
-    state = status.get("state")
-    if state == "queued":
+    state = status_of(store, run_id).state
+    if state == st.RunState.QUEUED:
         return cancel(store, run_id)
-    if state != "running":
+    if state != st.RunState.RUNNING:
         raise ControlError(f"run {run_id} is {state}, not running; nothing to stop")
     st.write_toml(store.control_path(run_id), {"request": "stop", "requested": st.now_iso()})
     return "stop requested: the worker saves a checkpoint and ends the run as stopped"
@@ -69,26 +63,25 @@ def stop(store: st.Store, run_id: str) -> str:
 def cancel(store: st.Store, run_id: str) -> str:
     status = status_of(store, run_id)
     entry = ticket_of(store, run_id)
-    if status.get("state") != "queued" or entry is None or not store.cancel(entry):
-        raise ControlError(f"run {run_id} is {status.get('state')}, not waiting in the queue; "
+    if status.state != st.RunState.QUEUED or entry is None or not store.cancel(entry):
+        raise ControlError(f"run {run_id} is {status.state}, not waiting in the queue; "
                            "use `gpt-tui stop` for a running run")
-    store.update_status_if(run_id, lambda s: s.get("state") == "queued", state="stopped",
+    store.update_status_if(run_id, lambda s: s.state == st.RunState.QUEUED, state=st.RunState.STOPPED,
                            reason="cancelled before it started", finished=st.now_iso())
     return "cancelled"
 
 
 def resume(store: st.Store, run_id: str, priority: int = 0) -> str:
     """Queue an ended run again; the worker continues from its last checkpoint."""
-    status = status_of(store, run_id)
-    state = status.get("state")
-    if state not in RESUMABLE:
-        hint = "`gpt-tui retry` starts a fresh copy" if state == "done" else "it is already on its way"
+    state = status_of(store, run_id).state
+    if state not in st.RESUMABLE:
+        hint = "`gpt-tui retry` starts a fresh copy" if state == st.RunState.DONE else "it is already on its way"
         raise ControlError(f"run {run_id} is {state}; only a stopped, failed, diverged, oom or pruned run "
                            f"can be resumed ({hint})")
     store.control_path(run_id).unlink(missing_ok=True)
     # Compare and set: a run that changed state since it was read (resumed twice at once) is
     # queued once; the new attempt id makes the ended worker's exit settle nothing.
-    if store.queue_again(run_id, {"reason": "resume"}, priority, lambda s: s.get("state") == state,
+    if store.queue_again(run_id, {"reason": "resume"}, priority, lambda s: s.state == state,
                          reason=f"resumed after {state}", attempts=0, pid=0) is None:
         raise ControlError(f"run {run_id} changed state while it was being resumed; "
                            "`gpt-tui show` says what it is now")
@@ -100,14 +93,12 @@ def retry(store: st.Store, run_id: str, priority: int = 0) -> str:
     """A new run with the same config."""
     status = status_of(store, run_id)
     cfg = cfgmod.load(store.config_path(run_id))
-    name = status.get("name") or run_id
-    return submit(store, cfg, f"{name}-retry", priority, source=f"retry of {run_id}",
-                  sweep=status.get("sweep", ""))
+    name = status.name or run_id
+    return submit(store, cfg, f"{name}-retry", priority, source=f"retry of {run_id}", sweep=status.sweep)
 
 
 def delete(store: st.Store, run_id: str) -> str:
-    status = status_of(store, run_id)
-    if status.get("state") == "running":
+    if status_of(store, run_id).state == st.RunState.RUNNING:
         raise ControlError(f"run {run_id} is running; stop it first (`gpt-tui stop {run_id}`)")
     entry = ticket_of(store, run_id)
     if entry is not None:

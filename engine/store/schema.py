@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Callable, Mapping
 
-from engine.core.errors import GptTuiError
+from engine.store.files import StoreError
 
 STATUS_FORMAT = 2  # 1: written before the format field existed; read the same, written as 2
 
 
-class SchemaError(GptTuiError):
+class SchemaError(StoreError):
     """A store file whose content does not fit the schema; the message names the file and field."""
 
 
@@ -33,6 +33,8 @@ class RunState(StrEnum):
     PRUNED = "pruned"
 
 
+# Shown, never written: a run whose status, config or checkpoint cannot be read.
+BROKEN = "broken"
 ACTIVE = frozenset({RunState.QUEUED, RunState.RUNNING})
 ENDED = frozenset(RunState) - ACTIVE
 RESUMABLE = ENDED - {RunState.DONE}

@@ -9,11 +9,12 @@ import os
 import tomllib
 import zipfile
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from engine.store import runs as st
 from engine.core.config import first_line, format_batch
 from engine.store.control import read_note
+from engine.store.schema import BROKEN
 from engine.core.estimate import human_count, human_seconds
 
 CHECKPOINTS = ("last.pt", "best.pt")  # engine.checkpoint's LAST and BEST (that module imports torch)
@@ -87,33 +88,38 @@ def damaged_checkpoint(store: st.Store, run_id: str) -> str:
     return ""
 
 
-def row_for(store: st.Store, run_id: str, status: dict[str, Any] | st.StoreError) -> Row:
+def row_for(store: st.Store, run_id: str, status: st.Status | Mapping[str, Any] | st.StoreError) -> Row:
     """A row even for a broken run: its state says `broken` and the reason names the file that is
     wrong and what to do (its recorded state follows in brackets)."""
-    if isinstance(status, st.StoreError):  # name the file, not its whole path
-        status = {"state": "broken", "reason": str(status).replace(f"{store.run_dir(run_id)}{os.sep}", "")}
+    if not isinstance(status, (st.Status, st.StoreError)):
+        try:
+            status = st.Status.from_toml(status, source=str(store.status_path(run_id)))
+        except st.StoreError as e:
+            status = e
     cfg, problem = _read_config(store, run_id)
     problem = problem or damaged_checkpoint(store, run_id)
-    if problem and status.get("state") != "broken":
-        status = {**status, "state": "broken", "reason": f"{problem} (status: {status.get('state', '?')})"}
+    if isinstance(status, st.StoreError):  # name the file, not its whole path
+        state, reason = BROKEN, str(status).replace(f"{store.run_dir(run_id)}{os.sep}", "")
+        status = st.Status(st.RunState.FAILED)
+    else:
+        state, reason = str(status.state), status.reason
+        if problem:
+            state, reason = BROKEN, f"{problem} (status: {status.state})"
     bs, acc = _int(cfg.get("batch_size")), _int(cfg.get("gradient_accumulation_steps"))
     return Row(
-        run=run_id, name=str(status.get("name", "")), sweep=str(status.get("sweep", "")),
-        state=str(status.get("state", "?")), step=_int(status.get("step")) or 0,
-        max_iters=_int(status.get("max_iters")) or _int(cfg.get("max_iters")) or 0,
+        run=run_id, name=status.name, sweep=status.sweep, state=state, step=status.step,
+        max_iters=status.max_iters or _int(cfg.get("max_iters")) or 0,
         n_layer=_int(cfg.get("n_layer")), n_head=_int(cfg.get("n_head")), n_embd=_int(cfg.get("n_embd")),
         block_size=_int(cfg.get("block_size")), learning_rate=_num(cfg.get("learning_rate")),
-        batch=format_batch(bs, acc) if bs and acc else "-", params=_int(status.get("params")),
-        best_val_loss=_num(status.get("best_val_loss")), final_val_ppl=_num(status.get("final_val_ppl")),
-        val_loss=_num(status.get("val_loss")), tokens_per_s=_num(status.get("tokens_per_s")),
-        duration_s=_num(status.get("train_seconds")), eta_s=_num(status.get("eta_s")),
-        note=read_note(store, run_id), reason=str(status.get("reason", "")),
-        created=str(status.get("created", "")),
+        batch=format_batch(bs, acc) if bs and acc else "-", params=status.params or None,
+        best_val_loss=status.best_val_loss, final_val_ppl=status.final_val_ppl, val_loss=status.val_loss,
+        tokens_per_s=status.tokens_per_s, duration_s=status.train_seconds or None, eta_s=status.eta_s,
+        note=read_note(store, run_id), reason=reason, created=status.created,
     )
 
 
 def rows(store: st.Store, state: str | None = None, sweep: str | None = None) -> list[Row]:
-    out = [row_for(store, run_id, status) for run_id, status in store.read_all_status().items()]
+    out = [row_for(store, run_id, status) for run_id, status in store.statuses().items()]
     return [r for r in out if (state is None or r.state == state) and (sweep is None or r.sweep == sweep)]
 
 
@@ -137,7 +143,7 @@ def cells(r: Row) -> list[str]:
     def f(v: float | None, fmt: str) -> str:
         return "-" if v is None else format(v, fmt)
 
-    state = r.state if r.state != "running" or not r.max_iters else f"running {r.step}/{r.max_iters}"
+    state = r.state if r.state != st.RunState.RUNNING or not r.max_iters else f"running {r.step}/{r.max_iters}"
     return [r.run, state, f(r.n_layer, "d"), f(r.n_embd, "d"), f(r.learning_rate, "g"), r.batch,
             "-" if r.params is None else human_count(r.params), f(r.best_val_loss, ".4f"),
             f(r.final_val_ppl, ".2f"), f(r.tokens_per_s, ",.0f"),

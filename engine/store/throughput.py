@@ -45,12 +45,12 @@ def measured(store: st.Store, host: str | None = None) -> Measured | None:
         if not isinstance(rate, (int, float)) or rate <= 0:
             continue
         try:
-            status = store.read_status(run_id)
+            status = store.status(run_id)
             cfg = cfgmod.from_mapping(read_config(store, run_id))
         except (st.StoreError, cfgmod.ConfigError):
             continue  # deleted or unreadable: it cannot be scaled
-        vocab = status.get("vocab_size")
-        if status.get("host") != host or not isinstance(vocab, int):
+        vocab = status.vocab_size
+        if status.host != host or not vocab:
             continue
         device = str(row.get("device", ""))
         if found and device != found[0][0]:

@@ -14,7 +14,8 @@ from engine.store import runs as st
 from engine.sweeps import plan as sp
 from engine.sweeps import files as sf
 
-IN_FLIGHT = ("queued", "running", "oom")  # oom: the engine queues it again at a smaller batch
+# oom: the engine queues it again at a smaller batch
+IN_FLIGHT = frozenset({st.RunState.QUEUED, st.RunState.RUNNING, st.RunState.OOM})
 _finished: dict[str, int] = {}  # sweep file -> its mtime when found finished (or broken): not read again
 
 
@@ -91,7 +92,7 @@ def top_up(store: st.Store, record: sf.SweepRecord, statuses: dict[int, dict[str
     cap = spec.trial_cap or 0
     base = spec.base_config()
     created: list[str] = []
-    in_flight = sum(1 for s in statuses.values() if s.get("state") in IN_FLIGHT)
+    in_flight = sum(1 for s in statuses.values() if _state(s) in IN_FLIGHT)
     while in_flight < spec.parallel and record.next_number() <= cap:
         number = record.next_number()
         params = tpe.propose(spec, outcomes(record, statuses), number)
@@ -105,44 +106,45 @@ def top_up(store: st.Store, record: sf.SweepRecord, statuses: dict[int, dict[str
         sf.save(store, record)
         entry["run"] = sf.submit_trial(store, spec.id, number, trial.config)
         sf.save(store, record)
-        statuses[number] = {"state": "queued"}
+        statuses[number] = st.Status(st.RunState.QUEUED)
         created.append(entry["run"])
         in_flight += 1
     return created
 
 
-def outcomes(record: sf.SweepRecord, statuses: dict[int, dict[str, Any]]) -> list[Any]:
+def outcomes(record: sf.SweepRecord, statuses: dict[int, sf.TrialStatus]) -> list[Any]:
     """Every trial of the sweep as the study should see it; skipped proposals count as failed."""
     from engine.sweeps.tpe import Outcome
 
     out = []
     for entry in record.runs:
-        status = statuses.get(int(entry["number"]), {"state": "queued"})
-        state = status.get("state")
-        if state == "done":
-            out.append(Outcome(entry["params"], "done", _float(status.get("final_val_loss"))))
-        elif state == "pruned":
-            out.append(Outcome(entry["params"], "pruned", _float(status.get("val_loss")),
-                               int(status.get("step", 0))))
+        status = statuses.get(int(entry["number"]), st.Status(st.RunState.QUEUED))
+        state = _state(status)
+        if isinstance(status, st.Status) and state == st.RunState.DONE:
+            out.append(Outcome(entry["params"], state, status.final_val_loss))
+        elif isinstance(status, st.Status) and state == st.RunState.PRUNED:
+            out.append(Outcome(entry["params"], state, status.val_loss, status.step))
         elif state in IN_FLIGHT:
-            out.append(Outcome(entry["params"], "running"))
+            out.append(Outcome(entry["params"], st.RunState.RUNNING))
         else:
-            out.append(Outcome(entry["params"], "failed"))
-    out.extend(Outcome(s["params"], "failed") for s in record.skipped if s.get("number"))
+            out.append(Outcome(entry["params"], st.RunState.FAILED))
+    out.extend(Outcome(s["params"], st.RunState.FAILED) for s in record.skipped if s.get("number"))
     return out
 
 
-def _float(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+def _state(status: sf.TrialStatus) -> st.RunState | None:
+    return status.state if isinstance(status, st.Status) else None
 
 
-def spent_seconds(statuses: dict[int, dict[str, Any]]) -> float:
+def spent_seconds(statuses: dict[int, sf.TrialStatus]) -> float:
     """Training time the sweep's trials have used: ended attempts, plus the running one so far."""
     total = 0.0
     for s in statuses.values():
-        total += _float(s.get("train_seconds")) or 0.0
-        if s.get("state") == "running":
-            total += max(0.0, time.time() - _timestamp(s.get("claimed")))
+        if not isinstance(s, st.Status):
+            continue
+        total += s.train_seconds
+        if s.state == st.RunState.RUNNING:
+            total += max(0.0, time.time() - _timestamp(s.claimed))
     return total
 
 
@@ -153,10 +155,11 @@ def _timestamp(text: Any) -> float:
         return time.time()
 
 
-def cancel_queued(store: st.Store, record: sf.SweepRecord, statuses: dict[int, dict[str, Any]]) -> None:
+def cancel_queued(store: st.Store, record: sf.SweepRecord, statuses: dict[int, sf.TrialStatus]) -> None:
     """Take the sweep's waiting trials out of the queue; running ones finish."""
-    waiting = {r["run"] for r in record.runs if statuses.get(int(r["number"]), {}).get("state") == "queued"}
+    waiting = {r["run"] for r in record.runs
+               if _state(statuses.get(int(r["number"]), st.StoreError(""))) == st.RunState.QUEUED}
     for entry in store.list_queue():
         if entry.run_id in waiting and store.cancel(entry):
-            store.update_status(entry.run_id, state="stopped", finished=st.now_iso(),
+            store.update_status(entry.run_id, state=st.RunState.STOPPED, finished=st.now_iso(),
                                 reason=f"not started: the sweep's {record.stopped}")

@@ -159,23 +159,26 @@ def submit_trial(store: st.Store, sweep_id: str, number: int, config: dict[str, 
 
 def _runs_by_trial(store: st.Store, sweep_id: str) -> dict[int, str]:
     out = {}
-    for run_id, status in store.read_all_status().items():
-        if isinstance(status, dict) and status.get("sweep") == sweep_id and isinstance(status.get("trial"), int):
-            out[status["trial"]] = run_id
+    for run_id, status in store.statuses().items():
+        if isinstance(status, st.Status) and status.sweep == sweep_id and status.trial is not None:
+            out[status.trial] = run_id
     return out
 
 
-def trial_statuses(store: st.Store, record: SweepRecord) -> dict[int, dict[str, Any]]:
-    """Each created trial's status by number; an unreadable one reads as state `broken`."""
-    out = {}
+TrialStatus = st.Status | st.StoreError  # an unreadable trial status is the error that says why
+
+
+def trial_statuses(store: st.Store, record: SweepRecord) -> dict[int, TrialStatus]:
+    """Each created trial's status by number; an unreadable one maps to its StoreError (broken)."""
+    out: dict[int, TrialStatus] = {}
     for entry in record.runs:
         if entry.get("run"):
             try:
-                out[int(entry["number"])] = store.read_status(entry["run"])
+                out[int(entry["number"])] = store.status(entry["run"])
             except st.StoreError as e:
-                out[int(entry["number"])] = {"state": "broken", "reason": str(e)}
+                out[int(entry["number"])] = e
     return out
 
 
-def settled(status: dict[str, Any]) -> bool:
-    return status.get("state") in (*control.SETTLED, "broken")
+def settled(status: TrialStatus) -> bool:
+    return isinstance(status, st.StoreError) or status.state in st.SETTLED

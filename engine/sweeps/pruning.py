@@ -7,6 +7,7 @@ import dataclasses
 import statistics
 from typing import Any, Callable
 
+from engine.core.errors import GptTuiError
 from engine.store import runs as st
 from engine.sweeps.spec import EarlyStopping
 
@@ -128,17 +129,17 @@ class Pruner:
         return dataclasses.replace(events, on_eval=on_eval_then_judge, should_stop=should_stop_or_prune)
 
 
-def for_run(store: st.Store, run_id: str, status: dict[str, Any], eval_interval: int,
+def for_run(store: st.Store, run_id: str, status: st.Status, eval_interval: int,
             max_iters: int) -> Pruner | None:
     """A Pruner for a sweep trial whose sweep stops early; None for every other run."""
-    sweep_id = status.get("sweep")
+    sweep_id = status.sweep
     if not sweep_id:
         return None
     from engine.sweeps import files as sweep_files
 
     try:
         spec = sweep_files.load(store, str(sweep_id)).spec
-    except (st.StoreError, ValueError):
+    except (GptTuiError, ValueError):
         return None  # a sweep file gone or broken never stops a run
     if spec.early_stopping.rule == "none":
         return None

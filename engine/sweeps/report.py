@@ -60,7 +60,7 @@ class SweepTable:
 
     @property
     def finished(self) -> list[TrialRow]:
-        return [r for r in self.rows if r.state == "done" and r.final_val_loss is not None]
+        return [r for r in self.rows if r.state == st.RunState.DONE and r.final_val_loss is not None]
 
 
 def _num(v: Any) -> float | None:
@@ -74,20 +74,24 @@ def build(store: st.Store, sweep_id: str) -> SweepTable:
     rows = []
     for entry in sorted(record.runs, key=lambda r: int(r["number"])):
         number, run_id = int(entry["number"]), str(entry.get("run", ""))
-        status = statuses.get(number, {"state": "creating"})
+        status = statuses.get(number)
         cfg = read_config(store, run_id) if run_id else {}
         values = {c: cfg.get(c, entry["params"].get(c)) for c in record.spec.swept}
         bs, acc = cfg.get("batch_size"), cfg.get("gradient_accumulation_steps")
-        state = str(status.get("state", "?"))
         note = read_note(store, run_id) if run_id else ""
-        if state not in ("done", "queued", "running") and status.get("reason"):
-            note = f"{status['reason']}{'; ' + note if note else ''}"
+        if status is None or isinstance(status, st.StoreError):
+            state, reason = ("creating", "") if status is None else (st.BROKEN, str(status))
+            status = st.Status(st.RunState.QUEUED, reason=reason)
+        else:
+            state = str(status.state)
+        if status.state not in st.ACTIVE and state != str(st.RunState.DONE) and status.reason:
+            note = f"{status.reason}{'; ' + note if note else ''}"
+        done = state == st.RunState.DONE
         rows.append(TrialRow(number, run_id, values, format_batch(bs, acc) if bs and acc else "-",
-                             state, int(status.get("step", 0) or 0), int(cfg.get("max_iters", 0) or 0),
-                             _num(status.get("final_val_loss")) if state == "done" else None,
-                             _num(status.get("final_val_ppl")) if state == "done" else None,
-                             _num(status.get("val_ppl")), note))
-    finished = [r for r in rows if r.state == "done" and r.final_val_loss is not None]
+                             state, status.step, int(cfg.get("max_iters", 0) or 0),
+                             status.final_val_loss if done else None, status.final_val_ppl if done else None,
+                             status.val_ppl, note))
+    finished = [r for r in rows if r.state == st.RunState.DONE and r.final_val_loss is not None]
     best = min(finished, key=lambda r: r.final_val_loss).number if finished else None
     return SweepTable(record, columns, rows, best)
 
@@ -105,7 +109,7 @@ def value_text(v: Any) -> str:
 
 
 def state_text(r: TrialRow) -> str:
-    if r.state == "running" and r.max_iters:
+    if r.state == st.RunState.RUNNING and r.max_iters:
         return f"running {r.step}/{r.max_iters}"
     return r.state
 

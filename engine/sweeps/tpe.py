@@ -11,6 +11,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
+from engine.store.schema import RunState
 from engine.sweeps import distributions as dist
 from engine.sweeps.spec import SweepSpec
 
@@ -24,7 +25,7 @@ class Outcome:
     """One trial as the study sees it: its params, how it ended, its final (or last) val loss."""
 
     params: dict[str, Any]
-    state: str                 # done | pruned | failed | running
+    state: RunState            # DONE, PRUNED, FAILED or RUNNING
     value: float | None = None
     step: int = 0
 
@@ -47,13 +48,13 @@ def frozen_trial(o: Outcome, params: Mapping[str, dist.Distribution]) -> optuna.
         return None
     space = distributions(params)
     finite = o.value is not None and math.isfinite(o.value)
-    if o.state == "done" and finite:
+    if o.state == RunState.DONE and finite:
         return create_trial(params=o.params, distributions=space, value=o.value)
-    if o.state == "pruned":
+    if o.state == RunState.PRUNED:
         steps = {o.step: o.value} if finite else None
         return create_trial(params=o.params, distributions=space, state=TrialState.PRUNED,
                             intermediate_values=steps)
-    if o.state == "running":
+    if o.state == RunState.RUNNING:
         return create_trial(params=o.params, distributions=space, state=TrialState.RUNNING)
     return create_trial(params=o.params, distributions=space, state=TrialState.FAIL)
 
@@ -85,7 +86,7 @@ def propose(spec: SweepSpec, outcomes: list[Outcome], number: int) -> dict[str, 
 
 def importances(params: Mapping[str, dist.Distribution], outcomes: list[Outcome]) -> tuple[str, dict[str, float]]:
     """Optuna's importance evaluator on the finished trials: (its name, {param: share})."""
-    study = study_from([o for o in outcomes if o.state == "done"], params)
+    study = study_from([o for o in outcomes if o.state == RunState.DONE], params)
     varied = [n for n in params if len({repr(t.params[n]) for t in study.trials}) > 1]
     if not varied:
         return "optuna", {}

@@ -23,172 +23,15 @@ from engine.train import faults
 from engine.sweeps import pruning
 from engine.store import runs as st
 from engine.core.hosts import this_host
+from engine.store.schema import RunState
+from engine.train.recorder import (  # noqa: F401 - STATUS_EVERY_S and RunRecorder are used from here too
+    ATTEMPT_ENV, STATUS_EVERY_S, RunRecorder, Superseded, _finite, disk_full_reason, keep_records_through, log,
+)
 
 EXIT_DONE, EXIT_FAILED, EXIT_DIVERGED, EXIT_OOM, EXIT_TERMINATED = 0, 1, 3, 4, 75
 EXIT_SUPERSEDED, EXIT_BUSY = 6, 7
-ATTEMPT_ENV = "GPT_TUI_ATTEMPT"
 WORKER_LOCK_WAIT_S = 120.0
-STATUS_EVERY_S = 1.0
-CONTROL_EVERY_S = 0.5
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
-
-
-def log(message: str) -> None:
-    try:
-        print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}", flush=True)
-    except OSError:
-        pass  # worker.log is on a full disk: the status file still says how the run ended
-
-
-class Superseded(Exception):
-    """The run was queued again while this worker lived: a newer attempt owns it, this one
-    writes nothing more (no status, no record, no checkpoint) and exits."""
-
-
-class RunRecorder:
-    """Writes a run's records and state into its directory, rate-limiting the status file.
-
-    With writes=False (the other processes of a DDP job) it is a silent twin: it reads, never writes."""
-
-    def __init__(self, store: st.Store, run_id: str, writes: bool = True) -> None:
-        self.store, self.run_id, self.writes = store, run_id, writes
-        self.metrics: st.AppendLog | None = None  # opened once resume has trimmed the log
-        self.control_path = store.control_path(run_id)
-        self.status: dict[str, Any] = store.read_status(run_id)
-        self._status_at = 0.0
-        self._control_at = 0.0
-        self._control_mtime: float | None = None
-        self.signal_reason: str | None = None
-        self.max_iters = self.tokens_per_iter = 0  # set once the trainer exists
-        self.attempt_started = time.time()
-        self.seconds_before = float(self.status.get("train_seconds", 0.0))
-        # The attempt the engine started this worker for; None for a foreground `gpt-tui train`.
-        self.attempt_id = os.environ.get(ATTEMPT_ENV) or None
-
-    def train_seconds(self) -> float:
-        """Time spent in attempts that ended in order (a killed attempt's time is not known)."""
-        return self.seconds_before + time.time() - self.attempt_started
-
-    def write_status(self, durable: bool = True, **changes: Any) -> None:
-        """Apply `changes` to status.toml if the run is still this worker's attempt (compare and
-        set under the status lock, keeping what others wrote meanwhile); else raise Superseded."""
-        changes = {k: v for k, v in changes.items() if v is not None}
-        changes["updated"] = st.now_iso()
-        self._status_at = time.monotonic()
-        if not self.writes:
-            self.status.update(changes)
-            return
-        try:
-            status = self.store.update_status_if(self.run_id, self.owns, durable, **changes)
-        except st.StoreError as e:  # status.toml damaged by a hand: this worker's own copy repairs it
-            log(f"status.toml could not be read ({e}); rewriting it from this worker's copy")
-            self.status.update(changes)
-            self.store.write_status(self.run_id, self.status, durable)
-            return
-        if status is None:
-            self.writes = False
-            if self.metrics is not None:
-                self.metrics.close()
-                self.metrics = None
-            raise Superseded(f"run {self.run_id} was queued again while this worker (attempt {self.attempt_id}) "
-                             "was alive; the newer attempt owns it, so this one exits without writing")
-        self.status = status
-
-    def owns(self, status: dict[str, Any]) -> bool:
-        return self.attempt_id is None or status.get("attempt_id") == self.attempt_id
-
-    def open_metrics(self) -> None:
-        if self.writes:
-            self.metrics = st.AppendLog(self.store.metrics_path(self.run_id))
-
-    def close(self) -> None:
-        if self.metrics is not None:
-            self.metrics.close()
-
-    def on_train(self, record: dict[str, Any]) -> None:
-        if self.metrics is not None:
-            self.metrics.append("train", record)
-
-    def on_eval(self, record: dict[str, Any]) -> None:
-        if self.metrics is not None:
-            self.metrics.append("eval", record)
-
-    def on_progress(self, last: dict[str, Any]) -> None:
-        if time.monotonic() - self._status_at < STATUS_EVERY_S:
-            return
-        step, rate = last.get("step"), last.get("tokens_per_s")
-        eta = None
-        if step is not None and rate and self.tokens_per_iter:
-            eta = (self.max_iters - step) * self.tokens_per_iter / rate
-        self.write_status(durable=False, eta_s=eta, **{k: v for k, v in last.items() if _finite(v)})
-
-    def should_stop(self) -> str | None:
-        if self.signal_reason or not self.writes:  # the main process alone reads requests
-            return self.signal_reason
-        now = time.monotonic()
-        if now - self._control_at < CONTROL_EVERY_S:
-            return None
-        self._control_at = now
-        try:
-            mtime = self.control_path.stat().st_mtime
-        except FileNotFoundError:
-            return None
-        if mtime == self._control_mtime:
-            return None
-        self._control_mtime = mtime
-        try:
-            request = st.read_toml(self.control_path).get("request")
-        except st.StoreError as e:
-            log(f"ignoring unreadable control file: {e}")
-            return None
-        return "stop requested" if request == "stop" else None
-
-
-def _finite(v: Any) -> bool:
-    return not (isinstance(v, float) and not math.isfinite(v))
-
-
-def keep_records_through(path: Path, step: int) -> str:
-    """Rewrite the metrics log without records past `step`, so that a resumed run logs each step
-    once; returns what was taken out, for worker.log. Whatever is taken out but will not be
-    logged again (chunks that do not parse, a torn tail, records with no whole-number step) is
-    kept in metrics.toml.rejected: a record is never dropped without a trace."""
-    if not path.exists():
-        return "no records yet"
-    read = st.read_log(path)
-    kept, past, stepless = [], 0, []
-    for table, record in read.records:
-        if type(record.get("step")) is not int:
-            stepless.append((table, record))
-        elif record["step"] <= step:
-            kept.append((table, record))
-        else:
-            past += 1
-    rejected = [*read.rejected, *(st.format_record(t, r) for t, r in stepless)]
-    if read.torn_bytes:
-        rejected.append(path.read_bytes()[-read.torn_bytes:].decode("utf-8", "replace"))
-    if kept != read.records or rejected or path.stat().st_size != len(_serialise(read.records)):
-        for text in rejected:
-            st.keep_rejected(path, text.encode("utf-8", "replace"))
-        st.write_atomic(path, _serialise(kept))
-    said = [f"{len(kept)} records kept through step {step}", f"{past} past it dropped (trained again)"]
-    if rejected:
-        said.append(f"{read.skipped} unreadable chunk(s), {len(stepless)} record(s) without a step and "
-                    f"{read.torn_bytes} torn byte(s) moved to {st.rejected_path(path).name}")
-    return ", ".join(said)
-
-
-def _serialise(records: list[tuple[str, dict[str, Any]]]) -> bytes:
-    return "".join(st.format_record(t, r) for t, r in records).encode()
-
-
-def disk_full_reason(e: OSError, run_dir: Path) -> str:
-    """One line for status.toml: which file could not be written, and what to do."""
-    where = str(e.filename or "a file of the run")
-    if where.startswith(f"{run_dir}{os.sep}"):
-        where = where[len(str(run_dir)) + 1:]
-    return (f"disk full or file size limit reached while writing {where} ({e.strerror}); free some space "
-            f"(or raise the limit), then `gpt-tui resume {run_dir.name}`")
 
 
 def run(run_dir: Path) -> int:
@@ -217,9 +60,9 @@ def run(run_dir: Path) -> int:
 
 
 def run_attempt(store: st.Store, run_id: str, run_dir: Path, rec: RunRecorder, dist: Any) -> int:
-    attempts = int(rec.status.get("attempts", 0))  # counted by whoever launched this worker
-    rec.write_status(state="running", pid=os.getpid(), host=this_host(), attempts=attempts,
-                     started=rec.status.get("started") or st.now_iso(), error="", reason="",
+    attempts = rec.status.attempts  # counted by whoever launched this worker
+    rec.write_status(state=RunState.RUNNING, pid=os.getpid(), host=this_host(), attempts=attempts,
+                     started=rec.status.started or st.now_iso(), error="", reason="",
                      processes=dist.world)
     log(f"run {run_id}: attempt {attempts}, pid {os.getpid()}"
         + (f", rank {dist.rank} of {dist.world}" if dist.enabled else ""))
@@ -239,7 +82,7 @@ def run_attempt(store: st.Store, run_id: str, run_dir: Path, rec: RunRecorder, d
         faults.limit_file_size(cfg)
         return train_run(store, run_id, cfg, rec, dist)
     except cfgmod.ConfigError as e:
-        return end(rec, "failed", EXIT_FAILED, reason=f"invalid config: {'; '.join(map(str, e.problems))}")
+        return end(rec, RunState.FAILED, EXIT_FAILED, reason=f"invalid config: {'; '.join(map(str, e.problems))}")
     except Superseded:
         raise
     except Exception as e:  # noqa: BLE001 - the run's end, with its reason, is the point
@@ -248,12 +91,12 @@ def run_attempt(store: st.Store, run_id: str, run_dir: Path, rec: RunRecorder, d
             from engine.train import telemetry
             device = "cuda" if torch.cuda.is_available() else "cpu"
             print_traceback()
-            return end(rec, "oom", EXIT_OOM, reason=first_line(e), memory=telemetry.memory_reading(device))
+            return end(rec, RunState.OOM, EXIT_OOM, reason=first_line(e), memory=telemetry.memory_reading(device))
         print_traceback()
         if isinstance(e, OSError) and e.errno in DISK_FULL:
-            return end(rec, "failed", EXIT_FAILED, reason=disk_full_reason(e, run_dir))
+            return end(rec, RunState.FAILED, EXIT_FAILED, reason=disk_full_reason(e, run_dir))
         # In a DDP job the usual cause is a peer process that died: worth another attempt.
-        return end(rec, "failed", EXIT_FAILED, reason=f"{type(e).__name__}: {first_line(e)}",
+        return end(rec, RunState.FAILED, EXIT_FAILED, reason=f"{type(e).__name__}: {first_line(e)}",
                    retryable=dist.enabled)
 
 
@@ -306,7 +149,7 @@ def first_line(e: BaseException) -> str:
     return text[0][:300] if text else type(e).__name__
 
 
-def end(rec: RunRecorder, state: str, code: int, reason: str = "", **extra: Any) -> int:
+def end(rec: RunRecorder, state: RunState, code: int, reason: str = "", **extra: Any) -> int:
     log(f"run {rec.run_id}: {state}{' - ' + reason if reason else ''}")
     rec.write_status(state=state, reason=reason, finished=st.now_iso(), pid=0,
                      train_seconds=rec.train_seconds(), **extra)
@@ -349,11 +192,11 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
         trainer.train(resumed=resumed)
     except StopRequested as s:
         if pruner is not None and s.reason == pruner.reason:
-            return end(rec, "pruned", EXIT_DONE, reason=s.reason, **latest(trainer), step=s.step)
+            return end(rec, RunState.PRUNED, EXIT_DONE, reason=s.reason, **latest(trainer), step=s.step)
         code = EXIT_TERMINATED if s.reason.startswith("signal") else EXIT_DONE
-        return end(rec, "stopped", code, reason=s.reason, **latest(trainer), step=s.step)
+        return end(rec, RunState.STOPPED, code, reason=s.reason, **latest(trainer), step=s.step)
     except Diverged as d:
-        return end(rec, "diverged", EXIT_DIVERGED, reason=str(d), **latest(trainer), step=d.step)
+        return end(rec, RunState.DIVERGED, EXIT_DIVERGED, reason=str(d), **latest(trainer), step=d.step)
     if not dist.is_main:
         return EXIT_DONE
     row = result_row(store, run_id, cfg, trainer, rec.status, rec.train_seconds())
@@ -361,7 +204,7 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
         st.append_result(store, row)
     final = {**latest(trainer), "step": trainer.step, "tokens_per_s": row["tokens_per_s"],
              "final_val_loss": row["final_val_loss"], "final_val_ppl": row["final_val_ppl"]}
-    return end(rec, "done", EXIT_DONE, **final)
+    return end(rec, RunState.DONE, EXIT_DONE, **final)
 
 
 def restore_checkpoint(trainer: Any, ckpt_dir: Path) -> bool:
@@ -394,23 +237,23 @@ def latest(trainer: Any) -> dict[str, Any]:
 
 
 def result_row(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, trainer: Any,
-               status: dict[str, Any], duration: float) -> dict[str, Any]:
+               status: st.Status, duration: float) -> dict[str, Any]:
     """The run's row of the trial table (results.toml)."""
     rates = [r["tokens_per_s"] for t, r in st.read_log(store.metrics_path(run_id)).records
              if t == "train" and r.get("tokens_per_s")]
     rates.sort()
     row = {
-        "run": run_id, "name": status.get("name", ""), "sweep": status.get("sweep", ""),
-        "state": "done", "n_layer": cfg.n_layer, "n_head": cfg.n_head, "n_embd": cfg.n_embd,
+        "run": run_id, "name": status.name, "sweep": status.sweep,
+        "state": str(RunState.DONE), "n_layer": cfg.n_layer, "n_head": cfg.n_head, "n_embd": cfg.n_embd,
         "block_size": cfg.block_size, "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
         "gradient_accumulation_steps": cfg.gradient_accumulation_steps, "batch": cfg.batch_label,
-        "params": int(status.get("params", 0)), "steps": trainer.step,
+        "params": status.params, "steps": trainer.step,
         "tokens": trainer.step * trainer.tokens_per_iter,
         "best_val_loss": trainer.best_val_loss, "final_val_loss": trainer.last.get("val_loss", math.nan),
         "final_val_ppl": trainer.last.get("val_ppl", math.nan),
         "tokens_per_s": rates[len(rates) // 2] if rates else 0.0,
         "duration_s": duration, "finished": st.now_iso(), "device": trainer.device_label,
-        "note": status.get("note", ""),
+        "note": status.note,
     }
     return row
 

@@ -9,6 +9,7 @@ from engine.core import config as cfgmod
 from engine.store import runs as st
 from engine.store import table as trial
 from tui.models.editor_model import text_of
+from tui.watcher import Source, settling
 
 
 def config_diff(configs: dict[str, dict[str, Any]]) -> list[tuple[str, list[str]]]:
@@ -23,6 +24,13 @@ def config_diff(configs: dict[str, dict[str, Any]]) -> list[tuple[str, list[str]
     return out
 
 
+def val_point(table: str, record: dict[str, Any]) -> tuple[float, float, float] | None:
+    """(step, tokens, val loss) of an [[eval]] record; None for any other record."""
+    if table == "eval" and isinstance(record.get("val_loss"), (int, float)):
+        return float(record.get("step", 0)), float(record.get("tokens", 0)), float(record["val_loss"])
+    return None
+
+
 @dataclass
 class Curve:
     """One run's evaluations: val loss by step and by tokens seen."""
@@ -33,16 +41,64 @@ class Curve:
     tokens: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
 
-    def add(self, records: list[tuple[str, dict[str, Any]]]) -> bool:
+    def add(self, records: list[st.Record]) -> bool:
         changed = False
-        for table, r in records:
-            if table == "eval" and isinstance(r.get("val_loss"), (int, float)):
-                self.steps.append(float(r.get("step", 0)))
-                self.tokens.append(float(r.get("tokens", 0)))
-                self.val_loss.append(float(r["val_loss"]))
+        for table, record in records:
+            if (point := val_point(table, record)) is not None:
+                self.steps.append(point[0])
+                self.tokens.append(point[1])
+                self.val_loss.append(point[2])
                 changed = True
         return changed
 
 
 def read_configs(store: st.Store, run_ids: list[str]) -> dict[str, dict[str, Any]]:
     return {run_id: trial.read_config(store, run_id) for run_id in run_ids}
+
+
+@dataclass
+class CompareUpdate:
+    """Labels and configs come with the first read only. `records`: by run, whether its log was
+    replaced (its curve starts again) and its new [[eval]] records."""
+
+    labels: dict[str, str] | None = None
+    configs: dict[str, dict[str, Any]] | None = None
+    records: dict[str, tuple[bool, list[st.Record]]] = field(default_factory=dict)
+
+
+class CompareFeed(Source[CompareUpdate]):
+    """The compare screen's Source: the runs' metrics.toml, read incrementally."""
+
+    def __init__(self, store: st.Store, run_ids: list[str]) -> None:
+        self.store = store
+        self.run_ids = run_ids
+        self.tails = {str(store.metrics_path(run_id)): (run_id, st.LogTail(store.metrics_path(run_id)))
+                      for run_id in run_ids}
+        self.first = True
+
+    def paths(self) -> list[str]:
+        return list(self.tails)
+
+    def read_changed(self, changed: set[str]) -> CompareUpdate | None:
+        update = CompareUpdate()
+        if self.first:
+            update.labels = {run_id: _name(self.store, run_id) or run_id[-12:] for run_id in self.run_ids}
+            update.configs = read_configs(self.store, self.run_ids)
+            self.first = False
+        again = set()
+        for path in changed & self.tails.keys():
+            run_id, tail = self.tails[path]
+            records = [(t, r) for t, r in tail.poll() if val_point(t, r) is not None]
+            if records or tail.reset:
+                update.records[run_id] = (tail.reset, records)
+            if settling(tail):
+                again.add(path)
+        self.again = frozenset(again)
+        return update if update.configs is not None or update.records else None
+
+
+def _name(store: st.Store, run_id: str) -> str:
+    try:
+        return store.read_status(run_id).get("name") or ""
+    except st.StoreError:
+        return ""

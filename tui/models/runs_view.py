@@ -1,16 +1,13 @@
-"""The runs table as data: its columns, what each cell says, how rows sort and filter, and a
-reader that re-reads a run only when one of its files changed."""
+"""The runs table as data: its columns, what each cell says, how rows sort and filter."""
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from rich.text import Text
 
-from engine.store import runs as st
 from engine.store import table as trial
 from engine.core.estimate import human_count, human_seconds
 
@@ -187,46 +184,5 @@ def parse_filter(text: str) -> RunFilter:
     return RunFilter(tuple(words), tuple(states), tuple(sweeps))
 
 
-# -- reading ----------------------------------------------------------------------------
-
-def _stamp(path: str) -> tuple[int, int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_mtime_ns, info.st_size
-
-
-class RunsReader:
-    """Every run's Row; a run is read again only when its status, config or note file changed,
-    so a refresh of a quiet store costs a few stat calls per run."""
-
-    def __init__(self, store: st.Store) -> None:
-        self.store = store
-        self._cache: dict[str, tuple[tuple, Row]] = {}
-
-    def read(self) -> dict[str, Row]:
-        out: dict[str, Row] = {}
-        root = str(self.store.root)
-        for run_id in self.store.list_runs():
-            run_dir = os.path.join(root, run_id)
-            stamp = tuple(_stamp(os.path.join(run_dir, name))
-                          for name in ("status.toml", "config.toml", "note.toml"))
-            cached = self._cache.get(run_id)
-            if cached is not None and cached[0] == stamp:
-                out[run_id] = cached[1]
-                continue
-            try:
-                status: dict[str, Any] | st.StoreError = self.store.read_status(run_id)
-            except st.StoreError as err:
-                status = err
-            row = trial.row_for(self.store, run_id, status)
-            self._cache[run_id] = (stamp, row)
-            out[run_id] = row
-        for gone in self._cache.keys() - out.keys():
-            del self._cache[gone]
-        return out
-
-
-__all__ = ["COLUMNS", "COLUMN_KEYS", "Column", "Row", "RunFilter", "RunsReader", "cells", "label",
+__all__ = ["COLUMNS", "COLUMN_KEYS", "Column", "Row", "RunFilter", "cells", "label",
            "parse_filter", "sort_order", "val_ppl"]

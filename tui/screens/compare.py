@@ -3,36 +3,25 @@ hyperparameters that differ between them."""
 
 from __future__ import annotations
 
-import threading
-
 from rich.text import Text
-from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from engine.store import runs as st
-from tui.models.compare_model import Curve, config_diff, read_configs
+from tui.models.compare_model import CompareFeed, CompareUpdate, Curve, config_diff
+from tui.screens.watched import WatchedScreen
 from tui.widgets import EngineBar, Line, LineChart
 from tui.widgets.charts import COLORS
 
 POLL_S = 2.0
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(WatchedScreen):
     BINDINGS = [
         Binding("x", "toggle_axis", "step/tokens", tooltip="x axis: step, or tokens seen (fair across batch sizes)"),
         Binding("escape", "app.pop_screen", "back"),
         Binding("q", "app.quit", "quit"),
     ]
-
-    class Read(Message):
-        """Curves or configs changed; the screen takes them from its own fields."""
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, CompareScreen.Read)
 
     def __init__(self, run_ids: list[str]) -> None:
         super().__init__()
@@ -41,8 +30,6 @@ class CompareScreen(Screen[None]):
         self.curves: dict[str, Curve] = {}
         self.configs: dict[str, dict] = {}
         self.diff: list[tuple[str, list[str]]] = []
-        self._lock = threading.Lock()
-        self._tails: dict[str, st.LogTail] = {}
 
     def compose(self) -> ComposeResult:
         yield EngineBar(f"compare {len(self.run_ids)} runs")
@@ -52,39 +39,21 @@ class CompareScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        store = self.app.store
-        for run_id in self.run_ids:
-            status = _status(store, run_id)
-            self.curves[run_id] = Curve(run_id, status.get("name") or run_id[-12:])
-            self._tails[run_id] = st.LogTail(store.metrics_path(run_id))
-        self.poll(first=True)
-        self.set_interval(POLL_S, self.poll)
+        self.start_watcher(CompareFeed(self.app.store, self.run_ids), POLL_S)
 
-    @work(thread=True, group="compare-poll", exit_on_error=False)
-    def poll(self, first: bool = False) -> None:
-        if not self._lock.acquire(blocking=False):
-            return
-        try:
-            changed = first
-            if first:
-                self.configs = read_configs(self.app.store, self.run_ids)
-            for run_id, tail in self._tails.items():
-                records = tail.poll()
-                if tail.reset:
+    def store_changed(self, items: list[CompareUpdate]) -> None:
+        for update in items:
+            if update.labels is not None:
+                self.curves = {run_id: Curve(run_id, label) for run_id, label in update.labels.items()}
+            if update.configs is not None:
+                self.configs = update.configs
+            for run_id, (reset, records) in update.records.items():
+                if reset:
                     self.curves[run_id] = Curve(run_id, self.curves[run_id].label)
-                    changed = True
-                changed |= self.curves[run_id].add(records)
-        finally:
-            self._lock.release()
-        if changed:
-            self.post_message(self.Read())
-
-    @on(Read)
-    def show(self) -> None:
-        with self._lock:
-            self.show_legend()
-            self.show_diff()
-            self.draw_chart()
+                self.curves[run_id].add(records)
+        self.show_legend()
+        self.show_diff()
+        self.draw_chart()
 
     def show_legend(self) -> None:
         text = Text()
@@ -118,15 +87,7 @@ class CompareScreen(Screen[None]):
 
     def action_toggle_axis(self) -> None:
         self.by_tokens = not self.by_tokens
-        with self._lock:
-            self.draw_chart()
-
-
-def _status(store: st.Store, run_id: str) -> dict:
-    try:
-        return store.read_status(run_id)
-    except st.StoreError:
-        return {}
+        self.draw_chart()
 
 
 def _rich_color(plotext_color: str) -> str:

@@ -45,12 +45,14 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
             self.device, self.caps, self.calibration = device, caps, calibration
 
     class EstimateRead(Message):
-        def __init__(self, config: cfgmod.RunConfig, lines: list[em.Line] | None, error: str = "") -> None:
+        def __init__(self, config: cfgmod.RunConfig, lines: list[em.Line] | None, error: str = "",
+                     measured: tuple = (None, None)) -> None:
             super().__init__()
-            self.config, self.lines, self.error = config, lines, error
+            self.config, self.lines, self.error, self.measured = config, lines, error, measured
 
         def can_replace(self, message: Message) -> bool:
-            return isinstance(message, EditorScreen.EstimateRead)
+            # Not by one made with another device reading: that one may be dropped as stale.
+            return isinstance(message, EditorScreen.EstimateRead) and message.measured == self.measured
 
     def __init__(self, base: cfgmod.RunConfig | None = None, origin: str = "") -> None:
         super().__init__()
@@ -167,17 +169,19 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
 
     @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
     def estimate(self, cfg: cfgmod.RunConfig) -> None:
+        device, calibration = measured = (self.device, self.calibration)
         try:
             vocab = vocab_size(cfg.dataset, cfg.tokenizer, self.app.store.datasets_dir)
         except (GptTuiError, ValueError, OSError) as e:
             self.post_message(self.EstimateRead(cfg, None, f"vocabulary unknown: {e}"))
             return
-        self.post_message(self.EstimateRead(cfg, em.estimate_lines(cfg, vocab, self.device, self.calibration)))
+        self.post_message(self.EstimateRead(cfg, em.estimate_lines(cfg, vocab, device, calibration), measured=measured))
 
     @on(EstimateRead)
     def estimate_read(self, message: EstimateRead) -> None:
-        if message.config != self.config:
-            return  # typed over since
+        if message.config != self.config or (message.lines is not None
+                                             and message.measured != (self.device, self.calibration)):
+            return  # typed over since, or made before the device was read: a newer one follows
         panel = self.query_one("#estimates", EstimatePanel)
         if message.lines is None:
             panel.show_message(message.error)

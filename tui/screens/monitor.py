@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any
 
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
+from engine.core.estimate import human_bytes, human_count, human_seconds
 from engine.store import control
 from engine.store import runs as st
-from engine.core.estimate import human_bytes, human_count, human_seconds
+from tui.models.run_feed import RunFeed, RunUpdate
 from tui.models.runs_view import STATE_BADGES
 from tui.models.series import RunSeries
-from engine.store.tail import TextTail
+from tui.screens.watched import WatchedScreen
 from tui.widgets import EngineBar, ProgressLine, Readouts, RunCharts
 
 POLL_S = 1.0
 
 
-class MonitorScreen(Screen[None]):
+class MonitorScreen(WatchedScreen):
     BINDINGS = [
         Binding("x", "toggle_axis", "step/tokens", tooltip="x axis: step, or tokens seen"),
         Binding("s", "stop", "stop", tooltip="stop the run (it checkpoints first)"),
@@ -34,24 +32,11 @@ class MonitorScreen(Screen[None]):
         Binding("q", "app.quit", "quit"),
     ]
 
-    class Polled(Message):
-        """New data waits in the screen's inbox; a burst of these is handled once."""
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, MonitorScreen.Polled)
-
     def __init__(self, run_id: str) -> None:
         super().__init__()
         self.run_id = run_id
-        self.timer = None
         self.series = RunSeries()
         self.status: dict[str, Any] = {}
-        self.polls = 0
-        self._lock = threading.Lock()  # guards the inbox below and the tails
-        self._inbox: list = []
-        self._inbox_lines: list[str] = []
-        self._inbox_status: dict[str, Any] | None = None
-        self._inbox_reset = False
 
     def compose(self) -> ComposeResult:
         yield EngineBar("monitor")
@@ -62,81 +47,29 @@ class MonitorScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        store = self.app.store
-        self.metrics = st.LogTail(store.metrics_path(self.run_id))
-        self.log_tail = TextTail(store.worker_log(self.run_id))
-        self._status_stamp: tuple | None = None
-        self.poll()
-        self.timer = self.set_interval(POLL_S, self.poll)
+        self.start_watcher(RunFeed(self.app.store, self.run_id), POLL_S)
 
-    def on_screen_suspend(self) -> None:
-        if self.timer is not None:
-            self.timer.pause()
-
-    def on_screen_resume(self) -> None:
-        if self.timer is not None:
-            self.timer.resume()
-
-    # -- reading (a thread; only new bytes) --------------------------------------------
-    @work(thread=True, group="monitor-poll", exit_on_error=False)
-    def poll(self) -> None:
-        if not self._lock.acquire(blocking=False):
-            return
-        try:
-            records = self.metrics.poll()
-            reset = self.metrics.reset
-            lines = self.log_tail.poll()
-            status = self._read_status_if_changed()
-            if reset:
-                self._inbox.clear()
-                self._inbox_reset = True
-            self._inbox.extend(records)
-            self._inbox_lines.extend(lines)
-            if status is not None:
-                self._inbox_status = status
-            news = bool(records or lines or status is not None or reset)
-        finally:
-            self._lock.release()
-        if news:
-            self.post_message(self.Polled())
-
-    def _read_status_if_changed(self) -> dict[str, Any] | None:
-        path = self.app.store.status_path(self.run_id)
-        try:
-            info = path.stat()
-        except FileNotFoundError:
-            return None
-        stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
-        if stamp == self._status_stamp:
-            return None
-        try:
-            status = st.read_toml(path)
-        except st.StoreError:
-            return None
-        self._status_stamp = stamp
-        return status
-
-    @on(Polled)
-    def take_inbox(self) -> None:
-        with self._lock:
-            records, self._inbox = self._inbox, []
-            lines, self._inbox_lines = self._inbox_lines, []
-            status, self._inbox_status = self._inbox_status, None
-            reset, self._inbox_reset = self._inbox_reset, False
-        self.polls += 1
-        if reset:
-            self.series.clear()
-        if status is not None:
-            self.status = status
-        self.series.add(records)
+    def store_changed(self, items: list[RunUpdate]) -> None:
+        kinds: set[str] = set()
+        lines: list[str] = []
+        ended = False
+        for update in items:
+            if update.reset:
+                self.series.clear()
+                kinds |= {"train", "eval"}
+            if update.status is not None:
+                self.status = update.status
+                ended = update.status.get("state") not in ("running", "queued")
+            self.series.add(update.records)
+            kinds |= {kind for kind, _ in update.records}
+            lines += update.lines
         if lines:
             self.query_one("#worker-log", Log).write_lines(lines)
         self.show_numbers()
-        kinds = {"train", "eval"} if reset else {kind for kind, _ in records}
         charts = self.query_one(RunCharts)
         if kinds:
             charts.changed(kinds)
-        if status is not None and status.get("state") not in ("running", "queued"):
+        if ended:
             charts.draw(now=True)  # the run has ended: show its last records now, not when paced
 
     # -- showing -----------------------------------------------------------------------

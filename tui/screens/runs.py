@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Callable
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from engine.core import config as cfgmod
 from engine.store import control
 from engine.store import runs as st
-from tui.models.runs_view import Row, RunsReader, column, parse_filter
+from tui.models.runs_reader import Row, RunsReader
+from tui.models.runs_view import column, parse_filter
+from tui.screens.watched import WatchedScreen
 from tui.widgets import EngineBar, RunTable
 
 REFRESH_S = 1.0
 
 
-class RunsScreen(Screen[None]):
+class RunsScreen(WatchedScreen):
     BINDINGS = [
         Binding("n", "new_run", "new", tooltip="new run: the editor, from the quickstart preset"),
         Binding("w", "new_sweep", "sweep", tooltip="new sweep: the sweep builder"),
@@ -53,23 +52,6 @@ class RunsScreen(Screen[None]):
         ("Filter runs", "Words, state:X, sweep:Y", "filter"),
     )
 
-    class RunsRead(Message):
-        """A fresh reading of every run; a newer one supersedes any not yet shown."""
-
-        def __init__(self, rows: dict[str, Row]) -> None:
-            super().__init__()
-            self.rows = rows
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, RunsScreen.RunsRead)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reader: RunsReader | None = None
-        self.timer = None
-        self.reads = 0
-        self._reading = threading.Lock()
-
     def compose(self) -> ComposeResult:
         yield EngineBar("runs")
         yield RunTable(id="runs")
@@ -79,41 +61,16 @@ class RunsScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.reader = RunsReader(self.app.store)
-        self.call_after_refresh(self.start_reading)  # the first frame first: see GptTuiApp
-
-    def start_reading(self) -> None:
-        self.read_runs()
-        self.timer = self.set_interval(REFRESH_S, self.read_runs)
-
-    def on_screen_suspend(self) -> None:
-        if self.timer is not None:
-            self.timer.pause()  # covered by another screen: nobody sees this table
-
-    def on_screen_resume(self) -> None:
-        if self.timer is not None:
-            self.read_runs()
-            self.timer.resume()
+        # The first frame first: see GptTuiApp.after_first_frame.
+        self.call_after_refresh(self.start_watcher, RunsReader(self.app.store), REFRESH_S)
 
     @property
     def table(self) -> RunTable:
         return self.query_one(RunTable)
 
-    # -- reading -----------------------------------------------------------------------
-    @work(thread=True, group="runs-read", exit_on_error=False)
-    def read_runs(self) -> None:
-        if not self._reading.acquire(blocking=False):
-            return  # the last read is still going; this tick adds nothing
-        try:
-            rows = self.reader.read()
-        finally:
-            self._reading.release()
-        self.post_message(self.RunsRead(rows))
-
-    @on(RunsRead)
-    def show_runs(self, message: RunsRead) -> None:
-        self.table.show_rows(message.rows)
-        self.reads += 1
+    # -- reading (the watcher's thread) and showing ---------------------------------------
+    def store_changed(self, items: list[dict[str, Row]]) -> None:
+        self.table.show_rows(items[-1])  # each read is every run: the last one is enough
         self.show_summary()
 
     def show_summary(self) -> None:
@@ -229,7 +186,8 @@ class RunsScreen(Screen[None]):
         self.app.call_from_thread(self.notify, f"{run_id}: {message}")
         if then_engine:
             self.app.call_from_thread(self.app.ensure_engine)
-        self.read_runs()
+        if self.watcher is not None:
+            self.watcher.poke()  # show what this action wrote now, not at the next tick
 
     # -- sorting and filtering ---------------------------------------------------------
     def action_sort(self) -> None:

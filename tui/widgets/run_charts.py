@@ -30,7 +30,6 @@ class RunCharts(Grid):
         self.series = series
         self.by_tokens = False
         self.dirty: set[str] = set(SOURCES)
-        self.draws = 0
         self._drawn_at = 0.0
         self._pending = None
         self._spent = 0.0  # render seconds of every chart, as of the last draw
@@ -72,7 +71,6 @@ class RunCharts(Grid):
         self.every_s = max(CHART_EVERY_S, (spent - self._spent) / CHART_BUDGET)
         self._spent = spent
         self._drawn_at = time.monotonic()
-        self.draws += 1
         for chart in list(self.dirty):
             getattr(self, f"_draw_{chart}")(self.query_one(f"#chart-{chart}", LineChart))
         self.dirty.clear()

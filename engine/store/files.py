@@ -1,0 +1,124 @@
+"""Store files written atomically (temp file, fsync, rename) and read as untrusted TOML."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from engine.core.errors import GptTuiError
+
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+
+
+class StoreError(GptTuiError):
+    """A run-store file or name that cannot be used; the message says which and what to do."""
+
+
+def now_iso() -> str:
+    """The current time as ISO-8601 UTC, to the millisecond: 2024-05-01T12:00:00.123Z."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def write_atomic(path: Path, text: str | bytes, durable: bool = True) -> None:
+    """Replace `path` with `text` so that a reader sees the old file or the new, never half.
+    durable=False skips the fsyncs: still atomic, but a power cut may bring back the old file
+    (fine for a progress update the next one replaces within a second)."""
+    path = Path(path)
+    try:
+        temp = write_temp_file(path.parent, f".tmp-{path.name}-", text, durable)
+    except OSError as err:
+        _name_the_file(err, path)
+        raise
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def write_toml(path: Path, data: dict[str, Any], durable: bool = True) -> None:
+    """Atomically replace `path` with `data` as TOML."""
+    write_atomic(path, tomli_w.dumps(data), durable)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML file at `path`, or a StoreError that names it and says what to do."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise StoreError(f"{path} does not exist; check the run id and the store root") from None
+    except (ValueError, RecursionError) as err:  # bad TOML or UTF-8, a huge int, deep nesting
+        raise StoreError(f"{path} is not valid TOML ({_first_line(err)}); fix or delete the file") from None
+    except OSError as err:
+        raise StoreError(f"{path} cannot be read ({err.strerror}); check its permissions") from None
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+
+
+def _name_the_file(err: OSError, path: Path) -> None:
+    """Give `err` the file it concerns: a failed write() (a full disk) names none by itself."""
+    if err.filename is None:
+        err.filename = str(path)
+
+
+def never_world_writable() -> None:
+    """Mask the world-write bit for every file and folder this process creates from now on, so
+    that a permissive umask (000) never makes the store writable by every user. The entry points
+    of the engine, its workers and the CLI call it; group bits stay as the user's umask says."""
+    os.umask(os.umask(0) | 0o002)
+
+
+def write_temp_file(directory: Path, prefix: str, text: str | bytes, durable: bool = True) -> Path:
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    while True:
+        temp = directory / f"{prefix}{secrets.token_hex(4)}"
+        try:
+            fd = os.open(temp, flags, FILE_MODE)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            if durable:
+                os.fsync(file.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable: without it a power cut can bring back the old file.
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_dirs(path: Path) -> None:
+    """mkdir -p, creating each missing directory with DIR_MODE (so never world-writable)."""
+    if path.is_dir():
+        return
+    if path.parent != path:
+        make_dirs(path.parent)
+    try:
+        os.mkdir(path, DIR_MODE)
+    except FileExistsError:
+        if not path.is_dir():
+            raise
