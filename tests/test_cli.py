@@ -56,7 +56,7 @@ def test_estimate_of_a_char_model_counts_the_builtin_vocabulary(tmp_path):
     (["train", "--config", "missing.toml"], "cannot read"),
     (["sample", "../escape"], "run id"),
     (["sample", "no-such-run"], "no run"),
-    (["frobnicate"], "invalid choice"),
+    (["frobnicate"], "unknown command 'frobnicate'"),
 ])
 def test_bad_input_gives_a_clear_message_a_non_zero_exit_and_leaves_the_store_alone(tmp_path, args, words):
     store = tmp_path / "runs"

@@ -92,8 +92,8 @@ def test_queue_controls_without_an_engine(store):
     (["note", "x\x01y", "hi"], "control character"),
     (["run", "--set", "max_iters=0", "--no-engine"], "max_iters"),
     (["run", "--priority", "500", "--no-engine"], "-99 to 99"),
-    (["ls", "--sort", "colour"], "invalid choice"),
-    (["export", "--format", "xls"], "invalid choice"),
+    (["ls", "--sort", "colour"], "'colour' is not one of"),
+    (["export", "--format", "xls"], "'xls' is not one of"),
 ])
 def test_bad_run_commands_fail_clearly_and_touch_nothing(store, args, words):
     queue_one(store)

@@ -17,6 +17,7 @@ from engine.sweeps import plan as sp
 from engine.sweeps import report
 from engine.sweeps.distributions import Choice, LogUniform, Uniform
 from tests.test_cli import gpt_tui, tree
+from tui.models.sweep_request import SweepRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_SET = ["--set", "n_layer=1", "--set", "n_head=2", "--set", "n_embd=32", "--set", "block_size=32",
@@ -162,3 +163,25 @@ def test_parameter_importance_comes_from_optuna_once_enough_trials_finished(tmp_
         store.update_status(entry["run"], state="done", final_val_loss=loss, final_val_ppl=2.718 ** loss)
     imp = report.importance(store, report.build(store, "rnd"))
     assert imp.method.startswith("optuna") and max(imp.values, key=imp.values.get) == "learning_rate"
+
+
+@pytest.mark.parametrize("request_", [
+    SweepRequest("grid", ("learning_rate=1e-3,3e-3", "batch_size=8,4"), preset="quickstart", name="lr",
+                 overrides=("n_layer=2", "dropout=0.1"), keep_effective_batch=True, early_stop="median", max_hours=2.0),
+    SweepRequest("random", ("dropout=0:0.2",), n_trials=5, seed=3, scale_lr="sqrt", max_trials=4, priority=-5),
+    SweepRequest("tpe", ("learning_rate=log:1e-4:1e-3",), n_trials=8, parallel=2, early_stop="asha",
+                 early_stop_startup=2, early_stop_min_step=10, early_stop_eta=4, config=Path("my config.toml")),
+    SweepRequest("file", file=Path("examples/day38.toml"), n_trials=3),
+], ids=lambda r: r.method)
+def test_a_requests_command_line_parses_back_to_the_same_request(request_):
+    """The sweep screen shows request.command_line(); typed into a shell, it asks for the same sweep."""
+    import shlex
+
+    from tui.cli.sweep import sweep
+
+    words = shlex.split(request_.command_line())
+    assert words[:2] == ["gpt-tui", "sweep"]
+    name, command, args = sweep.resolve_command(sweep.make_context("sweep", words[2:]), words[2:])
+    with command.make_context(name, args) as ctx:
+        values = {k: v for k, v in ctx.params.items() if k not in ("dry_run", "no_engine")}
+    assert SweepRequest(method=name, **values) == request_

@@ -62,8 +62,8 @@ def test_reader_reads_a_run_again_only_when_its_files_change(tmp_path, monkeypat
     reader = RunsReader(store)
     assert len(reader.read()) == len(RUNS)
     reads = []
-    original = store.read_status
-    monkeypatch.setattr(store, "read_status", lambda run_id: reads.append(run_id) or original(run_id))
+    original = store.status
+    monkeypatch.setattr(store, "status", lambda run_id: reads.append(run_id) or original(run_id))
     reader.read()
     assert reads == []
     store.update_status(RUNNING, step=260)

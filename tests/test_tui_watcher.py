@@ -84,7 +84,7 @@ def test_a_log_deleted_and_written_again_is_read_from_its_start(tmp_path):
     w, notes = started(feed)
     wait_for(lambda: notes)
     first = w.take()
-    assert first[0].status["state"] == "running" and first[0].records
+    assert first[0].status.state == "running" and first[0].records
     path = store.metrics_path(RUNNING)
     path.unlink()
     time.sleep(5 * TICK)

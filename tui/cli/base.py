@@ -1,54 +1,86 @@
-"""What every `gpt-tui` command shares: consoles, exit codes, the command registry, config options."""
+"""What every `gpt-tui` command shares: consoles, exit codes, the store, config options, messages."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
+import rich_click as click
 from rich.console import Console
 from rich.markup import escape  # every message may quote what a person typed: "[/x]" is not markup
 
 from engine.core import config as cfgmod
 from engine.core.config import ConfigError
 from engine.core.presets import PRESETS
+from engine.serve import engines as eng
+from engine.store import control
+from engine.store import runs as st
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 err_console = Console(stderr=True, highlight=False)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-Command = Callable[[argparse.Namespace], int]
-COMMANDS: dict[str, Command] = {}
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def command(name: str) -> Callable[[Command], Command]:
-    def register(fn: Command) -> Command:
-        COMMANDS[name] = fn
-        return fn
-    return register
+class Group(click.RichGroup):
+    """A group that lists its commands in the order given and names the nearest to a typo."""
+
+    what = "command"
+    also = ""  # what else the group accepts, for the message about an unknown command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as e:
+            hint = cfgmod.suggest(e.command_name, self.commands)
+            raise click.UsageError(f"unknown {self.what} {e.command_name!r}{hint} "
+                                   f"(choose from {', '.join(self.commands)}{self.also})", ctx) from None
 
 
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports usage errors through rich with exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        err_console.print(f"[bold red]error:[/] {escape(message)}")
-        err_console.print(f"[dim]see `{self.prog} --help`[/]")
-        sys.exit(EXIT_USAGE)
-
-
-def add_config_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", "-p", help=f"start from a preset ({', '.join(PRESETS)})")
-    p.add_argument("--config", "-c", type=Path, help="a TOML file of hyperparameters (applied after the preset)")
-    p.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one hyperparameter (repeatable), e.g. --set learning_rate=3e-4")
+def config_options(f: F) -> F:
+    """--preset, --config and any number of --set, applied in that order (config_from)."""
+    f = click.option("--set", "-s", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="override one hyperparameter (repeatable, applied in order), e.g. --set learning_rate=3e-4")(f)
+    f = click.option("--config", "-c", type=click.Path(path_type=Path), metavar="FILE",
+                     help="a TOML file of hyperparameters (applied after the preset)")(f)
+    return click.option("--preset", "-p", metavar="NAME", help=f"start from a preset ({', '.join(PRESETS)})")(f)
 
 
-def config_from_args(args: argparse.Namespace) -> cfgmod.RunConfig:
-    return cfgmod.resolve(args.preset, args.config, args.overrides)
+def config_from(preset: str | None, config: Path | None, overrides: tuple[str, ...]) -> cfgmod.RunConfig:
+    return cfgmod.resolve(preset, config, overrides)
+
+
+def runs_dir() -> str | None:
+    """The global --runs, as the root command parsed it (None: $GPT_TUI_RUNS, else ./runs)."""
+    return click.get_current_context().find_root().params.get("runs")
+
+
+def store() -> st.Store:
+    return st.Store(st.resolve_root(runs_dir()))
+
+
+def existing_run(s: st.Store, run_id: str) -> str:
+    """The id, checked for safety and existence; StoreError/ControlError carry the message."""
+    st.check_run_id(run_id)
+    if not s.run_dir(run_id).is_dir():
+        raise control.ControlError(f"no run {run_id!r} in {s.root}; `gpt-tui ls` lists the runs")
+    return run_id
+
+
+def ensure_engine(s: st.Store) -> eng.EngineInfo:
+    found = eng.local_engine(s)
+    if found is not None:
+        return found
+    info = eng.start_engine(s)
+    err_console.print(f"[dim]started an engine (pid {info.pid}); its log is {s.root / eng.ENGINE_LOG}[/]")
+    return info
 
 
 def report_config_error(e: ConfigError) -> None:
@@ -68,7 +100,5 @@ def emit(text: str, out: Path | None, what: str) -> None:
     if out is None:
         sys.stdout.write(text)
         return
-    from engine.store.runs import write_atomic
-
-    write_atomic(out, text)
+    st.write_atomic(out, text)
     console.print(f"wrote {what} to {escape(str(out))}")

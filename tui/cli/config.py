@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import argparse
+from pathlib import Path
 
+import rich_click as click
 from rich.table import Table
 
 from engine.core.errors import GptTuiError
 from engine.core import config as cfgmod
 from engine.core.presets import PRESETS
 from engine.core import estimate as est
-from engine.store.runs import StoreError, Store, resolve_root, write_atomic
-from tui.cli.base import EXIT_OK, EXIT_USAGE, command, config_from_args, console, fail
+from engine.store.runs import write_atomic
+from tui.cli.base import EXIT_OK, config_from, config_options, console, fail, store
 
 REFERENCE_MFU = 0.4
 REFERENCE_GPUS = ("H100", "A100", "RTX 4090")
 
 
-def vocab_for(c: cfgmod.RunConfig, args: argparse.Namespace) -> int:
-    if getattr(args, "vocab_size", None):
-        return args.vocab_size
+def vocab_for(c: cfgmod.RunConfig) -> int:
     from engine.data.tokenize import vocab_size_for
 
-    return vocab_size_for(c.dataset, c.tokenizer, Store(resolve_root(args.runs)).datasets_dir)
+    return vocab_size_for(c.dataset, c.tokenizer, store().datasets_dir)
 
 
 def estimate_table(c: cfgmod.RunConfig, vocab: int, tokens_per_s: float | None) -> Table:
@@ -57,39 +56,46 @@ def estimate_table(c: cfgmod.RunConfig, vocab: int, tokens_per_s: float | None) 
     return t
 
 
-@command("estimate")
-def cmd_estimate(args: argparse.Namespace) -> int:
-    c = config_from_args(args)
-    if args.tokens_per_s is not None and args.tokens_per_s <= 0:
-        return fail(f"--tokens-per-s must be above 0, got {args.tokens_per_s}")
-    if args.vocab_size is not None and args.vocab_size < 1:
-        return fail(f"--vocab-size must be at least 1, got {args.vocab_size}")
+@click.command("estimate", help="parameters, FLOPs, memory and time of a config, before launching")
+@config_options
+@click.option("--tokens-per-s", type=float, metavar="N", help="throughput to estimate the run's time at")
+@click.option("--vocab-size", type=int, metavar="N", help="vocabulary size (default: from the tokenizer)")
+def estimate(preset: str | None, config: Path | None, overrides: tuple[str, ...],
+             tokens_per_s: float | None, vocab_size: int | None) -> int:
+    c = config_from(preset, config, overrides)
+    if tokens_per_s is not None and tokens_per_s <= 0:
+        return fail(f"--tokens-per-s must be above 0, got {tokens_per_s}")
+    if vocab_size is not None and vocab_size < 1:
+        return fail(f"--vocab-size must be at least 1, got {vocab_size}")
     try:
-        vocab = vocab_for(c, args)
-    except (GptTuiError, ValueError) as e:
+        vocab = vocab_size or vocab_for(c)
+    except GptTuiError as e:
         return fail(f"{e}\n  give the vocabulary with --vocab-size N to estimate anyway")
-    console.print(estimate_table(c, vocab, args.tokens_per_s))
+    console.print(estimate_table(c, vocab, tokens_per_s))
     return EXIT_OK
 
 
-@command("config")
-def cmd_config(args: argparse.Namespace) -> int:
-    c = config_from_args(args)
-    if args.out is None:
+@click.command("config", help="print a resolved config as TOML (or write it with --out)")
+@config_options
+@click.option("--out", "-o", type=click.Path(path_type=Path), metavar="FILE",
+              help="write the TOML to this file instead of printing it")
+def config_toml(preset: str | None, config: Path | None, overrides: tuple[str, ...], out: Path | None) -> int:
+    c = config_from(preset, config, overrides)
+    if out is None:
         console.out(cfgmod.to_toml(c), end="")
         return EXIT_OK
-    if args.out.exists() and args.out.is_dir():
-        return fail(f"{args.out} is a folder; give a file name such as {args.out / 'config.toml'}")
+    if out.exists() and out.is_dir():
+        return fail(f"{out} is a folder; give a file name such as {out / 'config.toml'}")
     try:
-        write_atomic(args.out, cfgmod.to_toml(c))
+        write_atomic(out, cfgmod.to_toml(c))
     except OSError as e:
-        return fail(f"cannot write {args.out}: {e}")
-    console.print(f"wrote {args.out}")
+        return fail(f"cannot write {out}: {e}")
+    console.print(f"wrote {out}")
     return EXIT_OK
 
 
-@command("fields")
-def cmd_fields(args: argparse.Namespace) -> int:
+@click.command("fields", help="every hyperparameter with its group, default and help")
+def fields() -> int:
     t = Table(title="hyperparameters (set with --set key=value)")
     for col in ("group", "name", "type", "default", "help"):
         t.add_column(col, overflow="fold")
@@ -101,8 +107,8 @@ def cmd_fields(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@command("presets")
-def cmd_presets(args: argparse.Namespace) -> int:
+@click.command("presets", help="the built-in presets")
+def presets() -> int:
     t = Table(title="presets (use with --preset NAME)")
     for col in ("preset", "n_layer", "n_head", "n_embd", "block", "LR", "batch", "tokenizer", "max_iters"):
         t.add_column(col)
@@ -114,4 +120,4 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-__all__ = ["cmd_estimate", "cmd_config", "cmd_fields", "cmd_presets", "EXIT_USAGE"]
+COMMANDS = [estimate, config_toml, fields, presets]

@@ -1,72 +1,75 @@
-"""The `gpt-tui` command: no arguments opens the app; subcommands do the rest from a shell."""
+"""The `gpt-tui` command: no arguments opens the app; subcommands do the rest from a shell.
+`main` turns what a command raises into its message and exit code."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import sys
+import traceback
 from typing import Sequence
 
-from rich.markup import escape
+import rich_click as click
 
-from engine.core.errors import GptTuiError
 from engine.core.config import ConfigError
+from engine.core.errors import GptTuiError
 from engine.store.runs import never_world_writable
-from tui.cli import config as cli_config
-from tui.cli import runs as cli_runs
-from tui.cli import sweep as cli_sweep
-from tui.cli import train as cli_train
-from tui.cli.base import (
-    COMMANDS, EXIT_USAGE, ArgumentParser, add_config_options, err_console, report_config_error,
-)
+from tui.cli import config, control, runs, show, train
+from tui.cli.base import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Group, err_console, fail, report_config_error
+from tui.cli.engines import engine
+from tui.cli.sweep import sweep
+
+EXIT_INTERRUPTED = 130
+PANELS = {  # the help lists the commands by what they are for
+    "configs": config.COMMANDS,
+    "runs": [runs.run, runs.ls, show.show, runs.logs, *control.COMMANDS, runs.export],
+    "training in the foreground": train.COMMANDS,
+    "engine and sweeps": [engine, sweep],
+}
 
 
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(
-        prog="gpt-tui",
-        description="A terminal lab for training small GPT models. With no command, opens the app.",
-    )
-    parser.add_argument("--runs", metavar="DIR",
-                        help="the run store (default: $GPT_TUI_RUNS, else ./runs)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+@click.group("gpt-tui", cls=Group, invoke_without_command=True,
+             commands=[command for commands in PANELS.values() for command in commands],
+             panels=[click.RichCommandPanel(title, commands=[c.name for c in cs]) for title, cs in PANELS.items()],
+             context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--runs", metavar="DIR", help="the run store (default: $GPT_TUI_RUNS, else ./runs)")
+@click.pass_context
+def gpt_tui(ctx: click.Context, runs: str | None) -> int:
+    """A terminal lab for training small GPT models. With no command, opens the app."""
+    never_world_writable()  # whatever the umask, the store this creates is not writable by every user
+    if runs is not None:
+        os.environ["GPT_TUI_RUNS"] = runs  # workers and engines started from here inherit it
+    if ctx.invoked_subcommand is not None:
+        return EXIT_OK
+    from tui.app import run_app  # textual, only when the app is asked for
 
-    p = sub.add_parser("estimate", help="parameters, FLOPs, memory and time of a config, before launching")
-    add_config_options(p)
-    p.add_argument("--tokens-per-s", type=float, metavar="N", help="throughput to estimate the run's time at")
-    p.add_argument("--vocab-size", type=int, metavar="N", help="vocabulary size (default: from the tokenizer)")
-
-    p = sub.add_parser("config", help="print a resolved config as TOML (or write it with --out)")
-    add_config_options(p)
-    p.add_argument("--out", "-o", type=Path, help="write the TOML to this file instead of printing it")
-
-    sub.add_parser("fields", help="every hyperparameter with its group, default and help")
-    sub.add_parser("presets", help="the built-in presets")
-
-    cli_train.add_parsers(sub)
-    cli_runs.add_parsers(sub)
-    cli_sweep.add_parsers(sub)
-    return parser
+    return run_app(runs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    never_world_writable()  # whatever the umask, the store this creates is not writable by every user
-    if args.runs is not None:
-        os.environ["GPT_TUI_RUNS"] = args.runs  # workers and engines started from here inherit it
-    if args.command is None:
-        from tui.app import run_app
-        return run_app(args.runs)
+    """Run one command line; a GptTuiError is the person's to fix (2), anything else is a bug (1)."""
     try:
-        return COMMANDS[args.command](args)
+        code = gpt_tui.main(args=sys.argv[1:] if argv is None else list(argv), prog_name="gpt-tui",
+                            standalone_mode=False)
     except ConfigError as e:
         report_config_error(e)
         return EXIT_USAGE
-    except (GptTuiError, ValueError) as e:  # StoreError, ControlError, DataError: a message for a person
-        err_console.print(f"[bold red]error:[/] {escape(str(e))}")
-        return EXIT_USAGE
-    except KeyboardInterrupt:
+    except GptTuiError as e:  # StoreError, ControlError, DataError, ...: a message for a person
+        return fail(str(e))
+    except click.ClickException as e:  # a usage error: an unknown option, a bad value, a missing argument
+        fail(e.format_message(), e.exit_code)
+        if isinstance(e, click.UsageError) and e.ctx is not None:
+            err_console.print(f"[dim]see `{e.ctx.command_path} --help`[/]")
+        return e.exit_code
+    except (click.Abort, KeyboardInterrupt):
         err_console.print("[yellow]interrupted[/]")
-        return 130
+        return EXIT_INTERRUPTED
+    except SystemExit as e:  # rich-click exits itself after printing the help of a bare group
+        return EXIT_OK if e.code is None else e.code if isinstance(e.code, int) else EXIT_FAILED
+    except Exception:
+        traceback.print_exc()
+        err_console.print("[bold red]this is a bug in gpt-tui; please report it with the traceback above[/]")
+        return EXIT_FAILED
+    return code if isinstance(code, int) else EXIT_OK
 
 
-__all__ = ["main", "cli_config"]  # cli_config registers its commands on import
+__all__ = ["main", "gpt_tui"]

@@ -1,163 +1,124 @@
 """`gpt-tui sweep`: grid, random and TPE sweeps from a command line or a TOML file, shown before
-they are queued; `sweep show` and `sweep ls` for their trial tables."""
+they are queued; the tables it prints, and `sweep show` and `sweep ls`, are in tui.cli.sweep_tables."""
 
 from __future__ import annotations
 
-import argparse
+from pathlib import Path
+from typing import Any, Callable
 
-from rich.markup import escape
-from rich.table import Table
+import rich_click as click
 
-from engine.core.errors import GptTuiError
-from engine.core import config as cfgmod
-from engine.core import estimate as est
-from engine.store import runs as st
-from engine.sweeps import spec as sw
 from engine.sweeps import files as sf
-from engine.sweeps import plan as sp
-from engine.sweeps import report
-from tui.cli.base import EXIT_OK, command, console, emit, fail
-from tui.models.sweep_form import action_parsers, describe, estimate_plan, plan_from_args
+from engine.sweeps import spec as sw
+from tui.cli.base import EXIT_OK, Group, config_options, console, ensure_engine, store
+from tui.cli.sweep_tables import ls, print_plan, show
+from tui.models.sweep_request import SweepRequest
 
-CREATE = ("grid", "random", "tpe", "file")
-ACTIONS = (*CREATE, "show", "ls")
-USAGE = """\
-  gpt-tui sweep grid learning_rate=1e-4,3e-4,6e-4 batch_size=12,16 --preset seed-baseline
-  gpt-tui sweep random -n 20 learning_rate=log:1e-4:1e-3 dropout=0:0.2 n_layer=int:8:16
-  gpt-tui sweep tpe -n 30 learning_rate=log:1e-4:1e-3 --early-stop median
-  gpt-tui sweep examples/day38.toml          (same as: gpt-tui sweep file examples/day38.toml)
-  gpt-tui sweep show ID [--format md|csv]    gpt-tui sweep ls
+HELP = """grid, random and TPE sweeps; their trial tables
+
+\b
+gpt-tui sweep grid learning_rate=1e-4,3e-4,6e-4 batch_size=12,16 --dry-run
+gpt-tui sweep random -n 20 learning_rate=log:1e-4:1e-3 dropout=0:0.2
+gpt-tui sweep tpe -n 30 learning_rate=log:1e-4:1e-3 --early-stop median
+gpt-tui sweep examples/day38.toml    (gpt-tui sweep file examples/day38.toml)
+gpt-tui sweep show ID [--format md|csv]        gpt-tui sweep ls
 
 values: a,b,c (choices)  LO:HI (uniform)  log:LO:HI (log-uniform)  int:LO:HI (integers)"""
+VALUES = "a,b,c choices; LO:HI uniform; log:LO:HI log-uniform; int:LO:HI integers"
 
 
-def store_of(args: argparse.Namespace) -> st.Store:
-    return st.Store(st.resolve_root(args.runs))
+PANELS = {  # the sweep screen's groups, in its order
+    "what to search": ["params", "file"],
+    "the base (as for a run)": ["preset", "config", "overrides"],
+    "trials": ["name", "n_trials", "seed", "parallel"],
+    "the seed's rules": ["keep_effective_batch", "scale_lr"],
+    "early stopping and budgets": ["early_stop", "early_stop_startup", "early_stop_min_step", "early_stop_eta",
+                                   "max_trials", "max_hours"],
+    "queueing": ["priority", "dry_run", "no_engine", "help"],
+}
 
 
-@command("sweep")
-def cmd_sweep(args: argparse.Namespace) -> int:
-    what, rest = args.what, list(args.rest)
-    if what not in ACTIONS and what.endswith(".toml"):
-        what, rest = "file", [what, *rest]
-    if what not in ACTIONS:
-        hint = cfgmod.suggest(what, ACTIONS)
-        return fail(f"unknown sweep command {what!r}{hint} (choose from {', '.join(ACTIONS)}, "
-                    "or give a sweep FILE.toml)")
-    sub = action_parsers()[what].parse_intermixed_args(rest)
-    sub.runs = args.runs
-    if what == "show":
-        return cmd_show(sub)
-    if what == "ls":
-        return cmd_ls(sub)
-    return cmd_create(sub, what)
+def create_options(sampled: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options of every sweep that queues trials; `sampled` adds -n (random, tpe, a file)."""
+    options = [
+        click.option("--name", metavar="ID",
+                     help="the sweep's id (lowercase, at most 18 characters); trials are ID-t001, ..."),
+        *([click.option("-n", "--n-trials", "n_trials", type=int, metavar="N", help="how many trials")]
+          if sampled else []),
+        click.option("--seed", type=int, metavar="N", help="seed of the draws (random, tpe)"),
+        click.option("--parallel", type=int, metavar="K", help="tpe: trials in flight at once (1)"),
+        click.option("--keep-effective-batch", is_flag=True,
+                     help="when batch_size varies, gradient_accumulation_steps follows so batch x accumulation stays"),
+        click.option("--scale-lr", type=click.Choice(sw.LR_SCALINGS),
+                     help="scale the learning rate with the effective batch"),
+        click.option("--early-stop", type=click.Choice(sw.RULES), help="prune trials at eval points: median rule or ASHA"),
+        click.option("--early-stop-startup", type=int, metavar="N", help="other trials needed before pruning (3)"),
+        click.option("--early-stop-min-step", type=int, metavar="STEP", help="no pruning before this step"),
+        click.option("--early-stop-eta", type=int, metavar="ETA", help="ASHA's reduction factor (3)"),
+        click.option("--max-trials", type=int, metavar="N", help="queue at most N trials"),
+        click.option("--max-hours", type=float, metavar="H", help="stop queueing once the trials trained this long"),
+        click.option("--priority", type=int, default=0, metavar="N", help="-99..99; higher runs first"),
+        click.option("--dry-run", is_flag=True, help="show the trials and the estimate; queue nothing"),
+        click.option("--no-engine", is_flag=True, help="only queue; do not start an engine"),
+    ]
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            f = option(f)
+        f = config_options(f)
+        for title, names in reversed(PANELS.items()):
+            f = click.option_panel(title, options=names)(f)
+        return f
+    return decorate
 
 
-# -- creating ---------------------------------------------------------------------------
+def method_command(method: str, sampled: bool) -> click.Command:
+    @click.command(method, help=f"queue a {method} sweep")
+    @click.argument("params", nargs=-1, metavar="[NAME=VALUES]...", help=VALUES)
+    @create_options(sampled)
+    def create(dry_run: bool, no_engine: bool, params: tuple[str, ...], **values) -> int:
+        return queue(SweepRequest(method=method, params=params, **values), dry_run, no_engine)
+    return create
 
-def cmd_create(a: argparse.Namespace, what: str) -> int:
-    store = store_of(a)
-    plan = plan_from_args(a, what, store)
-    print_plan(store, plan)
-    if a.dry_run:
+
+@click.command("file", help="queue the sweep a TOML file describes (`gpt-tui sweep FILE.toml` for short); "
+                            "the options given win over the file's")
+@click.argument("file", type=click.Path(path_type=Path), help="the sweep file, e.g. examples/day38.toml")
+@create_options(sampled=True)
+def from_file(dry_run: bool, no_engine: bool, **values) -> int:
+    return queue(SweepRequest(method="file", **values), dry_run, no_engine)
+
+
+def queue(request: SweepRequest, dry_run: bool, no_engine: bool) -> int:
+    s = store()
+    plan = request.plan(s)
+    print_plan(s, plan)
+    if dry_run:
         console.print("[dim]dry run: nothing was queued[/]")
         return EXIT_OK
-    record = sf.create(store, plan, a.priority)
+    record = sf.create(s, plan, request.priority)
     console.print(f"queued sweep [bold]{plan.spec.id}[/]: "
                   + (f"{len(record.runs)} trial(s)" if plan.spec.method != "tpe"
                      else "the engine proposes its trials one by one")
-                  + f"  ({sf.sweep_path(store, plan.spec.id)}; `gpt-tui sweep show {plan.spec.id}` for the table)")
-    if not a.no_engine:
-        from tui.cli.runs import ensure_engine
-        ensure_engine(store)
+                  + f"  ({sf.sweep_path(s, plan.spec.id)}; `gpt-tui sweep show {plan.spec.id}` for the table)")
+    if not no_engine:
+        ensure_engine(s)
     return EXIT_OK
 
 
-def print_plan(store: st.Store, plan: sp.Plan) -> None:
-    spec, base = plan.spec, plan.base
-    console.print(f"sweep [bold]{spec.id}[/]: {describe(spec)}; base {spec.preset or 'config'} "
-                  f"({base.n_layer} x {base.n_embd}, batch {base.batch_label}, {base.max_iters:,} steps)")
-    estimate = estimate_plan(store, plan)
-    columns = [c for c in spec.swept if c not in report.BATCH_FIELDS]
-    if plan.trials:
-        t = Table()
-        for col in ("trial", *columns, "batch", "params", "est. time"):
-            t.add_column(col, justify="left" if col in ("trial", "batch") else "right")
-        for trial, seconds, params in zip(plan.trials, estimate.seconds, estimate.params):
-            t.add_row(f"t{trial.number:03d}", *(report.value_text(trial.config[c]) for c in columns),
-                      trial.batch_label, params, "?" if seconds is None else est.human_seconds(seconds))
-        console.print(t)
-    for trial in plan.skipped:
-        shown = ", ".join(f"{k}={report.value_text(v)}" for k, v in trial.params.items())
-        console.print(f"[yellow]skipped[/] {shown}: {trial.reason}")
-    if plan.skipped:
-        console.print(f"[yellow]{len(plan.skipped)} invalid combination(s) skipped; the other trials are queued[/]")
-    if spec.method == "tpe":
-        console.print(f"TPE proposes up to {spec.trial_cap} trial(s), {spec.parallel} at a time, each from the "
-                      f"results so far (objective: {sw.OBJECTIVE}); time per trial like the base")
-    console.print(estimate.summary(plan))
-    if spec.max_total_seconds and estimate.total and estimate.total > spec.max_total_seconds:
-        console.print(f"[yellow]the time budget of {est.human_seconds(spec.max_total_seconds)} stops the sweep "
-                      "before every trial has run[/]")
+class SweepGroup(Group):
+    """`sweep FILE.toml` is `sweep file FILE.toml`, as a person would type it."""
+
+    what = "sweep command"
+    also = ", or give a sweep FILE.toml"
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        if args and args[0] not in self.commands and args[0].endswith(".toml"):
+            return "file", self.commands["file"], args
+        return super().resolve_command(ctx, args)
 
 
-# -- tables -----------------------------------------------------------------------------
-
-def cmd_show(a: argparse.Namespace) -> int:
-    store = store_of(a)
-    table = report.build(store, a.sweep)
-    imp = report.importance(store, table)
-    if a.format in ("md", "csv"):
-        text = report.to_markdown(table, imp) if a.format == "md" else report.to_csv(table)
-        emit(text, a.out, f"{len(table.rows)} trial(s)")
-        return EXIT_OK
-    spec = table.record.spec
-    t = Table(title=f"sweep {spec.id}: {describe(spec)}")
-    for col in report.header(table):
-        t.add_column(col, justify="left" if col in ("trial", "batch", "state", "note") else "right",
-                     overflow="fold" if col == "note" else "ellipsis")
-    for r in table.rows:
-        cells = [escape(c) for c in report.cells(table, r)]  # notes are text, never markup
-        if r.number == table.best:
-            cells[0] = f"[bold green]★ {cells[0]}[/]"
-        style = {"pruned": "yellow", "failed": "red", "diverged": "red"}.get(r.state)
-        if style:
-            cells[-2] = f"[{style}]{cells[-2]}[/]"
-        t.add_row(*cells)
-    console.print(t)
-    console.print(report.importance_text(imp))
-    status = ("finished" if table.record.finished else
-              f"stopped early: {table.record.stopped}" if table.record.stopped else "in progress")
-    console.print(f"[dim]{len(table.rows)} trial(s), {len(table.finished)} finished; sweep {status}[/]")
-    return EXIT_OK
-
-
-def cmd_ls(a: argparse.Namespace) -> int:
-    store = store_of(a)
-    t = Table(title=f"sweeps in {store.root}")
-    for col in ("sweep", "method", "swept", "trials", "done", "pruned", "best val PPL", "state", "created"):
-        t.add_column(col)
-    for sweep_id in sf.ids(store):
-        try:
-            table = report.build(store, sweep_id)
-        except (GptTuiError, ValueError) as e:
-            t.add_row(sweep_id, "?", "-", "-", "-", "-", "-", f"[red]{escape(str(e).splitlines()[0])}[/]", "-")
-            continue
-        rec, rows = table.record, table.rows
-        best = next((r for r in rows if r.number == table.best), None)
-        state = "finished" if rec.finished else "stopped" if rec.stopped else "in progress"
-        planned = f"/{rec.spec.trial_cap}" if rec.spec.method == "tpe" else ""
-        t.add_row(rec.spec.id, rec.spec.method, ", ".join(rec.spec.swept), f"{len(rows)}{planned}",
-                  str(sum(r.state == "done" for r in rows)), str(sum(r.state == "pruned" for r in rows)),
-                  "-" if best is None else f"{best.final_val_ppl:.2f} ({best.trial})", state, rec.created[:19])
-    console.print(t)
-    return EXIT_OK
-
-
-# -- parsers ----------------------------------------------------------------------------
-
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sweep", help="grid, random and TPE sweeps; their trial tables",
-                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=USAGE)
-    p.add_argument("what", metavar="grid|random|tpe|file|show|ls|FILE.toml")
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="see `gpt-tui sweep grid --help`, ...")
+sweep = SweepGroup("sweep", help=HELP, commands=[
+    method_command("grid", sampled=False), method_command("random", sampled=True),
+    method_command("tpe", sampled=True), from_file, show, ls,
+])

@@ -99,6 +99,6 @@ class CompareFeed(Source[CompareUpdate]):
 
 def _name(store: st.Store, run_id: str) -> str:
     try:
-        return store.read_status(run_id).get("name") or ""
+        return store.status(run_id).name
     except st.StoreError:
         return ""

@@ -106,9 +106,9 @@ class Calibration:
 
 def calibrate(store: st.Store, device_name: str) -> Calibration | None:
     done = []
-    for run_id, status in store.read_all_status().items():
-        if (isinstance(status, dict) and status.get("state") == "done" and status.get("device") == device_name
-                and isinstance(status.get("tokens_per_s"), (int, float)) and status.get("vocab_size")):
+    for run_id, status in store.statuses().items():
+        if (isinstance(status, st.Status) and status.state == st.RunState.DONE and status.device == device_name
+                and status.tokens_per_s is not None and status.vocab_size):
             done.append((run_id, status))
     achieved = []
     for run_id, status in sorted(done, reverse=True)[:CALIBRATION_RUNS]:
@@ -116,7 +116,7 @@ def calibrate(store: st.Store, device_name: str) -> Calibration | None:
             cfg = cfgmod.load(store.config_path(run_id))
         except (cfgmod.ConfigError, st.StoreError):
             continue
-        achieved.append(float(status["tokens_per_s"]) * est.flops_per_token(cfg, int(status["vocab_size"])))
+        achieved.append(status.tokens_per_s * est.flops_per_token(cfg, status.vocab_size))
     if not achieved:
         return None
     return Calibration(statistics.median(achieved), len(achieved))

@@ -18,7 +18,7 @@ class RunUpdate:
     reset: bool = False
     records: list[st.Record] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
-    status: dict[str, Any] | None = None
+    status: st.Status | None = None
 
     def __bool__(self) -> bool:
         return bool(self.reset or self.records or self.lines or self.status is not None)
@@ -47,7 +47,7 @@ class RunFeed(Source[RunUpdate]):
             update.lines = self.log.poll()
         if self.status_path in changed:
             try:
-                update.status = st.read_toml(Path(self.status_path))
+                update.status = st.Status.from_toml(st.read_toml(Path(self.status_path)), self.status_path)
             except st.StoreError:
                 pass  # gone, or not TOML: it is replaced whole, so the next version is a new stamp
         return update or None

@@ -34,7 +34,7 @@ class RunsReader(Source[dict[str, Row]]):
                 out[run_id] = cached[1]
                 continue
             try:
-                status: dict[str, Any] | st.StoreError = self.store.read_status(run_id)
+                status: st.Status | st.StoreError = self.store.status(run_id)
             except st.StoreError as err:
                 status = err
             row = trial.row_for(self.store, run_id, status)

@@ -8,21 +8,22 @@ from typing import Any, Callable
 
 from rich.text import Text
 
+from engine.store.schema import BROKEN, RunState
 from engine.store import table as trial
 from engine.core.estimate import human_count, human_seconds
 
 Row = trial.Row
 
 STATE_BADGES = {
-    "running": ("● running", "bold green"),
-    "queued": ("◌ queued", "yellow"),
-    "done": ("✔ done", "blue"),
-    "stopped": ("■ stopped", "dim"),
-    "failed": ("✘ failed", "bold red"),
-    "diverged": ("↯ diverged", "magenta"),
-    "oom": ("▲ oom", "red"),
-    "pruned": ("✂ pruned", "dim"),
-    "broken": ("? broken", "bold red"),
+    RunState.RUNNING: ("● running", "bold green"),
+    RunState.QUEUED: ("◌ queued", "yellow"),
+    RunState.DONE: ("✔ done", "blue"),
+    RunState.STOPPED: ("■ stopped", "dim"),
+    RunState.FAILED: ("✘ failed", "bold red"),
+    RunState.DIVERGED: ("↯ diverged", "magenta"),
+    RunState.OOM: ("▲ oom", "red"),
+    RunState.PRUNED: ("✂ pruned", "dim"),
+    BROKEN: ("? broken", "bold red"),
 }
 
 
@@ -73,7 +74,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("best_val_loss", "best val", _attr("best_val_loss"), 8),
     Column("val_ppl", "val PPL", val_ppl, 8),
     Column("tokens_per_s", "tok/s", _attr("tokens_per_s"), 7),
-    Column("time", "time", lambda r: r.eta_s if r.state == "running" else r.duration_s, 9),
+    Column("time", "time", lambda r: r.eta_s if r.state == RunState.RUNNING else r.duration_s, 9),
     Column("note", "note", lambda r: r.note or None, 30),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
@@ -110,7 +111,7 @@ def _num(v: float | int | None, fmt: str) -> str:
 
 
 def _time_cell(r: Row) -> str:
-    if r.state == "running":
+    if r.state == RunState.RUNNING:
         return f"ETA {human_seconds(r.eta_s)}" if r.eta_s is not None else "starting"
     return human_seconds(r.duration_s) if r.duration_s is not None else "-"
 
@@ -136,7 +137,7 @@ def cells(r: Row, best: bool = False, selected: bool = False) -> dict[str, Text]
         "val_ppl": _num(val_ppl(r), ".2f"),
         "tokens_per_s": "-" if r.tokens_per_s is None else human_count(r.tokens_per_s),
         "time": _time_cell(r),
-        "note": r.note or (r.reason if r.state in ("failed", "broken", "diverged", "oom") else ""),
+        "note": r.note or (r.reason if r.state in (RunState.FAILED, BROKEN, RunState.DIVERGED, RunState.OOM) else ""),
     }
     out = {
         "mark": Text(("✓" if selected else " ") + ("★" if best else " "), style="bold yellow"),

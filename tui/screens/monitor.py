@@ -36,7 +36,7 @@ class MonitorScreen(WatchedScreen):
         super().__init__()
         self.run_id = run_id
         self.series = RunSeries()
-        self.status: dict[str, Any] = {}
+        self.status = st.Status(st.RunState.QUEUED)  # until status.toml is read
 
     def compose(self) -> ComposeResult:
         yield EngineBar("monitor")
@@ -59,7 +59,7 @@ class MonitorScreen(WatchedScreen):
                 kinds |= {"train", "eval"}
             if update.status is not None:
                 self.status = update.status
-                ended = update.status.get("state") not in ("running", "queued")
+                ended = update.status.state not in st.ACTIVE
             self.series.add(update.records)
             kinds |= {kind for kind, _ in update.records}
             lines += update.lines
@@ -75,26 +75,24 @@ class MonitorScreen(WatchedScreen):
     # -- showing -----------------------------------------------------------------------
     def show_numbers(self) -> None:
         s, train, evals = self.status, self.series.train.last, self.series.eval.last
-        state = str(s.get("state", "?"))
+        state = s.state
         badge, style = STATE_BADGES.get(state, (state, ""))
-        name = s.get("name") or ""
-        device = s.get("device", "")
+        name, device = s.name, s.device
         _show(self.query_one("#run-title", Static),
               f"[{style}]{badge}[/]  [b]{name}[/] {self.run_id}" + (f"  [dim]on {device}[/]" if device else ""))
-        step = max(self.series.step, int(s.get("step", 0) or 0))
-        max_iters = int(s.get("max_iters", 0) or 0)
-        eta = s.get("eta_s")
-        if state == "running" and isinstance(eta, (int, float)):
-            when = f"ETA {human_seconds(eta)}"
-        elif isinstance(s.get("train_seconds"), (int, float)) and state != "running":
-            when = f"{state} after {human_seconds(s['train_seconds'])}"
+        step = max(self.series.step, s.step)
+        max_iters = s.max_iters
+        if state == st.RunState.RUNNING and s.eta_s is not None:
+            when = f"ETA {human_seconds(s.eta_s)}"
+        elif s.train_seconds and state != st.RunState.RUNNING:
+            when = f"{state} after {human_seconds(s.train_seconds)}"
         else:
             when = state
         self.query_one(ProgressLine).set_progress(step, max_iters, f"step {step:,}/{max_iters:,}  {when}")
         values = {
             "loss": _fmt(train.get("loss"), ".4f"),
             "val": _fmt(evals.get("val_loss"), ".4f"),
-            "best": _fmt(evals.get("best_val_loss", s.get("best_val_loss")), ".4f"),
+            "best": _fmt(evals.get("best_val_loss", s.best_val_loss), ".4f"),
             "PPL": _fmt(evals.get("val_ppl"), ".2f"),
             "tok/s": human_count(train["tokens_per_s"]) if "tokens_per_s" in train else "-",
             "lr": _fmt(train.get("lr"), ".2e"),

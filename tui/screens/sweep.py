@@ -1,12 +1,13 @@
 """A new sweep: method, hyperparameters and their values or ranges, trials, the seed's batch and LR
 rules, early stopping, budgets; the number of trials and the estimated time as you type; queue it.
 
-The form fills in the arguments of `gpt-tui sweep METHOD` (tui.sweep_form.namespace) and queues
-through the same plan and engine.sweep_files.create as the command line, so the two queue the same
-sweep; the equivalent command is shown under the form."""
+The form builds the same SweepRequest as `gpt-tui sweep METHOD` (tui.models.sweep_request) and
+queues it through the same plan and engine.sweeps.files.create, so the two queue the same sweep;
+the equivalent command is shown under the form."""
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,12 +24,13 @@ from engine.sweeps import files as sf
 from engine.core.config import ConfigError
 from engine.core.presets import PRESETS
 from tui.models import sweep_form as form
+from tui.models.sweep_request import SweepRequest
 from tui.widgets import EngineBar
 
 PARAM_ROWS = 4
 DEFAULT_PRESET = "quickstart"
 METHODS = ("grid", "random", "tpe")
-NUMBERS = {  # input id -> (the CLI option it fills, its type)
+NUMBERS = {  # input id -> (the SweepRequest field it fills, its type)
     "sweep-n": ("n_trials", int), "sweep-seed": ("seed", int), "sweep-parallel": ("parallel", int),
     "sweep-startup": ("early_stop_startup", int), "sweep-min-step": ("early_stop_min_step", int),
     "sweep-max-trials": ("max_trials", int), "sweep-max-hours": ("max_hours", float),
@@ -53,9 +55,9 @@ class SweepScreen(Screen[str | None]):
     ]
 
     class PlanRead(Message):
-        def __init__(self, key: tuple, text: str, ok: bool) -> None:
+        def __init__(self, request: SweepRequest, text: str, ok: bool) -> None:
             super().__init__()
-            self.key, self.text, self.ok = key, text, ok
+            self.request, self.text, self.ok = request, text, ok
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, SweepScreen.PlanRead)
@@ -113,9 +115,9 @@ class SweepScreen(Screen[str | None]):
         self.query_one("#param-0", Input).focus()
         self.replan()
 
-    # -- the form as `gpt-tui sweep` arguments ------------------------------------------
-    def arguments(self) -> tuple[str, dict]:
-        """(method, option values); ValueError names a number that is not one."""
+    # -- the form as a SweepRequest ------------------------------------------------------
+    def request(self) -> SweepRequest:
+        """The sweep the form asks for; GptTuiError names a number that is not one."""
         method = str(self.query_one("#sweep-method", Select).value)
         params = []
         for i in range(PARAM_ROWS):
@@ -123,22 +125,25 @@ class SweepScreen(Screen[str | None]):
             values = self.query_one(f"#values-{i}", Input).value.strip()
             if name or values:
                 params.append(f"{name}={values}")
-        values: dict = dict(params=params, preset=str(self.query_one("#sweep-preset", Select).value),
-                            overrides=self.query_one("#sweep-set", Input).value.split(),
-                            name=self.query_one("#sweep-name", Input).value.strip() or None,
-                            keep_effective_batch=self.query_one("#sweep-keep-batch", Checkbox).value)
+        choices = {}
         for select_id, key in (("#sweep-scale-lr", "scale_lr"), ("#sweep-early-stop", "early_stop")):
             choice = str(self.query_one(select_id, Select).value)
-            values[key] = None if choice == "none" else choice
+            choices[key] = None if choice == "none" else choice
+        numbers = {}
         for input_id, (key, kind) in NUMBERS.items():
             text = self.query_one(f"#{input_id}", Input).value.strip()
             if key == "n_trials" and method == "grid":
                 continue
             try:
-                values[key] = kind(text) if text else None
+                numbers[key] = kind(text) if text else None
             except ValueError:
-                raise ValueError(f"{key.replace('_', ' ')}: {text!r} is not a number") from None
-        return method, values
+                raise GptTuiError(f"{key.replace('_', ' ')}: {text!r} is not a number") from None
+        return SweepRequest(method=method, params=tuple(params),
+                            preset=str(self.query_one("#sweep-preset", Select).value),
+                            overrides=tuple(self.query_one("#sweep-set", Input).value.split()),
+                            name=self.query_one("#sweep-name", Input).value.strip() or None,
+                            keep_effective_batch=self.query_one("#sweep-keep-batch", Checkbox).value,
+                            **choices, **numbers)
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -148,38 +153,36 @@ class SweepScreen(Screen[str | None]):
 
     def replan(self) -> None:
         try:
-            method, values = self.arguments()
-        except (GptTuiError, ValueError) as e:
-            self.show_plan((), f"[red]✘ {e}[/]", False)
+            request = self.request()
+        except GptTuiError as e:
+            self.show_plan(f"[red]✘ {escape(str(e))}[/]", False)
             return
-        self.plan_in_background(method, values)
+        self.plan_in_background(request)
 
     @work(thread=True, exclusive=True, group="sweep-plan", exit_on_error=False)
-    def plan_in_background(self, method: str, values: dict) -> None:
+    def plan_in_background(self, request: SweepRequest) -> None:
         """Planning reads the store (free sweep ids, earlier runs' speed) and maybe a corpus."""
-        a = form.namespace(method, **values)
-        key = (method, repr(sorted(values.items())))
-        command = form.command_line(method, a)
+        command = request.command_line()
         try:
-            plan = form.plan_from_args(a, method, self.app.store)
-        except (ConfigError, ValueError) as e:
+            plan = request.plan(self.app.store)
+        except GptTuiError as e:
             problems = e.problems if isinstance(e, ConfigError) else [str(e)]
-            text = "\n".join(f"[red]✘ {p}[/]" for p in problems[:6])
-            self.post_message(self.PlanRead(key, f"{text}\n[dim]{command}[/]", False))
+            text = "\n".join(f"[red]✘ {escape(str(p))}[/]" for p in problems[:6])
+            self.post_message(self.PlanRead(request, f"{text}\n[dim]{escape(command)}[/]", False))
             return
         estimate = form.estimate_plan(self.app.store, plan)
         lines = [f"[green]✔[/] sweep [b]{plan.spec.id}[/]: {form.describe(plan.spec)}", estimate.summary(plan)]
         if plan.skipped:
             lines.append(f"[yellow]{len(plan.skipped)} invalid combination(s) skipped, e.g. "
-                         f"{plan.skipped[0].reason}[/]")
+                         f"{escape(plan.skipped[0].reason)}[/]")
         self.command = command
-        self.post_message(self.PlanRead(key, "\n".join(lines) + f"\n[dim]same as: {command}[/]", True))
+        self.post_message(self.PlanRead(request, "\n".join(lines) + f"\n[dim]same as: {escape(command)}[/]", True))
 
     @on(PlanRead)
     def plan_read(self, message: PlanRead) -> None:
-        self.show_plan(message.key, message.text, message.ok)
+        self.show_plan(message.text, message.ok)
 
-    def show_plan(self, key: tuple, text: str, ok: bool) -> None:
+    def show_plan(self, text: str, ok: bool) -> None:
         self.ready = ok
         self.problem = "" if ok else text
         self.query_one("#sweep-plan", Static).update(text)
@@ -191,21 +194,20 @@ class SweepScreen(Screen[str | None]):
 
     def action_queue(self) -> None:
         try:
-            method, values = self.arguments()
-        except (GptTuiError, ValueError) as e:
-            self.notify(f"not queued: {e}", severity="error")
+            request = self.request()
+        except GptTuiError as e:
+            self.notify(f"not queued: {escape(str(e))}", severity="error")
             return
-        self.queue(method, values)
+        self.queue(request)
 
     @work(thread=True, exclusive=True, group="sweep-queue", exit_on_error=False)
-    def queue(self, method: str, values: dict) -> None:
-        a = form.namespace(method, **values)
+    def queue(self, request: SweepRequest) -> None:
         try:
-            plan = form.plan_from_args(a, method, self.app.store)
-            record = sf.create(self.app.store, plan)
-        except (ConfigError, ValueError) as e:
+            plan = request.plan(self.app.store)
+            record = sf.create(self.app.store, plan, request.priority)
+        except GptTuiError as e:
             first = e.problems[0] if isinstance(e, ConfigError) and e.problems else e
-            self.app.call_from_thread(self.notify, f"not queued: {first}", severity="error")
+            self.app.call_from_thread(self.notify, f"not queued: {escape(str(first))}", severity="error")
             return
         self.app.call_from_thread(self.queued, record.spec.id, len(record.runs))
 

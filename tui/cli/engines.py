@@ -1,0 +1,53 @@
+"""`gpt-tui engine start|stop|status`: the background engine that serves the store's queue."""
+
+from __future__ import annotations
+
+import rich_click as click
+
+from engine.core.estimate import human_seconds
+from engine.serve import engines as eng
+from engine.serve.options import engine_options, from_values
+from tui.cli.base import EXIT_FAILED, EXIT_OK, Group, console, store
+
+
+@click.command("start", help="start an engine on this host, with the options of `python -m engine`")
+@engine_options
+def start(**values) -> int:
+    s = store()
+    found = eng.local_engine(s)
+    if found:
+        console.print(f"an engine is already running (pid {found.pid})")
+        return EXIT_OK
+    info = eng.start_engine(s, from_values(values).argv())
+    console.print(f"engine started: pid {info.pid}, log {s.root / eng.ENGINE_LOG}")
+    return EXIT_OK
+
+
+@click.command("stop", help="stop this host's engine: its runs checkpoint and are queued to resume")
+def stop() -> int:
+    s = store()
+    stopped = eng.stop_engine(s)
+    running = stopped.data.get("running", []) if stopped else []
+    console.print("no engine is running on this host" if stopped is None else
+                  f"engine {stopped.pid} stopped" + (f"; {len(running)} run(s) checkpointed and queued to resume"
+                                                      if running else ""))
+    return EXIT_OK
+
+
+@click.command("status", help="every engine that has served the store, alive or dead (exit 1 when none is alive)")
+def status() -> int:
+    s = store()
+    engines = eng.engines(s)
+    if not engines:
+        console.print(f"no engine has served {s.root}; `gpt-tui engine start` starts one")
+    for e in engines:
+        d = e.data
+        console.print(f"{'[green]alive[/]' if e.alive else '[red]dead[/]'} {e.host} pid {e.pid}, "
+                      f"started {d.get('started')}, last beat {human_seconds(e.age_s)} ago, "
+                      f"{'GPUs ' + ','.join(map(str, d.get('gpus', []))) if d.get('gpus') else 'CPU'}, "
+                      f"{len(d.get('running', []))}/{d.get('slots')} running: {', '.join(d.get('running', [])) or '-'}")
+    console.print(f"{len(s.list_queue())} run(s) queued")
+    return EXIT_OK if any(e.alive for e in engines) else EXIT_FAILED
+
+
+engine = Group("engine", commands=[start, stop, status], help="start, stop or inspect the background engine")
