@@ -21,6 +21,8 @@ quickstart: setup
 
 test: setup
 	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 bench: setup

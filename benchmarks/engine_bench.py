@@ -44,6 +44,7 @@ def prepared_store(tmp: Path) -> st.Store:
     store = st.Store(tmp)
     store.ensure()
     from engine.data import prepare as data  # numpy only
+
     data.prepare("pydocs", "char", store.datasets_dir)
     return store
 
@@ -54,8 +55,13 @@ def first_step_latency(steps: int) -> float:
         store = prepared_store(Path(tmp))
         env = {**os.environ, "GPT_TUI_RUNS": str(store.root)}
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "tui", "run", *quickstart_cli(steps)], env=env, check=True,
-                       capture_output=True, cwd=ROOT)
+        subprocess.run(
+            [sys.executable, "-m", "tui", "run", *quickstart_cli(steps)],
+            env=env,
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
         run_id = store.list_runs()[0]
         while True:
             if any(t == "train" for t, _ in st.read_log(store.metrics_path(run_id)).records):
@@ -77,10 +83,15 @@ def under_engine(steps: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         store = prepared_store(Path(tmp))
         from engine.store import control
+
         cfg = cfgmod.resolve("quickstart", overrides=overrides(steps))
         run_id = control.submit(store, cfg, "bench")
-        proc = subprocess.Popen([sys.executable, "-m", "engine", "--runs", str(store.root), "--until-idle"],
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "engine", "--runs", str(store.root), "--until-idle"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         proc.wait()
         return steady_tokens_per_s(store, run_id)
 
@@ -90,8 +101,12 @@ def worker_alone(steps: int) -> float:
         store = prepared_store(Path(tmp))
         cfg = cfgmod.resolve("quickstart", overrides=overrides(steps))
         run_id = store.create_run(cfgmod.to_toml(cfg), "bench", {"attempts": 1})
-        subprocess.run([sys.executable, "-m", "engine.worker", str(store.run_dir(run_id))], cwd=ROOT,
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "engine.worker", str(store.run_dir(run_id))],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         return steady_tokens_per_s(store, run_id)
 
 
@@ -110,18 +125,28 @@ def main() -> None:
         else:
             alone_rates.append(worker_alone(a.steps))
             engine_rates.append(under_engine(a.steps))
-        print(f"repeat {i + 1}: first step {latencies[-1]:.2f}s, engine {engine_rates[-1]:,.0f} tok/s, "
-              f"alone {alone_rates[-1]:,.0f} tok/s", flush=True)
+        print(
+            f"repeat {i + 1}: first step {latencies[-1]:.2f}s, engine {engine_rates[-1]:,.0f} tok/s, "
+            f"alone {alone_rates[-1]:,.0f} tok/s",
+            flush=True,
+        )
     t = Table(title=f"engine overhead, quickstart preset, {a.repeats} repeats, medians")
     t.add_column("measure")
     t.add_column("median", justify="right")
     t.add_column("all", justify="right")
-    t.add_row("gpt-tui run -> first logged step (s)", f"{statistics.median(latencies):.2f}",
-              ", ".join(f"{x:.2f}" for x in latencies))
-    t.add_row("tokens/s under the engine", f"{statistics.median(engine_rates):,.0f}",
-              ", ".join(f"{x:,.0f}" for x in engine_rates))
-    t.add_row("tokens/s worker alone", f"{statistics.median(alone_rates):,.0f}",
-              ", ".join(f"{x:,.0f}" for x in alone_rates))
+    t.add_row(
+        "gpt-tui run -> first logged step (s)",
+        f"{statistics.median(latencies):.2f}",
+        ", ".join(f"{x:.2f}" for x in latencies),
+    )
+    t.add_row(
+        "tokens/s under the engine",
+        f"{statistics.median(engine_rates):,.0f}",
+        ", ".join(f"{x:,.0f}" for x in engine_rates),
+    )
+    t.add_row(
+        "tokens/s worker alone", f"{statistics.median(alone_rates):,.0f}", ", ".join(f"{x:,.0f}" for x in alone_rates)
+    )
     ratio = statistics.median(e / w for e, w in zip(engine_rates, alone_rates))
     t.add_row("engine / alone (median of paired ratios)", f"{ratio:.3f}", "goal >= 0.98")
     Console().print(t)

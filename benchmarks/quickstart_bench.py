@@ -55,8 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gpt-tui-quickstart-bench-") as tmp_name:
         tmp = Path(tmp_name)
         runs = tmp / "runs"
-        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp / "inductor"),
-               "TIKTOKEN_CACHE_DIR": str(tmp / "tiktoken")}
+        env = {
+            **os.environ,
+            "TORCHINDUCTOR_CACHE_DIR": str(tmp / "inductor"),
+            "TIKTOKEN_CACHE_DIR": str(tmp / "tiktoken"),
+        }
         cmd = [gpt_tui(), "--runs", str(runs), "train", "--preset", "quickstart"]
         if args.quick:
             cmd += ["--set", "max_iters=200"]
@@ -70,13 +73,14 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[red]gpt-tui train exited {code}; runs: {run_ids}[/]")
             return 1
         run_id = run_ids[0]
-        status = store.read_status(run_id)
+        status = store.status(run_id)
         records = st.read_log(store.metrics_path(run_id)).records
         train = [r for t, r in records if t == "train"]
         evals = [r for t, r in records if t == "eval"]
         results = st.read_results(store)
-        prepared = next(data.open_prepared(d) for d in sorted(store.datasets_dir.iterdir())
-                        if not d.name.startswith("."))
+        prepared = next(
+            data.open_prepared(d) for d in sorted(store.datasets_dir.iterdir()) if not d.name.startswith(".")
+        )
         unigram = unigram_cross_entropy(prepared.train(), prepared.val(), prepared.vocab_size)
         vocab = prepared.vocab_size
         train_tokens, val_tokens = prepared.meta["train_tokens"], prepared.meta["val_tokens"]
@@ -87,20 +91,20 @@ def main(argv: list[str] | None = None) -> int:
     t.add_column("measure")
     t.add_column("value", justify="right")
     t.add_row("wall time of the command", f"{wall:.1f} s")
-    t.add_row("worker train_seconds (status)", f"{status.get('train_seconds', math.nan):.1f} s")
-    t.add_row("steps", f"{status.get('step')}")
+    t.add_row("worker train_seconds (status)", f"{status.train_seconds:.1f} s")
+    t.add_row("steps", f"{status.step}")
     t.add_row("tokens trained", f"{final['tokens']:,}")
     t.add_row("tokens/s (median of [\\[train]] records)", f"{rate_median:,.0f}")
     t.add_row("tokens/s (results.toml)", f"{results[-1]['tokens_per_s']:,.0f}" if results else "-")
     t.add_row("final train loss (eval)", f"{final['train_loss']:.4f}")
-    t.add_row("final val loss (nats)", f"{status.get('final_val_loss', final['val_loss']):.4f}")
-    t.add_row("final val PPL", f"{status.get('final_val_ppl', final['val_ppl']):.2f}")
+    t.add_row("final val loss (nats)", f"{status.final_val_loss or final['val_loss']:.4f}")
+    t.add_row("final val PPL", f"{status.final_val_ppl or final['val_ppl']:.2f}")
     t.add_row("best val loss", f"{final['best_val_loss']:.4f}")
     t.add_row("unigram baseline val loss (nats)", f"{unigram:.4f}")
     t.add_row("unigram baseline PPL", f"{math.exp(unigram):.2f}")
     t.add_row("uniform baseline ln(vocab)", f"{math.log(vocab):.4f}  (PPL {vocab})")
     t.add_row("vocab / train tokens / val tokens", f"{vocab} / {train_tokens:,} / {val_tokens:,}")
-    t.add_row("state", str(status.get("state")))
+    t.add_row("state", str(status.state))
     console.print(t)
     return 0
 

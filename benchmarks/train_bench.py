@@ -37,9 +37,23 @@ from engine.core import config as cfgmod  # noqa: E402
 from engine.store import runs as st  # noqa: E402
 
 CONFIG = dict(
-    n_layer=4, n_head=4, n_embd=128, block_size=128, batch_size=12, gradient_accumulation_steps=1,
-    dataset="pydocs", tokenizer="char", device="cpu", dtype="float32", threads=0, compile=False,
-    max_iters=300, log_interval=10, eval_interval=300, eval_iters=5, grad_clip=1.0,
+    n_layer=4,
+    n_head=4,
+    n_embd=128,
+    block_size=128,
+    batch_size=12,
+    gradient_accumulation_steps=1,
+    dataset="pydocs",
+    tokenizer="char",
+    device="cpu",
+    dtype="float32",
+    threads=0,
+    compile=False,
+    max_iters=300,
+    log_interval=10,
+    eval_interval=300,
+    eval_iters=5,
+    grad_clip=1.0,
 )
 WARMUP = 30  # steps skipped on both sides before timing starts
 GOAL = 0.98  # worker / bare
@@ -54,14 +68,15 @@ def bench_config(steps: int) -> cfgmod.RunConfig:
 
 # -- the bare loop (runs in its own process: `train_bench.py --bare ...`) ----------------------
 
+
 def bare_loop(cfg: cfgmod.RunConfig, datasets_dir: Path, warmup: int) -> dict:
     """nanoGPT's loop with nothing else: no evaluation, no logging, no checkpoints, no syncs."""
     import numpy as np
     import torch
 
+    from engine.core.schedule import get_lr
     from engine.data import prepare as data
     from engine.train.model import GPT
-    from engine.core.schedule import get_lr
     from engine.train.trainer import sample_batch
 
     prepared = data.prepare(cfg.dataset, cfg.tokenizer, datasets_dir)
@@ -70,8 +85,7 @@ def bare_loop(cfg: cfgmod.RunConfig, datasets_dir: Path, warmup: int) -> dict:
     torch.manual_seed(cfg.seed)
     device = torch.device(cfg.device)
     model = GPT(cfg, prepared.vocab_size).to(device)
-    optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2),
-                                          device.type)
+    optimizer = model.configure_optimizer(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), device.type)
     t0 = None
     marks: list[float] = []  # perf_counter every log_interval steps after warm-up, for interval rates
     for step in range(cfg.max_iters):
@@ -96,13 +110,19 @@ def bare_loop(cfg: cfgmod.RunConfig, datasets_dir: Path, warmup: int) -> dict:
     timed_steps = cfg.max_iters - warmup
     tokens_per_iter = cfg.batch_size * cfg.gradient_accumulation_steps * cfg.block_size
     intervals = [tokens_per_iter * cfg.log_interval / (b - a) for a, b in zip(marks, marks[1:])]
-    return {"tokens_per_s": timed_steps * tokens_per_iter / seconds, "seconds": seconds,
-            "steps": timed_steps, "median_interval": statistics.median(intervals) if intervals else 0.0,
-            "best_interval": max(intervals, default=0.0),
-            "final_loss": final_loss, "threads": torch.get_num_threads()}
+    return {
+        "tokens_per_s": timed_steps * tokens_per_iter / seconds,
+        "seconds": seconds,
+        "steps": timed_steps,
+        "median_interval": statistics.median(intervals) if intervals else 0.0,
+        "best_interval": max(intervals, default=0.0),
+        "final_loss": final_loss,
+        "threads": torch.get_num_threads(),
+    }
 
 
 # -- the worker's own per-step costs, timed apart (less sensitive to a shared machine) ---------
+
 
 def overhead_probe(store: st.Store, cfg: cfgmod.RunConfig) -> list[tuple[str, float, str]]:
     """(what, microseconds per call, how often the worker pays it) for what the worker adds to a step."""
@@ -125,10 +145,27 @@ def overhead_probe(store: st.Store, cfg: cfgmod.RunConfig) -> list[tuple[str, fl
     rec = RunRecorder(store, run_id)
     rec.open_metrics()
     rec.max_iters, rec.tokens_per_iter = cfg.max_iters, cfg.batch_size * cfg.block_size
-    last = dict(step=10, loss=2.5, lr=1e-3, tokens_per_s=16000.0, tokens=15360, mem_rss=400_000_000,
-                val_loss=2.6, val_ppl=13.5, best_val_loss=2.6)
-    record = {"step": 10, "tokens": 15360, "loss": 2.5, "lr": 1e-3, "ms_per_iter": 95.0,
-              "tokens_per_s": 16000.0, "t": time.time(), "mem_rss": 400_000_000}
+    last = dict(
+        step=10,
+        loss=2.5,
+        lr=1e-3,
+        tokens_per_s=16000.0,
+        tokens=15360,
+        mem_rss=400_000_000,
+        val_loss=2.6,
+        val_ppl=13.5,
+        best_val_loss=2.6,
+    )
+    record = {
+        "step": 10,
+        "tokens": 15360,
+        "loss": 2.5,
+        "lr": 1e-3,
+        "ms_per_iter": 95.0,
+        "tokens_per_s": 16000.0,
+        "t": time.time(),
+        "mem_rss": 400_000_000,
+    }
     loss = torch.tensor(2.5, requires_grad=True) * 1.0
     nonfinite = torch.zeros((), dtype=torch.bool)
 
@@ -145,16 +182,27 @@ def overhead_probe(store: st.Store, cfg: cfgmod.RunConfig) -> list[tuple[str, fl
         ("tensor ops on the loss (zeros, /, +=, isfinite, ~, |=)", best_of(step_tensor_ops, 2000), "every step"),
         ("disabled GradScaler calls", best_of(lambda: (scaler.scale(loss), scaler.update()), 5000), "every step"),
         ("RunRecorder.should_stop (stat every 0.5 s)", best_of(rec.should_stop, 20000), "every step"),
-        ("RunRecorder.on_progress between status writes", best_of(lambda: rec.on_progress(last), 20000),
-         "every step"),
-        ("PCG64(\\[seed, step, micro]) (the bare loop pays it too)",
-         best_of(lambda: np.random.Generator(np.random.PCG64([1337, 5, 0])), 2000), "every micro-step"),
-        ("RunRecorder.on_train: AppendLog.append of one record", best_of(lambda: rec.on_train(record), 500),
-         f"every {cfg.log_interval} steps"),
-        ("telemetry.memory_reading('cpu')", best_of(lambda: telemetry.memory_reading("cpu"), 500),
-         f"every {cfg.log_interval} steps"),
-        ("RunRecorder.write_status (tomli_w, write, fsync, rename, fsync dir)",
-         best_of(lambda: rec.write_status(eta_s=1.0, **last), 30, rounds=3), f"every {STATUS_EVERY_S:g} s"),
+        ("RunRecorder.on_progress between status writes", best_of(lambda: rec.on_progress(last), 20000), "every step"),
+        (
+            "PCG64(\\[seed, step, micro]) (the bare loop pays it too)",
+            best_of(lambda: np.random.Generator(np.random.PCG64([1337, 5, 0])), 2000),
+            "every micro-step",
+        ),
+        (
+            "RunRecorder.on_train: AppendLog.append of one record",
+            best_of(lambda: rec.on_train(record), 500),
+            f"every {cfg.log_interval} steps",
+        ),
+        (
+            "telemetry.memory_reading('cpu')",
+            best_of(lambda: telemetry.memory_reading("cpu"), 500),
+            f"every {cfg.log_interval} steps",
+        ),
+        (
+            "RunRecorder.write_status (tomli_w, write, fsync, rename, fsync dir)",
+            best_of(lambda: rec.write_status(eta_s=1.0, **last), 30, rounds=3),
+            f"every {STATUS_EVERY_S:g} s",
+        ),
     ]
     rec.close()
     return out
@@ -182,17 +230,27 @@ def print_overhead(rows: list[tuple[str, float, str]], step_ms: float) -> None:
 
 # -- the harness -------------------------------------------------------------------------------
 
+
 def child_env(tmp: Path) -> dict[str, str]:
-    return {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp / "inductor"),
-            "TIKTOKEN_CACHE_DIR": str(tmp / "tiktoken"), "PYTHONPATH": str(ROOT)}
+    return {
+        **os.environ,
+        "TORCHINDUCTOR_CACHE_DIR": str(tmp / "inductor"),
+        "TIKTOKEN_CACHE_DIR": str(tmp / "tiktoken"),
+        "PYTHONPATH": str(ROOT),
+    }
 
 
 def run_worker(store: st.Store, cfg: cfgmod.RunConfig, env: dict[str, str], warmup: int) -> dict:
     run_id = store.create_run(cfgmod.to_toml(cfg), "bench", {"source": "train_bench"})
     t0 = time.perf_counter()
     with open(store.worker_log(run_id), "ab") as log:
-        code = subprocess.call([sys.executable, "-m", "engine.worker", str(store.run_dir(run_id))],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        code = subprocess.call(
+            [sys.executable, "-m", "engine.worker", str(store.run_dir(run_id))],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     wall = time.perf_counter() - t0
     if code != 0:
         tail = store.worker_log(run_id).read_text(errors="replace")[-2000:]
@@ -202,17 +260,37 @@ def run_worker(store: st.Store, cfg: cfgmod.RunConfig, env: dict[str, str], warm
     first, last = timed[0], timed[-1]
     # records whose whole interval lies after warm-up (step - log_interval >= warmup)
     rates = [r["tokens_per_s"] for r in timed if r["step"] - cfg.log_interval >= first["step"]]
-    return {"tokens_per_s": (last["tokens"] - first["tokens"]) / (last["t"] - first["t"]),
-            "median_field": statistics.median(rates), "best_interval": max(rates),
-            "steps": last["step"] - first["step"],
-            "wall_s": wall, "final_loss": last["loss"]}
+    return {
+        "tokens_per_s": (last["tokens"] - first["tokens"]) / (last["t"] - first["t"]),
+        "median_field": statistics.median(rates),
+        "best_interval": max(rates),
+        "steps": last["step"] - first["step"],
+        "wall_s": wall,
+        "final_loss": last["loss"],
+    }
 
 
 def run_bare(cfg: cfgmod.RunConfig, datasets_dir: Path, env: dict[str, str], warmup: int) -> dict:
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, __file__, "--bare", "--datasets", str(datasets_dir),
-                          "--steps", str(cfg.max_iters), "--warmup", str(warmup), "--threads", str(cfg.threads)],
-                         cwd=ROOT, env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--bare",
+            "--datasets",
+            str(datasets_dir),
+            "--steps",
+            str(cfg.max_iters),
+            "--warmup",
+            str(warmup),
+            "--threads",
+            str(cfg.threads),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         raise SystemExit(f"bare loop exited {out.returncode}:\n{out.stderr[-2000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -227,8 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=CONFIG["max_iters"], help="max_iters of each run")
     p.add_argument("--warmup", type=int, default=WARMUP, help="steps skipped before timing")
     p.add_argument("--threads", type=int, default=0, help="torch threads on both sides (0: every core)")
-    p.add_argument("--overhead", action="store_true",
-                   help="also time the worker's per-step extras apart (status write, log append, ...)")
+    p.add_argument(
+        "--overhead",
+        action="store_true",
+        help="also time the worker's per-step extras apart (status write, log append, ...)",
+    )
     p.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)  # the child process
     p.add_argument("--datasets", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -241,26 +322,35 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gpt-tui-train-bench-") as tmp_name:
         tmp = Path(tmp_name)
         env = child_env(tmp)
-        os.environ.update(TORCHINDUCTOR_CACHE_DIR=env["TORCHINDUCTOR_CACHE_DIR"],
-                          TIKTOKEN_CACHE_DIR=env["TIKTOKEN_CACHE_DIR"])
+        os.environ.update(
+            TORCHINDUCTOR_CACHE_DIR=env["TORCHINDUCTOR_CACHE_DIR"], TIKTOKEN_CACHE_DIR=env["TIKTOKEN_CACHE_DIR"]
+        )
         store = st.Store(tmp / "runs")
         store.ensure()
         from engine.data import prepare as data  # numpy only: prepare once so neither side pays for it
+
         prepared = data.prepare(cfg.dataset, cfg.tokenizer, store.datasets_dir)
-        console.print(f"config: {cfg.n_layer}L {cfg.n_head}H {cfg.n_embd}d block {cfg.block_size} "
-                      f"batch {cfg.batch_label}, {cfg.tokenizer} vocab {prepared.vocab_size}, "
-                      f"{cfg.max_iters} steps (first {args.warmup} skipped), {repeats} repeats, "
-                      f"{os.cpu_count()} CPUs, threads={cfg.threads or 'all'}")
+        console.print(
+            f"config: {cfg.n_layer}L {cfg.n_head}H {cfg.n_embd}d block {cfg.block_size} "
+            f"batch {cfg.batch_label}, {cfg.tokenizer} vocab {prepared.vocab_size}, "
+            f"{cfg.max_iters} steps (first {args.warmup} skipped), {repeats} repeats, "
+            f"{os.cpu_count()} CPUs, threads={cfg.threads or 'all'}"
+        )
         rows = []
         for i in range(repeats):
             order = ("worker", "bare") if i % 2 == 0 else ("bare", "worker")
             result = {}
             for side in order:
-                result[side] = (run_worker(store, cfg, env, args.warmup) if side == "worker"
-                                else run_bare(cfg, store.datasets_dir, env, args.warmup))
-                console.print(f"  repeat {i + 1} {side:6}: {result[side]['tokens_per_s']:,.0f} tok/s, median "
-                              f"interval {result[side].get('median_field', result[side].get('median_interval')):,.0f} "
-                              f"(process {result[side]['wall_s']:.1f}s)")
+                result[side] = (
+                    run_worker(store, cfg, env, args.warmup)
+                    if side == "worker"
+                    else run_bare(cfg, store.datasets_dir, env, args.warmup)
+                )
+                console.print(
+                    f"  repeat {i + 1} {side:6}: {result[side]['tokens_per_s']:,.0f} tok/s, median "
+                    f"interval {result[side].get('median_field', result[side].get('median_interval')):,.0f} "
+                    f"(process {result[side]['wall_s']:.1f}s)"
+                )
             result["load"] = os.getloadavg()[0]
             rows.append(result)
         if args.overhead:
@@ -274,8 +364,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_table(rows: list[dict], cfg: cfgmod.RunConfig, warmup: int) -> None:
     t = Table(title=f"training tokens/s after step {warmup} of {cfg.max_iters}: worker vs bare loop")
-    for col in ("repeat", "worker span", "worker med", "worker best", "bare span", "bare med", "bare best",
-                "ratio span", "ratio med", "ratio best", "load", "final loss"):
+    for col in (
+        "repeat",
+        "worker span",
+        "worker med",
+        "worker best",
+        "bare span",
+        "bare med",
+        "bare best",
+        "ratio span",
+        "ratio med",
+        "ratio best",
+        "load",
+        "final loss",
+    ):
         t.add_column(col, justify="right")
     keys = (("tokens_per_s", "tokens_per_s"), ("median_field", "median_interval"), ("best_interval", "best_interval"))
 
@@ -287,12 +389,18 @@ def print_table(rows: list[dict], cfg: cfgmod.RunConfig, warmup: int) -> None:
     for i, r in enumerate(rows):
         w, b = r["worker"], r["bare"]
         same = f"{w['final_loss']:.4f}" == f"{b['final_loss']:.4f}"
-        add(str(i + 1), w, b, f"{r['load']:.1f}", f"{w['final_loss']:.4f} both" if same
-            else f"{w['final_loss']:.4f}/{b['final_loss']:.4f}")
-    med = {side: {k: statistics.median(r[side][k] for r in rows) for pair in keys for k in pair
-                  if k in rows[0][side]} for side in ("worker", "bare")}
-    add("median", med["worker"], med["bare"], f"{statistics.median(r['load'] for r in rows):.1f}", "",
-        style="bold")
+        add(
+            str(i + 1),
+            w,
+            b,
+            f"{r['load']:.1f}",
+            f"{w['final_loss']:.4f} both" if same else f"{w['final_loss']:.4f}/{b['final_loss']:.4f}",
+        )
+    med = {
+        side: {k: statistics.median(r[side][k] for r in rows) for pair in keys for k in pair if k in rows[0][side]}
+        for side in ("worker", "bare")
+    }
+    add("median", med["worker"], med["bare"], f"{statistics.median(r['load'] for r in rows):.1f}", "", style="bold")
     console.print(t)
     console.print(
         f"span: tokens over the whole timed range / its wall time (worker: [\\[train]] `t` stamps; bare: "
@@ -300,14 +408,20 @@ def print_table(rows: list[dict], cfg: cfgmod.RunConfig, warmup: int) -> None:
         f"records' tokens_per_s; bare: perf_counter marks); on a shared machine noise only slows a run "
         f"down, so `best` is the least disturbed view (it can miss the worker's once-a-second status "
         f"write). ratio = worker / bare, goal >= {GOAL}. load: 1-minute load average after the repeat. "
-        f"Equal final losses show both sides did the same computation.")
+        f"Equal final losses show both sides did the same computation."
+    )
     for (wk, bk), name in zip(keys, ("span", "med", "best")):
         ratios = [r["worker"][wk] / r["bare"][bk] for r in rows]
-        console.print(f"per-repeat ratios ({name}): {', '.join(f'{x:.3f}' for x in ratios)}; "
-                      f"median {statistics.median(ratios):.3f}")
-    console.print(f"process wall s, median: worker {statistics.median(r['worker']['wall_s'] for r in rows):.1f} "
-                  f"(with 2 evaluations and checkpoints), bare "
-                  f"{statistics.median(r['bare']['wall_s'] for r in rows):.1f}")
+        console.print(
+            f"per-repeat ratios ({name}): {', '.join(f'{x:.3f}' for x in ratios)}; "
+            f"median {statistics.median(ratios):.3f}"
+        )
+    console.print(
+        f"process wall s, median: worker {statistics.median(r['worker']['wall_s'] for r in rows):.1f} "
+        f"(with 2 evaluations and checkpoints), bare "
+        f"{statistics.median(r['bare']['wall_s'] for r in rows):.1f}"
+    )
+
 
 if __name__ == "__main__":
     sys.exit(main())

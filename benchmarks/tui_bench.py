@@ -24,15 +24,22 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from engine.core import config as cfgmod  # noqa: E402
-from engine.store import runs as st  # noqa: E402
 from engine.core.presets import PRESETS  # noqa: E402
+from engine.store import runs as st  # noqa: E402
 
 PY = sys.executable
-LIVE = {**PRESETS["quickstart"], "threads": 1, "device": "cpu", "log_interval": 1, "eval_interval": 100,
-        "eval_iters": 10}
+LIVE = {
+    **PRESETS["quickstart"],
+    "threads": 1,
+    "device": "cpu",
+    "log_interval": 1,
+    "eval_interval": 100,
+    "eval_iters": 10,
+}
 
 
 # -- stores ---------------------------------------------------------------------------------
+
 
 def build_big_store(root: Path, runs: int = 1000, seed: int = 0) -> st.Store:
     """Realistic run directories: a config, a 25-key status like a worker's, a note on some."""
@@ -47,21 +54,47 @@ def build_big_store(root: Path, runs: int = 1000, seed: int = 0) -> st.Store:
         st.write_atomic(store.config_path(run_id), cfgmod.to_toml(cfg))
         state = rng.choice(["done"] * 6 + ["stopped", "failed", "diverged", "pruned", "running", "queued"])
         best = rng.uniform(1.3, 2.5)
-        st.write_toml(store.status_path(run_id), {
-            "state": state, "name": f"trial-{i}", "created": "2026-01-01T00:00:00.000Z", "source": "sweep",
-            "sweep": f"sweep-{i // 100}", "pid": 0, "host": "vm", "attempts": 1, "started": "2026-01-01T00:00:01Z",
-            "error": "", "reason": "", "updated": "2026-01-01T00:10:00Z", "device": "AMD EPYC",
-            "dtype": "float32", "params": 823_552, "vocab_size": 103, "step": cfg.max_iters,
-            "max_iters": cfg.max_iters, "finished": "2026-01-01T00:10:00Z", "train_seconds": rng.uniform(60, 900),
-            "val_loss": best + 0.01, "val_ppl": 2.718 ** (best + 0.01), "best_val_loss": best,
-            "loss": best - 0.1, "lr": 1e-4, "tokens_per_s": rng.uniform(4000, 7000), "tokens": 1_638_400,
-            "mem_rss": 330_000_000, "eta_s": 30.0})
+        st.write_toml(
+            store.status_path(run_id),
+            {
+                "state": state,
+                "name": f"trial-{i}",
+                "created": "2026-01-01T00:00:00.000Z",
+                "source": "sweep",
+                "sweep": f"sweep-{i // 100}",
+                "pid": 0,
+                "host": "vm",
+                "attempts": 1,
+                "started": "2026-01-01T00:00:01Z",
+                "error": "",
+                "reason": "",
+                "updated": "2026-01-01T00:10:00Z",
+                "device": "AMD EPYC",
+                "dtype": "float32",
+                "params": 823_552,
+                "vocab_size": 103,
+                "step": cfg.max_iters,
+                "max_iters": cfg.max_iters,
+                "finished": "2026-01-01T00:10:00Z",
+                "train_seconds": rng.uniform(60, 900),
+                "val_loss": best + 0.01,
+                "val_ppl": 2.718 ** (best + 0.01),
+                "best_val_loss": best,
+                "loss": best - 0.1,
+                "lr": 1e-4,
+                "tokens_per_s": rng.uniform(4000, 7000),
+                "tokens": 1_638_400,
+                "mem_rss": 330_000_000,
+                "eta_s": 30.0,
+            },
+        )
         if i % 10 == 0:
             st.write_toml(store.run_dir(run_id) / "note.toml", {"note": f"note {i}", "written": "2026-01-01"})
     return store
 
 
 # -- the app in a real terminal -----------------------------------------------------------------
+
 
 class Tmux:
     """One tmux server of our own, for one app process."""
@@ -75,15 +108,27 @@ class Tmux:
 
     def start(self, command: list[str]) -> None:
         line = " ".join(f"'{c}'" for c in command)
-        subprocess.run(["tmux", "-S", self.sock, "new-session", "-d", "-x", str(self.size[0]), "-y",
-                        str(self.size[1]), f"cd {ROOT} && {line}"], check=True)
+        subprocess.run(
+            [
+                "tmux",
+                "-S",
+                self.sock,
+                "new-session",
+                "-d",
+                "-x",
+                str(self.size[0]),
+                "-y",
+                str(self.size[1]),
+                f"cd {ROOT} && {line}",
+            ],
+            check=True,
+        )
 
     def keys(self, *keys: str) -> None:
         subprocess.run(["tmux", "-S", self.sock, "send-keys", *keys], check=True)
 
     def screen(self) -> str:
-        return subprocess.run(["tmux", "-S", self.sock, "capture-pane", "-p"], capture_output=True,
-                              text=True).stdout
+        return subprocess.run(["tmux", "-S", self.sock, "capture-pane", "-p"], capture_output=True, text=True).stdout
 
     def stop(self) -> None:
         subprocess.run(["tmux", "-S", self.sock, "kill-server"], capture_output=True)
@@ -120,6 +165,7 @@ def child_first_frame(store_root: str, out: str) -> None:
                 marks["row_count"] = self.row_count
                 Path(out).write_text(json.dumps(marks))
                 self.app.exit()
+
             self.call_after_refresh(done)
 
     RunsScreen.on_mount, RunTable.show_rows = on_mount, show_rows
@@ -139,6 +185,7 @@ def child_bare(out: str) -> None:
             def painted() -> None:
                 Path(out).write_text(json.dumps({"first_frame": time.time()}))
                 self.exit()
+
             self.call_after_refresh(painted)
 
     Bare().run()
@@ -172,9 +219,15 @@ def run_in_pty(command: list[str], size: tuple[int, int] = (120, 36), timeout: f
 
     threading.Thread(target=drain, daemon=True).start()
     started = time.time()
-    proc = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, start_new_session=True,
-                            env={**os.environ, "TERM": "xterm-256color", "COLUMNS": str(size[0]),
-                                 "LINES": str(size[1])})
+    proc = subprocess.Popen(
+        command,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=ROOT,
+        start_new_session=True,
+        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": str(size[0]), "LINES": str(size[1])},
+    )
     os.close(slave)
     try:
         proc.wait(timeout)
@@ -200,18 +253,32 @@ def bench_first_frame(work: Path, repeats: int) -> dict:
         bare.append(json.loads(out.read_text())["first_frame"] - started)
     first = [r[0] for r in results]
     rows = [r[1] for r in results]
-    return {"first_frame_median": statistics.median(first), "first_frame_max": max(first),
-            "rows_median": statistics.median(rows), "rows_max": max(rows), "row_count": results[0][2],
-            "bare_median": statistics.median(bare), "repeats": repeats}
+    return {
+        "first_frame_median": statistics.median(first),
+        "first_frame_max": max(first),
+        "rows_median": statistics.median(rows),
+        "rows_max": max(rows),
+        "row_count": results[0][2],
+        "bare_median": statistics.median(bare),
+        "repeats": repeats,
+    }
 
 
 # -- a monitor refresh ------------------------------------------------------------------------
 
+
 def train_record(step: int, rng: random.Random) -> dict:
     ms = rng.uniform(300, 360)
-    return {"step": step, "tokens": step * 2048, "loss": 1.3 + 2.9 * 0.9999 ** step + rng.gauss(0, 0.02),
-            "lr": 1e-3 * rng.uniform(0.1, 1.0), "ms_per_iter": ms, "tokens_per_s": 2048 / ms * 1000,
-            "t": 1767225600.0 + step * 0.33, "mem_rss": rng.randrange(300_000_000, 340_000_000)}
+    return {
+        "step": step,
+        "tokens": step * 2048,
+        "loss": 1.3 + 2.9 * 0.9999**step + rng.gauss(0, 0.02),
+        "lr": 1e-3 * rng.uniform(0.1, 1.0),
+        "ms_per_iter": ms,
+        "tokens_per_s": 2048 / ms * 1000,
+        "t": 1767225600.0 + step * 0.33,
+        "mem_rss": rng.randrange(300_000_000, 340_000_000),
+    }
 
 
 def bench_monitor_refresh(work: Path, records: int = 100_000, new: int = 10, repeats: int = 200) -> dict:
@@ -257,10 +324,17 @@ def bench_monitor_refresh(work: Path, records: int = 100_000, new: int = 10, rep
             t = time.perf_counter()
             series.add(update.records)
             adds.append(time.perf_counter() - t)
-    return {"records": records, "log_mb": path.stat().st_size / 1e6, "first_poll_s": first,
-            "poll_median_ms": statistics.median(polls) * 1e3, "poll_p95_ms": sorted(polls)[int(0.95 * repeats)] * 1e3,
-            "bytes_read": statistics.median(nbytes), "idle_poll_median_ms": statistics.median(idle) * 1e3,
-            "series_add_ms": statistics.median(adds) * 1e3, "chart_redraw_ms": chart_redraw_ms(series)}
+    return {
+        "records": records,
+        "log_mb": path.stat().st_size / 1e6,
+        "first_poll_s": first,
+        "poll_median_ms": statistics.median(polls) * 1e3,
+        "poll_p95_ms": sorted(polls)[int(0.95 * repeats)] * 1e3,
+        "bytes_read": statistics.median(nbytes),
+        "idle_poll_median_ms": statistics.median(idle) * 1e3,
+        "series_add_ms": statistics.median(adds) * 1e3,
+        "chart_redraw_ms": chart_redraw_ms(series),
+    }
 
 
 def chart_redraw_ms(series, repeats: int = 20) -> float:
@@ -289,21 +363,24 @@ def chart_redraw_ms(series, repeats: int = 20) -> float:
 
 # -- a live run watched, or not -----------------------------------------------------------------
 
+
 def new_live_run(store: st.Store, max_iters: int) -> str:
     cfg = cfgmod.from_mapping({**LIVE, "max_iters": max_iters, "eval_interval": max_iters})
     return store.create_run(cfgmod.to_toml(cfg), "live", {"source": "bench"})
 
 
 def train_speed(store: st.Store, run_id: str, skip: int = 10) -> float:
-    rates = [r["tokens_per_s"] for t, r in st.read_records(store.metrics_path(run_id))
-             if t == "train" and r["step"] > skip]
+    rates = [
+        r["tokens_per_s"] for t, r in st.read_records(store.metrics_path(run_id)) if t == "train" and r["step"] > skip
+    ]
     return statistics.median(rates)
 
 
 def run_worker(store: st.Store, run_id: str) -> subprocess.Popen:
     log = open(store.worker_log(run_id), "ab")
-    return subprocess.Popen([PY, "-m", "engine.worker", str(store.run_dir(run_id))], cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [PY, "-m", "engine.worker", str(store.run_dir(run_id))], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+    )
 
 
 def bench_live(work: Path, pairs: int, max_iters: int) -> dict:
@@ -339,8 +416,15 @@ def bench_live(work: Path, pairs: int, max_iters: int) -> dict:
                 tmux.stop()
             (watched if with_tui else alone).append(train_speed(store, run_id))
     ratios = [w / a for w, a in zip(watched, alone)]  # each pair ran back to back
-    return {"alone": alone, "watched": watched, "tui_cpu": tui_cpu, "windows": windows, "ratios": ratios,
-            "ratio": statistics.median(ratios), "max_iters": max_iters}
+    return {
+        "alone": alone,
+        "watched": watched,
+        "tui_cpu": tui_cpu,
+        "windows": windows,
+        "ratios": ratios,
+        "ratio": statistics.median(ratios),
+        "max_iters": max_iters,
+    }
 
 
 def main() -> None:
@@ -363,24 +447,31 @@ def main() -> None:
     try:
         if a.only in (None, "first"):
             r = bench_first_frame(work, 3 if a.quick else 7)
-            print(f"first frame, 1,000 runs: median {r['first_frame_median']:.3f} s, max {r['first_frame_max']:.3f} s; "
-                  f"all {r['row_count']} rows in the table: median {r['rows_median']:.3f} s, "
-                  f"max {r['rows_max']:.3f} s ({r['repeats']} starts, timed from the parent's Popen); a bare "
-                  f"Textual app on the same terminal: median {r['bare_median']:.3f} s")
+            print(
+                f"first frame, 1,000 runs: median {r['first_frame_median']:.3f} s, max {r['first_frame_max']:.3f} s; "
+                f"all {r['row_count']} rows in the table: median {r['rows_median']:.3f} s, "
+                f"max {r['rows_max']:.3f} s ({r['repeats']} starts, timed from the parent's Popen); a bare "
+                f"Textual app on the same terminal: median {r['bare_median']:.3f} s"
+            )
         if a.only in (None, "monitor"):
             r = bench_monitor_refresh(work, repeats=50 if a.quick else 200)
-            print(f"monitor refresh on a {r['records']:,}-record log ({r['log_mb']:.1f} MB): poll with 10 new "
-                  f"records median {r['poll_median_ms']:.3f} ms (p95 {r['poll_p95_ms']:.3f} ms), "
-                  f"{r['bytes_read']:,.0f} bytes read; poll with nothing new {r['idle_poll_median_ms']:.3f} ms; "
-                  f"adding them to the series {r['series_add_ms']:.3f} ms; first open (whole log) "
-                  f"{r['first_poll_s']:.2f} s; the four [[train]] charts built from 100k points {r['chart_redraw_ms']:.1f} ms")
+            print(
+                f"monitor refresh on a {r['records']:,}-record log ({r['log_mb']:.1f} MB): poll with 10 new "
+                f"records median {r['poll_median_ms']:.3f} ms (p95 {r['poll_p95_ms']:.3f} ms), "
+                f"{r['bytes_read']:,.0f} bytes read; poll with nothing new {r['idle_poll_median_ms']:.3f} ms; "
+                f"adding them to the series {r['series_add_ms']:.3f} ms; first open (whole log) "
+                f"{r['first_poll_s']:.2f} s; the four [[train]] charts built from 100k points "
+                f"{r['chart_redraw_ms']:.1f} ms"
+            )
         if a.only in (None, "live"):
             r = bench_live(work, 1 if a.quick else 5, 60 if a.quick else 90)
-            print(f"live run ({r['max_iters']} steps, 1 torch thread, a [[train]] record every step): "
-                  f"tokens/s alone {[round(x) for x in r['alone']]}, with the TUI watching "
-                  f"{[round(x) for x in r['watched']]}; per-pair ratios {[round(x, 3) for x in r['ratios']]}, "
-                  f"median {r['ratio']:.3f}; TUI CPU {[f'{c:.2%}' for c in r['tui_cpu']]} of one core over "
-                  f"{[round(w) for w in r['windows']]} s")
+            print(
+                f"live run ({r['max_iters']} steps, 1 torch thread, a [[train]] record every step): "
+                f"tokens/s alone {[round(x) for x in r['alone']]}, with the TUI watching "
+                f"{[round(x) for x in r['watched']]}; per-pair ratios {[round(x, 3) for x in r['ratios']]}, "
+                f"median {r['ratio']:.3f}; TUI CPU {[f'{c:.2%}' for c in r['tui_cpu']]} of one core over "
+                f"{[round(w) for w in r['windows']]} s"
+            )
             print((work / "monitor-screen.txt").read_text())
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -22,9 +22,9 @@ tabs() { for _ in $(seq "$1"); do tm send-keys Tab; done; sleep 0.3; }
 shot() { echo; echo "=== $1 ==="; tm capture-pane -p; }
 states() { "$PY" - "$STORE" <<'EOF'
 import sys
-from engine.store import Store
-s = Store(sys.argv[1])
-print(" ".join(str(v.get("state")) for v in s.read_all_status().values() if isinstance(v, dict)))
+from engine.store import runs as st
+s = st.Store(sys.argv[1])
+print(" ".join(str(v.state) for v in s.statuses().values() if isinstance(v, st.Status)))
 EOF
 }
 wait_until_done() {  # until every run has ended (or the timeout), printing the monitor now and then

@@ -18,8 +18,9 @@ def gpt_tui(*args: str, store: Path | None = None, timeout: float = 120, **env: 
     full_env = {**os.environ, "COLUMNS": "160", **env}
     if store is not None:
         full_env["GPT_TUI_RUNS"] = str(store)
-    return subprocess.run([sys.executable, "-m", "tui", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env=full_env)
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env
+    )
 
 
 def tree(path: Path) -> dict[str, bytes]:
@@ -39,25 +40,27 @@ def test_estimate_prints_the_seed_deeper_numbers():
 
 
 def test_estimate_of_a_char_model_counts_the_builtin_vocabulary(tmp_path):
-    out = gpt_tui("--runs", str(tmp_path / "runs"), "estimate", "--preset", "quickstart",
-                  "--set", "n_layer=2")
+    out = gpt_tui("--runs", str(tmp_path / "runs"), "estimate", "--preset", "quickstart", "--set", "n_layer=2")
     assert out.returncode == 0, out.stderr
     assert "vocab 103 (char)" in out.stdout
     assert not (tmp_path / "runs").exists()  # estimating writes nothing
 
 
-@pytest.mark.parametrize("args,words", [
-    (["estimate", "--set", "batch_size=12x4"], "gradient_accumulation_steps=4"),
-    (["estimate", "--set", "lerning_rate=1e-3"], "did you mean 'learning_rate'"),
-    (["estimate", "--set", "n_head=5", "--set", "dropout=2"], "2 problem(s)"),
-    (["estimate", "--preset", "seed-basline"], "did you mean 'seed-baseline'"),
-    (["estimate", "--tokens-per-s", "-5"], "--tokens-per-s must be above 0"),
-    (["train", "--set", "n_head=5"], "divisible by n_head"),
-    (["train", "--config", "missing.toml"], "cannot read"),
-    (["sample", "../escape"], "run id"),
-    (["sample", "no-such-run"], "no run"),
-    (["frobnicate"], "unknown command 'frobnicate'"),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["estimate", "--set", "batch_size=12x4"], "gradient_accumulation_steps=4"),
+        (["estimate", "--set", "lerning_rate=1e-3"], "did you mean 'learning_rate'"),
+        (["estimate", "--set", "n_head=5", "--set", "dropout=2"], "2 problem(s)"),
+        (["estimate", "--preset", "seed-basline"], "did you mean 'seed-baseline'"),
+        (["estimate", "--tokens-per-s", "-5"], "--tokens-per-s must be above 0"),
+        (["train", "--set", "n_head=5"], "divisible by n_head"),
+        (["train", "--config", "missing.toml"], "cannot read"),
+        (["sample", "../escape"], "run id"),
+        (["sample", "no-such-run"], "no run"),
+        (["frobnicate"], "unknown command 'frobnicate'"),
+    ],
+)
 def test_bad_input_gives_a_clear_message_a_non_zero_exit_and_leaves_the_store_alone(tmp_path, args, words):
     store = tmp_path / "runs"
     st.Store(store).ensure()
@@ -87,6 +90,7 @@ def test_config_command_writes_a_file_that_round_trips(tmp_path):
 def test_fields_and_presets_list_everything():
     from engine.core.config import FIELDS
     from engine.core.presets import PRESETS
+
     fields = gpt_tui("fields").stdout
     assert all(name in fields for name in FIELDS)
     presets = gpt_tui("presets").stdout
@@ -96,10 +100,33 @@ def test_fields_and_presets_list_everything():
 @pytest.mark.slow
 def test_train_then_sample_from_the_command_line(tmp_path):
     store = tmp_path / "runs"
-    out = gpt_tui("train", "--preset", "quickstart", "--name", "cli test", "--set", "n_layer=1",
-                  "--set", "n_embd=32", "--set", "n_head=2", "--set", "block_size=32", "--set", "max_iters=30",
-                  "--set", "eval_interval=10", "--set", "eval_iters=2", "--set", "threads=1", "--set", "warmup_iters=5",
-                  store=store, timeout=300)
+    out = gpt_tui(
+        "train",
+        "--preset",
+        "quickstart",
+        "--name",
+        "cli test",
+        "--set",
+        "n_layer=1",
+        "--set",
+        "n_embd=32",
+        "--set",
+        "n_head=2",
+        "--set",
+        "block_size=32",
+        "--set",
+        "max_iters=30",
+        "--set",
+        "eval_interval=10",
+        "--set",
+        "eval_iters=2",
+        "--set",
+        "threads=1",
+        "--set",
+        "warmup_iters=5",
+        store=store,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     (run_id,) = st.Store(store).list_runs()
     assert "cli-test" in run_id and "done" in out.stdout and "final val PPL" in out.stdout

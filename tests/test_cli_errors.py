@@ -16,6 +16,7 @@ import pytest
 from engine.core.errors import GptTuiError
 from engine.serve.options import SPECS, EngineOptions, from_values
 from engine.store import control
+from engine.store import runs as st
 from tui.cli import config as cli_config
 from tui.cli import engines as cli_engines
 from tui.cli.main import gpt_tui, main
@@ -84,13 +85,16 @@ def test_an_interrupt_exits_130(capsys, monkeypatch):
     assert "interrupted" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv,words", [
-    (["ls", "--colour"], "No such option '--colour'"),
-    (["show"], "Missing argument 'RUN'"),
-    (["run", "--priority", "high"], "'high' is not a valid integer"),
-    (["frobnicate"], "unknown command 'frobnicate'"),
-    (["engine", "start", "--workers", "0"], "0 is not in the range x>=1"),
-])
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["ls", "--colour"], "No such option '--colour'"),
+        (["show"], "Missing argument 'RUN'"),
+        (["run", "--priority", "high"], "'high' is not a valid integer"),
+        (["frobnicate"], "unknown command 'frobnicate'"),
+        (["engine", "start", "--workers", "0"], "0 is not in the range x>=1"),
+    ],
+)
 def test_a_usage_error_is_a_message_pointing_at_the_help_and_exit_2(capsys, argv, words):
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -111,8 +115,9 @@ def every_command(group: click.Group = gpt_tui, path: tuple[str, ...] = ()):
             yield (*path, name), command
 
 
-@pytest.mark.parametrize("path,command", list(every_command()),
-                         ids=lambda x: " ".join(("gpt-tui", *x)) if isinstance(x, tuple) else "")
+@pytest.mark.parametrize(
+    "path,command", list(every_command()), ids=lambda x: " ".join(("gpt-tui", *x)) if isinstance(x, tuple) else ""
+)
 def test_every_help_exits_0_and_shows_each_option_with_its_help(capsys, path, command):
     assert main([*path, "--help"]) == 0
     out = capsys.readouterr().out
@@ -129,8 +134,9 @@ def test_every_help_exits_0_and_shows_each_option_with_its_help(capsys, path, co
 
 def flags_in_help(*argv: str) -> set[str]:
     env = {**os.environ, "TERMINAL_WIDTH": "200"}
-    out = subprocess.run([sys.executable, *argv, "--help"], cwd=ROOT, capture_output=True, text=True, env=env,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, *argv, "--help"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     return set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", out.stdout)) - {"--help"}
 
@@ -147,14 +153,21 @@ def test_engine_start_hands_its_options_to_the_daemon_it_spawns(capsys, monkeypa
 
     passed = []
     monkeypatch.setattr(cli_engines.eng, "local_engine", lambda store: None)
-    monkeypatch.setattr(cli_engines.eng, "start_engine", lambda store, argv: passed.append(argv) or
-                        cli_engines.eng.EngineInfo(store.root / "engine-x.toml", "x", 42, {}, True))
+    monkeypatch.setattr(
+        cli_engines.eng,
+        "start_engine",
+        lambda store, argv: (
+            passed.append(argv)
+            or cli_engines.eng.EngineInfo(store.root / "engine-x.toml", st.EngineRecord(42, "x"), True)
+        ),
+    )
     argv = ["engine", "start", "--workers", "3", "--executor", "submitit-local", "--time-min", "5", "--until-idle"]
     assert main(argv) == 0, capsys.readouterr().err
     (daemon_argv,) = passed
     assert daemon_argv == ["--workers", "3", "--until-idle", "--executor", "submitit-local", "--time-min", "5.0"]
     with serve.make_context("python -m engine", list(daemon_argv)) as ctx:
-        assert from_values(ctx.params) == EngineOptions(workers=3, until_idle=True, executor="submitit-local",
-                                                        time_min=5.0)
+        assert from_values(ctx.params) == EngineOptions(
+            workers=3, until_idle=True, executor="submitit-local", time_min=5.0
+        )
     assert main(["engine", "start"]) == 0
     assert passed[-1] == []  # the defaults are the daemon's own

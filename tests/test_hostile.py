@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as hs
 
 from engine.core import config as cfgmod
-from engine.sweeps import distributions as dist
 from engine.store import runs as st
-from engine.sweeps import spec as sw
-from engine.sweeps import plan as sp
 from engine.store.logfile import LogTail, format_record, parse_records, read_log
+from engine.sweeps import distributions as dist
+from engine.sweeps import plan as sp
+from engine.sweeps import spec as sw
 from tests.test_cli import gpt_tui, tree
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,21 +29,52 @@ FUZZ = settings(max_examples=250, deadline=2000, suppress_health_check=[HealthCh
 
 NAMES = hs.one_of(hs.sampled_from(sorted(cfgmod.FIELDS)), hs.text(max_size=12))
 NUMBER_TEXT = hs.one_of(
-    hs.integers().map(str), hs.floats(allow_nan=True, allow_infinity=True).map(repr),
-    hs.sampled_from(["1e999", "-0", "nan", "inf", "0x10", "1_000", "9" * 5000, "1e-400", "12x4", "", "①"]))
+    hs.integers().map(str),
+    hs.floats(allow_nan=True, allow_infinity=True).map(repr),
+    hs.sampled_from(["1e999", "-0", "nan", "inf", "0x10", "1_000", "9" * 5000, "1e-400", "12x4", "", "①"]),
+)
 SCALARS = hs.one_of(
-    hs.none(), hs.booleans(), hs.integers(), hs.integers(min_value=-2**70, max_value=2**70),
-    hs.sampled_from([10**400, -10**400, 2**63, -2**63 - 1]), hs.floats(), hs.text(max_size=30),
-    hs.sampled_from(["cuda:①", "cuda:" + "9" * 20, "cuda:-1", "mps", "gpt2", "char", "[/x]", "a\x00b"]))
-VALUES = hs.recursive(SCALARS, lambda inner: hs.one_of(hs.lists(inner, max_size=4),
-                                                       hs.dictionaries(hs.text(max_size=5), inner, max_size=3)),
-                      max_leaves=8)
-TOML_VALUES = hs.one_of(NUMBER_TEXT, hs.sampled_from([
-    "true", "false", '"text"', "'lit'", "[1, 2]", "{a = 1}", "[" * 3000, "{a=" * 3000, '"""x"""', "1979-05-27",
-    '"unterminated', "= =", "[[x]]"]), hs.text(max_size=20))
+    hs.none(),
+    hs.booleans(),
+    hs.integers(),
+    hs.integers(min_value=-(2**70), max_value=2**70),
+    hs.sampled_from([10**400, -(10**400), 2**63, -(2**63) - 1]),
+    hs.floats(),
+    hs.text(max_size=30),
+    hs.sampled_from(["cuda:①", "cuda:" + "9" * 20, "cuda:-1", "mps", "gpt2", "char", "[/x]", "a\x00b"]),
+)
+VALUES = hs.recursive(
+    SCALARS,
+    lambda inner: hs.one_of(hs.lists(inner, max_size=4), hs.dictionaries(hs.text(max_size=5), inner, max_size=3)),
+    max_leaves=8,
+)
+TOML_VALUES = hs.one_of(
+    NUMBER_TEXT,
+    hs.sampled_from(
+        [
+            "true",
+            "false",
+            '"text"',
+            "'lit'",
+            "[1, 2]",
+            "{a = 1}",
+            "[" * 3000,
+            "{a=" * 3000,
+            '"""x"""',
+            "1979-05-27",
+            '"unterminated',
+            "= =",
+            "[[x]]",
+        ]
+    ),
+    hs.text(max_size=20),
+)
 TOML_LINES = hs.tuples(NAMES, TOML_VALUES).map(lambda kv: f"{kv[0]} = {kv[1]}")
-TOMLISH = hs.one_of(hs.text(max_size=200), hs.lists(TOML_LINES, max_size=8).map("\n".join),
-                    hs.binary(max_size=200).map(lambda b: b.decode("utf-8", "replace")))
+TOMLISH = hs.one_of(
+    hs.text(max_size=200),
+    hs.lists(TOML_LINES, max_size=8).map("\n".join),
+    hs.binary(max_size=200).map(lambda b: b.decode("utf-8", "replace")),
+)
 CAPS = hs.sampled_from([None, cfgmod.DeviceCaps(), cfgmod.DeviceCaps(cuda_count=2, cuda_bf16=True)])
 
 
@@ -53,6 +84,7 @@ def problems_have_messages(e: cfgmod.ConfigError) -> None:
 
 
 # -- configs and overrides -------------------------------------------------------------------------
+
 
 @FUZZ
 @given(TOMLISH, CAPS)
@@ -95,8 +127,10 @@ def test_any_set_overrides_resolve_or_raise_config_error(overrides, caps):
 SPEC_TEXT = hs.one_of(
     hs.lists(NUMBER_TEXT, min_size=1, max_size=4).map(",".join),
     hs.tuples(hs.sampled_from(["", "log:", "int:", "LOG:", "foo:"]), NUMBER_TEXT, NUMBER_TEXT).map(
-        lambda t: f"{t[0]}{t[1]}:{t[2]}"),
-    hs.text(max_size=20))
+        lambda t: f"{t[0]}{t[1]}:{t[2]}"
+    ),
+    hs.text(max_size=20),
+)
 PARAM_TEXTS = hs.lists(hs.one_of(hs.tuples(NAMES, SPEC_TEXT).map("=".join), hs.text(max_size=20)), max_size=4)
 
 
@@ -120,8 +154,9 @@ def test_any_distribution_text_parses_or_raises_distribution_error(name, text):
 def test_any_sweep_command_line_plans_or_raises_config_error(texts, method, n_trials):
     try:
         params = sw.parse_params(texts)
-        spec = sw.SweepSpec(id="fuzz", method=method, params=params, n_trials=n_trials,
-                            base={"max_iters": 10, "eval_interval": 5})
+        spec = sw.SweepSpec(
+            id="fuzz", method=method, params=params, n_trials=n_trials, base={"max_iters": 10, "eval_interval": 5}
+        )
         plan = sp.plan(spec)
     except cfgmod.ConfigError as e:
         problems_have_messages(e)
@@ -130,10 +165,27 @@ def test_any_sweep_command_line_plans_or_raises_config_error(texts, method, n_tr
 
 
 SWEEP_LINES = hs.one_of(
-    TOML_LINES, hs.sampled_from([
-        "[params]", "[base]", "[early_stopping]", "[[trial]]", "method = 5", "rule = 5", "rule = [1]",
-        'method = "grid"', 'learning_rate = [1e-3, "x"]', "n_layer = []", 'n_layer = "int:1:99999999"',
-        "n_trials = 99999999", "max_trials = -1", "eta = true", 'learning_rate = "log:0:1"']))
+    TOML_LINES,
+    hs.sampled_from(
+        [
+            "[params]",
+            "[base]",
+            "[early_stopping]",
+            "[[trial]]",
+            "method = 5",
+            "rule = 5",
+            "rule = [1]",
+            'method = "grid"',
+            'learning_rate = [1e-3, "x"]',
+            "n_layer = []",
+            'n_layer = "int:1:99999999"',
+            "n_trials = 99999999",
+            "max_trials = -1",
+            "eta = true",
+            'learning_rate = "log:0:1"',
+        ]
+    ),
+)
 
 
 @FUZZ
@@ -162,10 +214,22 @@ def test_a_grid_too_large_to_plan_is_refused_at_once():
 
 RECORD = format_record("train", {"step": 1, "loss": 2.5, "note": "ok"}).encode()
 LOG_PIECES = hs.one_of(
-    hs.just(RECORD), hs.binary(max_size=40), hs.sampled_from([
-        b"\n\n", b"[[train]]\nstep = " + b"9" * 5000 + b"\n\n", b"[[t]]\na = " + b"[" * 3000 + b"\n\n",
-        b"[[eval]]\nstep = \"ten\"\n\n", b"\xff\xfe\n\n", b"[[train]]\nstep = 1\nstep = 2\n\n", b"x = 1\n\n",
-        b"[[train]]\nloss = nan\n\n", b"[a]\nb = 1\n\n"]))
+    hs.just(RECORD),
+    hs.binary(max_size=40),
+    hs.sampled_from(
+        [
+            b"\n\n",
+            b"[[train]]\nstep = " + b"9" * 5000 + b"\n\n",
+            b"[[t]]\na = " + b"[" * 3000 + b"\n\n",
+            b'[[eval]]\nstep = "ten"\n\n',
+            b"\xff\xfe\n\n",
+            b"[[train]]\nstep = 1\nstep = 2\n\n",
+            b"x = 1\n\n",
+            b"[[train]]\nloss = nan\n\n",
+            b"[a]\nb = 1\n\n",
+        ]
+    ),
+)
 LOG_BYTES = hs.lists(LOG_PIECES, max_size=12).map(b"".join)
 
 
@@ -206,12 +270,38 @@ def test_any_state_file_reads_or_raises_store_error_naming_it(tmp_path_factory, 
 
 # -- run ids that climb out of the store -------------------------------------------------------------
 
-HOSTILE_IDS = ["../outside", "../../etc/passwd", "/etc/passwd", "..", ".", "a/../../outside", "runs/../x",
-               "x\\..\\y", ".hidden", "queue", "results.toml", "engine-x", "x\x00y", "a b", "[/x]", "é", "x" * 200]
+HOSTILE_IDS = [
+    "../outside",
+    "../../etc/passwd",
+    "/etc/passwd",
+    "..",
+    ".",
+    "a/../../outside",
+    "runs/../x",
+    "x\\..\\y",
+    ".hidden",
+    "queue",
+    "results.toml",
+    "engine-x",
+    "x\x00y",
+    "a b",
+    "[/x]",
+    "é",
+    "x" * 200,
+]
 RUN = object()  # where the id goes in a command
-COMMANDS = [["show", RUN], ["stop", RUN], ["cancel", RUN], ["logs", RUN], ["resume", RUN, "--no-engine"],
-            ["retry", RUN, "--no-engine"], ["delete", RUN, "--yes"], ["note", RUN, "text"], ["priority", RUN, "3"],
-            ["sample", RUN, "--tokens", "5"]]
+COMMANDS = [
+    ["show", RUN],
+    ["stop", RUN],
+    ["cancel", RUN],
+    ["logs", RUN],
+    ["resume", RUN, "--no-engine"],
+    ["retry", RUN, "--no-engine"],
+    ["delete", RUN, "--yes"],
+    ["note", RUN, "text"],
+    ["priority", RUN, "3"],
+    ["sample", RUN, "--tokens", "5"],
+]
 
 
 @pytest.fixture
@@ -260,13 +350,17 @@ def test_a_climbing_run_id_from_a_shell_exits_2_and_writes_nothing(guarded_store
 
 # -- sizes no machine can train --------------------------------------------------------------------
 
-@pytest.mark.parametrize("override,field,words", [
-    ("n_layer=1000000", "n_layer", "parameters"),
-    ("n_embd=10000000", "n_embd", "parameters"),
-    ("block_size=1000000000", "block_size", "tokens"),
-    ("batch_size=1000000000", "batch_size", "memory"),
-    ("n_embd=65536", "n_embd", "parameters"),  # with the gpt2 vocabulary: 50,304 x 65,536 embeddings alone
-])
+
+@pytest.mark.parametrize(
+    "override,field,words",
+    [
+        ("n_layer=1000000", "n_layer", "parameters"),
+        ("n_embd=10000000", "n_embd", "parameters"),
+        ("block_size=1000000000", "block_size", "tokens"),
+        ("batch_size=1000000000", "batch_size", "memory"),
+        ("n_embd=65536", "n_embd", "parameters"),  # with the gpt2 vocabulary: 50,304 x 65,536 embeddings alone
+    ],
+)
 def test_absurd_sizes_are_refused_from_the_estimate_before_anything_is_allocated(override, field, words):
     tracemalloc.start()
     try:

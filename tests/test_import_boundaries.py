@@ -14,8 +14,11 @@ LIGHT_PACKAGES = ["core", "store", "sweeps", "serve", "data"]  # everything in e
 
 
 def light_engine_modules() -> list[str]:
-    return sorted(f"engine.{package}.{path.stem}" if path.stem != "__init__" else f"engine.{package}"
-                  for package in LIGHT_PACKAGES for path in (ROOT / "engine" / package).glob("*.py"))
+    return sorted(
+        f"engine.{package}.{path.stem}" if path.stem != "__init__" else f"engine.{package}"
+        for package in LIGHT_PACKAGES
+        for path in (ROOT / "engine" / package).glob("*.py")
+    )
 
 
 def loaded_after_import(module: str) -> set[str]:
@@ -34,6 +37,7 @@ def test_light_engine_module_imports_neither_textual_nor_torch(module):
 
 def tui_modules() -> list[str]:
     import tui
+
     names = ["tui"]
     for info in pkgutil.walk_packages(tui.__path__, "tui."):
         if info.name != "tui.__main__":  # runs the command when imported
@@ -49,14 +53,19 @@ def test_tui_module_never_loads_torch(module):
 
 
 def test_no_engine_module_imports_textual():
-    offenders = [p.name for p in (ROOT / "engine").rglob("*.py")
-                 if "import textual" in p.read_text() or "from textual" in p.read_text()]
+    offenders = [
+        p.name
+        for p in (ROOT / "engine").rglob("*.py")
+        if "import textual" in p.read_text() or "from textual" in p.read_text()
+    ]
     assert offenders == []
 
 
 def test_the_cli_runs_without_loading_torch():
-    code = ("import sys\nfrom tui.cli import main\nmain(['presets'])\n"
-            "assert 'torch' not in sys.modules, 'torch was loaded'\n")
+    code = (
+        "import sys\nfrom tui.cli import main\nmain(['presets'])\n"
+        "assert 'torch' not in sys.modules, 'torch was loaded'\n"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
 
 

@@ -25,8 +25,11 @@ def unique_param_count(model: torch.nn.Module) -> int:
 def shapes(draw) -> RunConfig:
     n_head = draw(st.integers(1, 4))
     return RunConfig(
-        n_layer=draw(st.integers(1, 3)), n_head=n_head, n_embd=n_head * draw(st.integers(1, 8)),
-        block_size=draw(st.integers(1, 64)), bias=draw(st.booleans()),
+        n_layer=draw(st.integers(1, 3)),
+        n_head=n_head,
+        n_embd=n_head * draw(st.integers(1, 8)),
+        block_size=draw(st.integers(1, 64)),
+        bias=draw(st.booleans()),
     )
 
 
@@ -115,15 +118,13 @@ def test_top_k_one_is_greedy():
     torch.manual_seed(1)
     model = GPT(TINY, 50).eval()
     idx = torch.randint(0, 50, (2, 4))
-    assert torch.equal(model.generate(idx, 8, temperature=1.0, top_k=1),
-                       model.generate(idx, 8, temperature=0))
+    assert torch.equal(model.generate(idx, 8, temperature=1.0, top_k=1), model.generate(idx, 8, temperature=0))
 
 
 def test_sampling_is_deterministic_under_a_seed():
     model = GPT(TINY, 50).eval()
     idx = torch.zeros(1, 1, dtype=torch.long)
-    runs = [model.generate(idx, 12, temperature=1.5, generator=torch.Generator().manual_seed(7))
-            for _ in range(2)]
+    runs = [model.generate(idx, 12, temperature=1.5, generator=torch.Generator().manual_seed(7)) for _ in range(2)]
     assert torch.equal(*runs)
     torch.manual_seed(3)
     a = model.generate(idx, 12, top_k=10)

@@ -14,17 +14,31 @@ import psutil
 import pytest
 
 from engine.core import config as cfgmod
+from engine.serve.executors import worker_command, worker_env
 from engine.store import control
 from engine.store import runs as st
-from engine.serve.executors import worker_command, worker_env
-from tests.test_engine import EngineProc, assert_logged_once, steps_of, store, wait_all_ended  # noqa: F401
+from tests.test_engine import EngineProc, assert_logged_once, steps_of, wait_all_ended
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
-BASE = dict(n_layer=1, n_head=2, n_embd=32, block_size=32, batch_size=4, gradient_accumulation_steps=2,
-            max_iters=30, eval_interval=10, eval_iters=2, log_interval=1, warmup_iters=3, threads=1,
-            device="cpu", dropout=0.0, seed=11)
+BASE = dict(
+    n_layer=1,
+    n_head=2,
+    n_embd=32,
+    block_size=32,
+    batch_size=4,
+    gradient_accumulation_steps=2,
+    max_iters=30,
+    eval_interval=10,
+    eval_iters=2,
+    log_interval=1,
+    warmup_iters=3,
+    threads=1,
+    device="cpu",
+    dropout=0.0,
+    seed=11,
+)
 
 
 def make_run(s: st.Store, **changes) -> str:
@@ -34,8 +48,13 @@ def make_run(s: st.Store, **changes) -> str:
 
 def run_worker(s: st.Store, run_id: str, processes: int) -> subprocess.Popen:
     log = open(s.worker_log(run_id), "ab")
-    return subprocess.Popen(worker_command(s.run_dir(run_id), processes, on_gpus=False), cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT, env=worker_env(dict(os.environ), None))
+    return subprocess.Popen(
+        worker_command(s.run_dir(run_id), processes, on_gpus=False),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=worker_env(dict(os.environ), None),
+    )
 
 
 def losses(s: st.Store, run_id: str) -> list[float]:
@@ -73,16 +92,17 @@ def test_ddp_on_two_processes_matches_one_process_with_the_same_effective_batch(
     assert len(got) == len(want) == 30
     assert got == pytest.approx(want, rel=1e-5, abs=1e-6)
     assert_logged_once(store, ddp, 30, 10)  # only rank 0 writes: no step twice
-    assert store.read_status(ddp)["processes"] == 2
+    assert store.status(ddp).processes == 2
     assert set(rank_pids(store, ddp)) == {0, 1}
-    assert store.read_status(ddp)["state"] == "done"
+    assert store.status(ddp).state == "done"
     assert addresses <= {"127.0.0.1", "::1"}, addresses  # nothing listens beyond loopback
     assert not list(store.run_dir(ddp).glob(".rendezvous-*"))
 
 
 def test_a_dead_rank_ends_the_job_and_the_engine_resumes_it_from_its_checkpoint(store):
-    run_id = control.submit(store, cfgmod.from_mapping({**BASE, "gpus": 2, "max_iters": 400, "eval_interval": 20,
-                                                        "log_interval": 5}), "ddp")
+    run_id = control.submit(
+        store, cfgmod.from_mapping({**BASE, "gpus": 2, "max_iters": 400, "eval_interval": 20, "log_interval": 5}), "ddp"
+    )
     engine = EngineProc(store, "--workers", "2")
     try:
         deadline = time.time() + 120
@@ -92,23 +112,27 @@ def test_a_dead_rank_ends_the_job_and_the_engine_resumes_it_from_its_checkpoint(
         status = wait_all_ended(store, [run_id])[run_id]
     finally:
         engine.stop()
-    assert status["state"] == "done" and status["attempts"] == 2, status
+    assert status.state == "done" and status.attempts == 2, status
     assert "resumed from step" in store.worker_log(run_id).read_text()
     assert steps_of(store, run_id, "eval") == list(range(0, 401, 20))
     assert steps_of(store, run_id, "train") == list(range(5, 401, 5))
 
 
 def test_the_slurm_path_through_submitit_runs_a_run_and_a_timeout_resumes_it(store):
-    run_id = control.submit(store, cfgmod.from_mapping({**BASE, "gradient_accumulation_steps": 1,
-                                                        "max_iters": 3000, "eval_interval": 500,
-                                                        "log_interval": 50}), "slurm")
+    run_id = control.submit(
+        store,
+        cfgmod.from_mapping(
+            {**BASE, "gradient_accumulation_steps": 1, "max_iters": 3000, "eval_interval": 500, "log_interval": 50}
+        ),
+        "slurm",
+    )
     engine = EngineProc(store, "--executor", "submitit-local", "--time-min", "0.15", "--signal-delay-s", "4")
     try:
         status = wait_all_ended(store, [run_id], timeout=240)[run_id]
     finally:
         engine.stop()
-    assert status["state"] == "done" and status["executor"] == "slurm"
-    assert status["attempts"] >= 2, "the run finished before any timeout; lengthen it"
+    assert status.state == "done" and status.executor == "slurm"
+    assert status.attempts >= 2, "the run finished before any timeout; lengthen it"
     log = store.worker_log(run_id).read_text()
     assert "stopped - signal SIGTERM" in log and "resumed from step" in log
     assert steps_of(store, run_id, "eval") == list(range(0, 3001, 500))

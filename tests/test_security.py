@@ -16,7 +16,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine.store import control
 from engine.store import runs as st
 from engine.sweeps import files as sf
 from tests.test_cli_runs import TINY
@@ -28,13 +27,15 @@ LOOPBACK = {"127.0.0.1", "::1"}
 
 def with_umask_000(args: list[str], store: Path, **kwargs) -> subprocess.Popen:
     """A process started the way a user with `umask 000` starts it."""
-    return subprocess.Popen(args, cwd=ROOT, env={**os.environ, "GPT_TUI_RUNS": str(store)},
-                            preexec_fn=lambda: os.umask(0), **kwargs)
+    return subprocess.Popen(
+        args, cwd=ROOT, env={**os.environ, "GPT_TUI_RUNS": str(store)}, preexec_fn=lambda: os.umask(0), **kwargs
+    )
 
 
 def gpt_tui_umask_000(store: Path, *args: str) -> None:
-    proc = with_umask_000([sys.executable, "-m", "tui", *args], store, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+    proc = with_umask_000(
+        [sys.executable, "-m", "tui", *args], store, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
 
@@ -56,14 +57,30 @@ def served(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("served")
     root = tmp / "runs"
     gpt_tui_umask_000(root, "run", *TINY, "--name", "plain", "--no-engine")
-    gpt_tui_umask_000(root, "run", *TINY, "--name", "ddp", "--set", "gpus=2", "--set", "device=cpu",
-                      "--set", "gradient_accumulation_steps=2", "--no-engine")
+    gpt_tui_umask_000(
+        root,
+        "run",
+        *TINY,
+        "--name",
+        "ddp",
+        "--set",
+        "gpus=2",
+        "--set",
+        "device=cpu",
+        "--set",
+        "gradient_accumulation_steps=2",
+        "--no-engine",
+    )
     gpt_tui_umask_000(root, "sweep", "grid", "learning_rate=2e-3,3e-3", *TINY, "--name", "sec", "--no-engine")
     store = st.Store(root)
     with open(tmp / "engine.log", "wb") as log:  # outside the store: this test's file, not the engine's
-        engine = with_umask_000([sys.executable, "-m", "engine", "--runs", str(root), "--workers", "2",
-                                 "--poll", "0.1"], root, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        engine = with_umask_000(
+            [sys.executable, "-m", "engine", "--runs", str(root), "--workers", "2", "--poll", "0.1"],
+            root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     addresses: set[str] = set()
     commands: set[str] = set()
     try:
@@ -79,15 +96,15 @@ def served(tmp_path_factory):
                     commands.add(" ".join(proc.cmdline()))
                 except psutil.Error:
                     pass  # it ended between the listing and the look
-            statuses = store.read_all_status().values()
-            if len(statuses) == 4 and all(isinstance(s, dict) and control.is_settled(s) for s in statuses):
+            statuses = store.statuses().values()
+            if len(statuses) == 4 and all(isinstance(s, st.Status) and s.settled for s in statuses):
                 break
             time.sleep(0.1)
     finally:
         engine.send_signal(signal.SIGTERM)
         engine.wait(60)
-    statuses = store.read_all_status()
-    assert len(statuses) == 4 and all(s["state"] == "done" for s in statuses.values()), statuses
+    statuses = store.statuses()
+    assert len(statuses) == 4 and all(s.state == "done" for s in statuses.values()), statuses
     assert sf.load(store, "sec").runs
     return store, addresses, commands
 
@@ -106,12 +123,16 @@ def test_nothing_the_store_holds_is_world_writable_even_under_umask_000(served):
     paths = [store.root, *store.root.rglob("*")]
     assert any(p.name == "last.pt" for p in paths) and any(p.name == "train.bin" for p in paths)
     assert any(p.name == "worker.log" for p in paths) and any(p.suffix == ".toml" for p in paths)
-    writable = [f"{stat.filemode(p.lstat().st_mode)} {p.relative_to(store.root)}" for p in paths
-                if not p.is_symlink() and p.lstat().st_mode & 0o002]
+    writable = [
+        f"{stat.filemode(p.lstat().st_mode)} {p.relative_to(store.root)}"
+        for p in paths
+        if not p.is_symlink() and p.lstat().st_mode & 0o002
+    ]
     assert writable == []
 
 
 # -- the source, read with ast ---------------------------------------------------------------------
+
 
 def calls(path: Path) -> list[tuple[str, ast.Call]]:
     """Every call in a file, with the dotted name it calls ("torch.load", "eval", "x.y.z")."""
@@ -137,14 +158,23 @@ def keyword(node: ast.Call, name: str) -> object:
 
 
 def test_every_torch_load_passes_weights_only_true():
-    loads = [(path, node) for path in SOURCES for name, node in calls(path) if name in ("torch.load",
-                                                                                           "torch.serialization.load")]
+    loads = [
+        (path, node)
+        for path in SOURCES
+        for name, node in calls(path)
+        if name in ("torch.load", "torch.serialization.load")
+    ]
     assert loads, "no torch.load found: the scan is broken"
     unsafe = [where(path, node) for path, node in loads if keyword(node, "weights_only") is not True]
     assert unsafe == []
-    imported = [f"{path.relative_to(ROOT)}" for path in SOURCES for node in ast.walk(ast.parse(path.read_text()))
-                if isinstance(node, ast.ImportFrom) and node.module in ("torch", "torch.serialization")
-                and any(a.name == "load" for a in node.names)]
+    imported = [
+        f"{path.relative_to(ROOT)}"
+        for path in SOURCES
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom)
+        and node.module in ("torch", "torch.serialization")
+        and any(a.name == "load" for a in node.names)
+    ]
     assert imported == []  # a bare `load(...)` would escape the check above
 
 
@@ -181,8 +211,10 @@ def test_the_source_scans_catch_what_they_forbid(tmp_path, monkeypatch):
     """An empty result above means something: each forbidden thing, written out, is caught."""
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     bad = tmp_path / "bad.py"
-    bad.write_text("import pickle\nfrom yaml import load\nimport numpy as np\nimport torch\neval('1')\n"
-                   "exec('x = 1')\n__import__(name)\nnp.load('x', allow_pickle=True)\ntorch.load('x')\n"
-                   "torch.load('x', weights_only=False)\ntorch.load('x', weights_only=True)\n")
+    bad.write_text(
+        "import pickle\nfrom yaml import load\nimport numpy as np\nimport torch\neval('1')\n"
+        "exec('x = 1')\n__import__(name)\nnp.load('x', allow_pickle=True)\ntorch.load('x')\n"
+        "torch.load('x', weights_only=False)\ntorch.load('x', weights_only=True)\n"
+    )
     assert [f.split(" ", 1)[0] for f in forbidden(bad)] == [f"bad.py:{n}" for n in (1, 2, 5, 6, 7, 8)]
     assert [keyword(node, "weights_only") for name, node in calls(bad) if name == "torch.load"] == [None, False, True]

@@ -17,8 +17,11 @@ from tests.test_engine import EngineProc, wait_all_ended
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "store_v1"
-DONE, STOPPED, QUEUED = ("20261130-051208-677-old-done-11ad", "20261130-051208-681-old-stopped-92f8",
-                         "20261130-051217-097-old-queued-6a82")
+DONE, STOPPED, QUEUED = (
+    "20261130-051208-677-old-done-11ad",
+    "20261130-051208-681-old-stopped-92f8",
+    "20261130-051217-097-old-queued-6a82",
+)
 pytestmark = pytest.mark.slow
 
 
@@ -31,14 +34,23 @@ def old_store(tmp_path: Path) -> st.Store:
 
 def gpt_tui(store: st.Store, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200", "TIKTOKEN_CACHE_DIR": str(store.root / ".tiktoken")}
-    return subprocess.run([sys.executable, "-m", "tui", "--runs", str(store.root), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "tui", "--runs", str(store.root), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def test_the_old_statuses_read_typed_and_migrate_to_the_current_format(old_store):
     statuses = old_store.statuses()
     assert {run_id: str(s.state) for run_id, s in statuses.items()} == {
-        DONE: "done", STOPPED: "stopped", QUEUED: "queued"}
+        DONE: "done",
+        STOPPED: "stopped",
+        QUEUED: "queued",
+    }
     done = statuses[DONE]
     assert done.format == st.schema.STATUS_FORMAT and done.attempt_id is None and done.step == 20
     assert done.final_val_ppl == pytest.approx(46.5785563) and done.extra["mem_rss"] > 0  # unknown: kept
@@ -65,7 +77,7 @@ def test_the_old_store_trains_its_queued_run_and_resumes_its_stopped_one(old_sto
         statuses = wait_all_ended(old_store, [STOPPED, QUEUED], timeout=240)
     finally:
         engine.stop()
-    assert {r: str(s["state"]) for r, s in statuses.items()} == {STOPPED: "done", QUEUED: "done"}, engine.log()
+    assert {r: str(s.state) for r, s in statuses.items()} == {STOPPED: "done", QUEUED: "done"}, engine.log()
     steps = [r["step"] for t, r in st.read_records(old_store.metrics_path(STOPPED)) if t == "train"]
     assert steps == list(range(1, 121))  # each step once, across the old attempt and the new one
     assert "resumed from step 94" in old_store.worker_log(STOPPED).read_text()

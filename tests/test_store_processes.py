@@ -41,7 +41,7 @@ def claim_until_empty(root: str, owner: str, out: str, barrier) -> None:
     claimed = []
     while (got := store.claim_next(owner)) is not None:
         entry, ticket = got
-        assert ticket["run_id"] == entry.run_id and ticket["claimed_by"] == owner
+        assert ticket.run_id == entry.run_id and ticket.claimed_by == owner
         claimed.append(entry.run_id)
     Path(out).write_text("\n".join(claimed))
 
@@ -70,8 +70,7 @@ def test_four_racing_claimers_take_each_of_2000_tickets_exactly_once(tmp_path):
     for run_id in sorted(expected):
         store.enqueue(run_id, {"config": {"seed": 1}})
     outs = [tmp_path / f"claimed-{c}.txt" for c in range(4)]
-    run_processes(claim_until_empty, [(str(store.root), f"engine-{c}", str(outs[c]))
-                                      for c in range(4)])
+    run_processes(claim_until_empty, [(str(store.root), f"engine-{c}", str(outs[c])) for c in range(4)])
     per_claimer = [out.read_text().split() for out in outs]
     every_claim = [run_id for claims in per_claimer for run_id in claims]
     assert len(every_claim) == 2000 and set(every_claim) == expected
@@ -84,7 +83,7 @@ def test_processes_creating_runs_at_once_each_get_their_own_directory(tmp_path):
     run_processes(create_runs, [(str(store.root), 50) for _ in range(4)])
     runs = store.list_runs()
     assert len(runs) == 200
-    assert all(store.read_status(r)["state"] == "queued" for r in runs)
+    assert all(store.status(r).state == "queued" for r in runs)
 
 
 # --- writers killed at random moments --------------------------------------------------------
@@ -105,8 +104,9 @@ for seq in range(count):
 
 
 def start(code: str, *args: object) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=REPO,
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, args)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     assert process.stdout.readline() == "ready\n"
     return process
 
@@ -141,19 +141,20 @@ def test_a_log_writer_killed_at_random_moments_never_leaves_a_partial_record(tmp
         if gen % 3 == 0:  # and a torn record by hand, as a short write or power cut leaves
             text = format_record("train", {"gen": -1, "seq": 0, "note": "torn"})
             with open(path, "a") as file:
-                file.write(text[:rng.randrange(1, len(text) - 1)])
+                file.write(text[: rng.randrange(1, len(text) - 1)])
         new = tail.poll()
         assert not tail.reset and tail.skipped == 0
         check_written_whole(new, counts)
         everything += new
-    final = subprocess.run([sys.executable, "-c", LOG_WRITER, str(path), "99", "99", "5"],
-                           cwd=REPO, capture_output=True, text=True)
+    final = subprocess.run(
+        [sys.executable, "-c", LOG_WRITER, str(path), "99", "99", "5"], cwd=REPO, capture_output=True, text=True
+    )
     assert final.returncode == 0, final.stderr
     check_written_whole(tail.poll(), counts)
     assert counts[99] == 5 and -1 not in counts
     log = read_log(path)
     assert log.skipped == 0 and log.torn_bytes == 0
-    assert log.records[:len(everything)] == everything  # earlier records never lost
+    assert log.records[: len(everything)] == everything  # earlier records never lost
     print(f"{torn_by_kill} of 30 kills cut a record in two")
 
 

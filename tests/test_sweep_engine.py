@@ -8,12 +8,12 @@ import time
 import pytest
 
 from engine.store import runs as stmod
-from engine.sweeps import spec as sw
 from engine.sweeps import files as sf
 from engine.sweeps import plan as sp
 from engine.sweeps import report
+from engine.sweeps import spec as sw
 from engine.sweeps.distributions import Choice, LogUniform
-from tests.test_engine import TINY, EngineProc, steps_of, store, wait_all_ended  # noqa: F401 - a fixture
+from tests.test_engine import TINY, EngineProc, steps_of, wait_all_ended
 
 pytestmark = pytest.mark.slow
 
@@ -35,8 +35,13 @@ def wait_for(condition, timeout: float = 180, what: str = "") -> None:
 def finished_grid(tmp_path_factory):
     """One grid sweep of three trials, the last with a learning rate far too high, run once."""
     s = stmod.Store(tmp_path_factory.mktemp("grid") / "runs")
-    spec = sw.SweepSpec(id="lr", method="grid", base=BASE, params={"learning_rate": Choice((1e-2, 2e-2, 0.5))},
-                        early_stopping=sw.EarlyStopping("median", n_startup=2))
+    spec = sw.SweepSpec(
+        id="lr",
+        method="grid",
+        base=BASE,
+        params={"learning_rate": Choice((1e-2, 2e-2, 0.5))},
+        early_stopping=sw.EarlyStopping("median", n_startup=2),
+    )
     record = sf.create(s, sp.plan(spec))
     engine = EngineProc(s)
     try:
@@ -51,10 +56,13 @@ def test_a_grid_sweep_runs_end_to_end_and_its_table_is_right(finished_grid):
     s, runs, statuses = finished_grid
     table = report.build(s, "lr")
     assert [(r.trial, r.values["learning_rate"], r.batch, r.state) for r in table.rows] == [
-        ("t001", 1e-2, "8 (8x1)", "done"), ("t002", 2e-2, "8 (8x1)", "done"), ("t003", 0.5, "8 (8x1)", "pruned")]
+        ("t001", 1e-2, "8 (8x1)", "done"),
+        ("t002", 2e-2, "8 (8x1)", "done"),
+        ("t003", 0.5, "8 (8x1)", "pruned"),
+    ]
     done = [statuses[r] for r in runs[:2]]
-    assert [r.final_val_ppl for r in table.rows[:2]] == [s_["final_val_ppl"] for s_ in done]
-    best = min(range(2), key=lambda i: done[i]["final_val_loss"])
+    assert [r.final_val_ppl for r in table.rows[:2]] == [s_.final_val_ppl for s_ in done]
+    best = min(range(2), key=lambda i: done[i].final_val_loss)
     assert table.best == best + 1
     md = report.to_markdown(table)
     assert f"| **t00{best + 1}** (best) |" in md and "| t003 | 0.5 | 8 (8x1) | (" in md
@@ -64,21 +72,27 @@ def test_a_grid_sweep_runs_end_to_end_and_its_table_is_right(finished_grid):
 def test_median_rule_prunes_the_trial_whose_learning_rate_is_far_too_high_before_it_finishes(finished_grid):
     s, runs, statuses = finished_grid
     bad = statuses[runs[2]]
-    assert bad["state"] == "pruned" and bad["step"] < BASE["max_iters"]
-    assert bad["reason"].startswith(f"val loss {bad['val_loss']:.4g} at step {bad['step']} is above the median")
-    assert bad["reason"].endswith("of 2 other trials")
-    assert steps_of(s, runs[2], "eval")[-1] == bad["step"] < BASE["max_iters"]
-    assert all(statuses[r]["state"] == "done" and statuses[r]["attempts"] == 1 for r in runs[:2])
+    assert bad.state == "pruned" and bad.step < BASE["max_iters"]
+    assert bad.reason.startswith(f"val loss {bad.val_loss:.4g} at step {bad.step} is above the median")
+    assert bad.reason.endswith("of 2 other trials")
+    assert steps_of(s, runs[2], "eval")[-1] == bad.step < BASE["max_iters"]
+    assert all(statuses[r].state == "done" and statuses[r].attempts == 1 for r in runs[:2])
 
 
 def test_a_tpe_sweep_survives_an_engine_restart_without_repeating_a_draw(store):
-    spec = sw.SweepSpec(id="tpe", method="tpe", base={**TINY, "max_iters": 30}, n_trials=3, seed=1,
-                        params={"learning_rate": LogUniform(1e-3, 3e-2)})
+    spec = sw.SweepSpec(
+        id="tpe",
+        method="tpe",
+        base={**TINY, "max_iters": 30},
+        n_trials=3,
+        seed=1,
+        params={"learning_rate": LogUniform(1e-3, 3e-2)},
+    )
     sf.create(store, sp.plan(spec))
 
     def worker_started(number: int) -> bool:
         runs = {r["number"]: r["run"] for r in sf.load(store, "tpe").runs}
-        return bool(runs.get(number)) and store.read_status(runs[number]).get("pid", 0) > 0
+        return bool(runs.get(number)) and store.status(runs[number]).pid > 0
 
     first = EngineProc(store)
     try:
@@ -93,10 +107,10 @@ def test_a_tpe_sweep_survives_an_engine_restart_without_repeating_a_draw(store):
         second.stop()
     after = sf.load(store, "tpe").runs
     assert [r["number"] for r in after] == [1, 2, 3]
-    assert after[:2] == before[:2]                        # nothing proposed again for a number
+    assert after[:2] == before[:2]  # nothing proposed again for a number
     assert len({r["params"]["learning_rate"] for r in after}) == 3
     assert all(1e-3 <= r["params"]["learning_rate"] <= 3e-2 for r in after)
-    statuses = [store.read_status(r["run"]) for r in after]
-    assert [s_["state"] for s_ in statuses] == ["done"] * 3
-    assert [s_["attempts"] for s_ in statuses] == [1, 2, 1]  # t001 not rerun; t002 resumed
+    statuses = [store.status(r["run"]) for r in after]
+    assert [s_.state for s_ in statuses] == ["done"] * 3
+    assert [s_.attempts for s_ in statuses] == [1, 2, 1]  # t001 not rerun; t002 resumed
     assert steps_of(store, after[1]["run"], "train") == list(range(1, 31))  # each step once

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.sweeps import pruning
 from engine.store import runs as stmod
-from engine.sweeps import spec as sw
 from engine.sweeps import files as sf
 from engine.sweeps import plan as sp
+from engine.sweeps import pruning
+from engine.sweeps import spec as sw
 from engine.sweeps.distributions import Choice
 from engine.train.trainer import Events
 from tests.test_sweep_spec import TINY
@@ -32,13 +32,14 @@ def test_median_rule_prunes_exactly_the_trials_worse_than_the_others_median(valu
 
 def test_the_median_reason_says_why():
     assert pruning.median_verdict(3.21, 20, [2.9, 2.95, 3.0], 3) == (
-        "val loss 3.21 at step 20 is above the median 2.95 of 3 other trials")
+        "val loss 3.21 at step 20 is above the median 2.95 of 3 other trials"
+    )
 
 
 def test_asha_rungs_grow_by_eta_on_eval_steps_before_the_end():
     assert pruning.rung_steps(10, 3, 10, 400) == [10, 30, 90, 270]
     assert pruning.rung_steps(25, 2, 10, 200) == [30, 50, 100]  # moved up to eval steps
-    assert pruning.rung_steps(10, 3, 10, 30) == [10]            # step 30 is the end: nothing to stop
+    assert pruning.rung_steps(10, 3, 10, 30) == [10]  # step 30 is the end: nothing to stop
 
 
 @settings(max_examples=300, deadline=None)
@@ -54,11 +55,17 @@ def test_no_verdict_at_step_zero_before_min_step_or_at_the_end():
     rule = sw.EarlyStopping("median", n_startup=1, min_step=20)
     worse = dict(value=9.0, others=[1.0], eval_interval=10, max_iters=40)
     assert [pruning.verdict(rule, s, **worse) is not None for s in (0, 10, 20, 30, 40)] == [
-        False, False, True, True, False]
+        False,
+        False,
+        True,
+        True,
+        False,
+    ]
     assert pruning.verdict(sw.EarlyStopping("none"), 20, **worse) is None
 
 
 # -- the Pruner over a store ---------------------------------------------------------------
+
 
 @pytest.fixture
 def store(tmp_path):
@@ -68,9 +75,13 @@ def store(tmp_path):
 
 
 def sweep_with(store, rule: str, n: int = 4) -> sf.SweepRecord:
-    spec = sw.SweepSpec(id="p", method="grid", base=dict(TINY),
-                        params={"learning_rate": Choice(tuple(1e-3 * (i + 1) for i in range(n)))},
-                        early_stopping=sw.EarlyStopping(rule, n_startup=2))
+    spec = sw.SweepSpec(
+        id="p",
+        method="grid",
+        base=dict(TINY),
+        params={"learning_rate": Choice(tuple(1e-3 * (i + 1) for i in range(n)))},
+        early_stopping=sw.EarlyStopping(rule, n_startup=2),
+    )
     return sf.create(store, sp.plan(spec))
 
 
@@ -88,7 +99,7 @@ def test_a_trial_worse_than_the_median_of_the_others_at_the_same_step_is_pruned(
     seen = []
     events = pruner.watch(Events(on_eval=seen.append, should_stop=lambda: None))
     events.on_eval({"step": 10, "val_loss": 3.05})
-    assert seen and events.should_stop() is None            # better than the median 3.1: goes on
+    assert seen and events.should_stop() is None  # better than the median 3.1: goes on
     events.on_eval({"step": 20, "val_loss": 2.9})
     assert events.should_stop() == "val loss 2.9 at step 20 is above the median 2.6 of 2 other trials"
 

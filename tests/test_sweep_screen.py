@@ -6,15 +6,27 @@ from __future__ import annotations
 from textual.widgets import Checkbox, Input, Select
 
 from engine.store import runs as stmod
-from engine.sweeps import spec as sw
 from engine.sweeps import files as sf
+from engine.sweeps import spec as sw
 from tests.test_cli import gpt_tui
-from tests.tui_store import fixed_store, make_app, no_cursor_blink, runs_loaded, until  # noqa: F401
+from tests.tui_store import make_app, runs_loaded, until
 from tui.screens.runs import RunsScreen
 from tui.screens.sweep import SweepScreen
 
-CLI = ["grid", "learning_rate=1e-3,3e-3", "batch_size=8,4", "--preset", "quickstart", "--name", "lr",
-       "--keep-effective-batch", "--early-stop", "median", "--max-hours", "2"]
+CLI = [
+    "grid",
+    "learning_rate=1e-3,3e-3",
+    "batch_size=8,4",
+    "--preset",
+    "quickstart",
+    "--name",
+    "lr",
+    "--keep-effective-batch",
+    "--early-stop",
+    "median",
+    "--max-hours",
+    "2",
+]
 
 
 async def open_sweep_screen(pilot) -> SweepScreen:
@@ -51,8 +63,10 @@ async def test_the_sweep_screen_queues_the_same_sweep_the_cli_would(fixed_store,
         screen.query_one("#sweep-keep-batch", Checkbox).value = True
         screen.query_one("#sweep-early-stop", Select).value = "median"
         await until(pilot, lambda: screen.ready and "--early-stop median" in screen.command)
-        assert screen.command == "gpt-tui sweep " + " ".join(CLI[:7]) + " --early-stop median --max-hours 2.0 " \
-                                 "--keep-effective-batch"
+        assert (
+            screen.command == "gpt-tui sweep " + " ".join(CLI[:7]) + " --early-stop median --max-hours 2.0 "
+            "--keep-effective-batch"
+        )
         plan_text = str(screen.query_one("#sweep-plan").content)
         assert "4 trial(s); estimated total time" in plan_text
         await pilot.press("ctrl+s")

@@ -11,17 +11,31 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.core import config as cfgmod
-from engine.sweeps import distributions as dist
-from engine.sweeps import spec as sw
-from engine.sweeps import plan as sp
 from engine.core.config import ConfigError
+from engine.sweeps import distributions as dist
+from engine.sweeps import plan as sp
+from engine.sweeps import spec as sw
 from engine.sweeps.distributions import Choice, IntRange, LogUniform, Uniform
 
 FLOAT_FIELDS = [n for n in cfgmod.FIELDS if cfgmod.field_type(n) is float]
 INT_FIELDS = [n for n in cfgmod.FIELDS if cfgmod.field_type(n) is int]
-TINY = dict(n_layer=1, n_head=2, n_embd=32, block_size=32, batch_size=8, max_iters=40, eval_interval=10,
-            eval_iters=2, log_interval=1, warmup_iters=5, learning_rate=3e-3, min_lr=3e-4, threads=1,
-            device="cpu", seed=3)
+TINY = dict(
+    n_layer=1,
+    n_head=2,
+    n_embd=32,
+    block_size=32,
+    batch_size=8,
+    max_iters=40,
+    eval_interval=10,
+    eval_iters=2,
+    log_interval=1,
+    warmup_iters=5,
+    learning_rate=3e-3,
+    min_lr=3e-4,
+    threads=1,
+    device="cpu",
+    seed=3,
+)
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 
@@ -31,7 +45,7 @@ def ranges(draw):
     """(name, distribution) of every kind, with typed, ordered bounds."""
     kind = draw(st.sampled_from(["choice", "uniform", "log", "int"]))
     if kind == "int":
-        lo, hi = sorted(draw(st.lists(st.integers(-10**6, 10**6), min_size=2, max_size=2)))
+        lo, hi = sorted(draw(st.lists(st.integers(-(10**6), 10**6), min_size=2, max_size=2)))
         return draw(st.sampled_from(INT_FIELDS)), IntRange(lo, hi)
     if kind == "choice":
         name = draw(st.sampled_from(FLOAT_FIELDS))
@@ -42,6 +56,7 @@ def ranges(draw):
 
 
 # -- distributions ----------------------------------------------------------------------
+
 
 @settings(max_examples=300, deadline=None)
 @given(ranges())
@@ -71,18 +86,21 @@ def test_the_four_cli_forms():
     assert dist.parse("device", "cpu,cuda:0") == Choice(("cpu", "cuda:0"))  # text never reads as a range
 
 
-@pytest.mark.parametrize("name,text,words", [
-    ("learning_rate", "log:1e-4", "must look like log:LO:HI"),
-    ("learning_rate", "1e-3:1e-4", "the low end 0.001 is above the high end 0.0001"),
-    ("learning_rate", "", "no values given"),
-    ("learning_rate", ",,", "no values given"),
-    ("learning_rate", "log:0:1e-3", "must start above 0"),
-    ("learning_rate", "fast,slow", "must be a number"),
-    ("n_layer", "log:4:16", "write n_layer=int:LO:HI"),
-    ("dropout", "int:0:1", "needs an integer field"),
-    ("n_layer", "8,8", "lists a value twice"),
-    ("lerning_rate", "1e-4", "did you mean 'learning_rate'"),
-])
+@pytest.mark.parametrize(
+    "name,text,words",
+    [
+        ("learning_rate", "log:1e-4", "must look like log:LO:HI"),
+        ("learning_rate", "1e-3:1e-4", "the low end 0.001 is above the high end 0.0001"),
+        ("learning_rate", "", "no values given"),
+        ("learning_rate", ",,", "no values given"),
+        ("learning_rate", "log:0:1e-3", "must start above 0"),
+        ("learning_rate", "fast,slow", "must be a number"),
+        ("n_layer", "log:4:16", "write n_layer=int:LO:HI"),
+        ("dropout", "int:0:1", "needs an integer field"),
+        ("n_layer", "8,8", "lists a value twice"),
+        ("lerning_rate", "1e-4", "did you mean 'learning_rate'"),
+    ],
+)
 def test_bad_distribution_text_names_the_field_and_what_to_write(name, text, words):
     d, problem = dist.parse_problem(name, text)
     assert d is None and problem.field == name and words in problem.message
@@ -95,6 +113,7 @@ def test_parse_params_reports_every_problem_at_once():
 
 
 # -- the seed's rules -------------------------------------------------------------------
+
 
 @settings(max_examples=300, deadline=None)
 @given(st.integers(1, 64), st.integers(1, 16), st.data())
@@ -117,8 +136,12 @@ def test_lr_scaling_is_linear_or_square_root_in_the_effective_batch(base, new):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from([1, 2, 3, 4, 6, 8, 12, 16, 24, 48]), st.sampled_from(sw.LR_SCALINGS),
-       st.floats(1e-5, 1e-2), st.booleans())
+@given(
+    st.sampled_from([1, 2, 3, 4, 6, 8, 12, 16, 24, 48]),
+    st.sampled_from(sw.LR_SCALINGS),
+    st.floats(1e-5, 1e-2),
+    st.booleans(),
+)
 def test_trial_mapping_applies_both_rules_from_the_base(batch, rule, lr, keep):
     base = cfgmod.preset("seed-baseline")  # 48 (12x4), LR 6e-4, min_lr 6e-5
     m = sp.trial_mapping(base, {"batch_size": batch, "learning_rate": lr}, keep, rule)
@@ -140,7 +163,9 @@ def test_keep_effective_batch_reports_a_batch_that_cannot_keep_it():
 choice_params = st.dictionaries(
     st.sampled_from(["n_layer", "n_embd", "batch_size", "max_iters"]),
     st.lists(st.integers(1, 99), min_size=1, max_size=4, unique=True).map(lambda v: Choice(tuple(v))),
-    min_size=1, max_size=3)
+    min_size=1,
+    max_size=3,
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -173,6 +198,7 @@ def test_random_draw_k_is_a_function_of_seed_and_k_alone(items, seed, k):
 
 # -- plans and specs ----------------------------------------------------------------------
 
+
 def spec(**changes) -> sw.SweepSpec:
     fields = dict(id="s", method="grid", params={"learning_rate": Choice((1e-3, 3e-3))}, base=dict(TINY))
     return sw.SweepSpec(**{**fields, **changes})
@@ -200,18 +226,23 @@ def test_random_search_draws_past_invalid_combinations_to_reach_n():
     assert len(plan.trials) == 5 and all(32 % t.config["n_head"] == 0 for t in plan.trials)
 
 
-@pytest.mark.parametrize("changes,field", [
-    (dict(method="grid", params={"dropout": Uniform(0, 0.2)}), "dropout"),
-    (dict(method="random", n_trials=0), "n_trials"),
-    (dict(method="bayes"), "method"),
-    (dict(params={}), "params"),
-    (dict(id="Has Spaces"), "name"),
-    (dict(scale_lr_with_batch="cubic"), "scale_lr_with_batch"),
-    (dict(early_stopping=sw.EarlyStopping("medain")), "early_stopping"),
-    (dict(keep_effective_batch=True, params={"gradient_accumulation_steps": Choice((1, 2))}),
-     "gradient_accumulation_steps"),
-    (dict(method="tpe", n_trials=3, params={"dropout": Uniform(0, 1.5)}), "dropout"),
-])
+@pytest.mark.parametrize(
+    "changes,field",
+    [
+        (dict(method="grid", params={"dropout": Uniform(0, 0.2)}), "dropout"),
+        (dict(method="random", n_trials=0), "n_trials"),
+        (dict(method="bayes"), "method"),
+        (dict(params={}), "params"),
+        (dict(id="Has Spaces"), "name"),
+        (dict(scale_lr_with_batch="cubic"), "scale_lr_with_batch"),
+        (dict(early_stopping=sw.EarlyStopping("medain")), "early_stopping"),
+        (
+            dict(keep_effective_batch=True, params={"gradient_accumulation_steps": Choice((1, 2))}),
+            "gradient_accumulation_steps",
+        ),
+        (dict(method="tpe", n_trials=3, params={"dropout": Uniform(0, 1.5)}), "dropout"),
+    ],
+)
 def test_a_bad_spec_is_refused_naming_the_setting(changes, field):
     with pytest.raises(ConfigError) as e:
         sp.plan(spec(**changes))
@@ -219,14 +250,23 @@ def test_a_bad_spec_is_refused_naming_the_setting(changes, field):
 
 
 specs = st.builds(
-    sw.SweepSpec, id=st.from_regex(r"[a-z0-9][a-z0-9-]{0,17}", fullmatch=True),
+    sw.SweepSpec,
+    id=st.from_regex(r"[a-z0-9][a-z0-9-]{0,17}", fullmatch=True),
     method=st.sampled_from(["grid", "random", "tpe"]),
-    params=st.lists(ranges(), min_size=1, max_size=3).map(dict), base=st.just(dict(TINY)),
-    preset=st.sampled_from(["", "quickstart"]), n_trials=st.integers(0, 100), seed=st.integers(0, 2**31),
-    keep_effective_batch=st.booleans(), scale_lr_with_batch=st.sampled_from(sw.LR_SCALINGS),
-    early_stopping=st.builds(sw.EarlyStopping, st.sampled_from(sw.RULES), st.integers(1, 9),
-                             st.integers(0, 500), st.integers(2, 5)),
-    max_trials=st.integers(0, 50), max_total_seconds=st.floats(0, 1e6), parallel=st.integers(1, 8))
+    params=st.lists(ranges(), min_size=1, max_size=3).map(dict),
+    base=st.just(dict(TINY)),
+    preset=st.sampled_from(["", "quickstart"]),
+    n_trials=st.integers(0, 100),
+    seed=st.integers(0, 2**31),
+    keep_effective_batch=st.booleans(),
+    scale_lr_with_batch=st.sampled_from(sw.LR_SCALINGS),
+    early_stopping=st.builds(
+        sw.EarlyStopping, st.sampled_from(sw.RULES), st.integers(1, 9), st.integers(0, 500), st.integers(2, 5)
+    ),
+    max_trials=st.integers(0, 50),
+    max_total_seconds=st.floats(0, 1e6),
+    parallel=st.integers(1, 8),
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -246,4 +286,5 @@ def test_a_typo_in_a_sweep_file_is_named():
         sw.from_toml('method = "grid"\nn_trails = 3\n[params]\nlerning_rate = [1e-3]\n', default_id="x")
     assert {p.field: p.message for p in e.value.problems} == {
         "n_trails": "unknown sweep setting; did you mean 'n_trials'?",
-        "lerning_rate": "unknown hyperparameter; did you mean 'learning_rate'?"}
+        "lerning_rate": "unknown hyperparameter; did you mean 'learning_rate'?",
+    }

@@ -11,18 +11,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.sweeps import distributions as dist
 from engine.store import runs as stmod
-from engine.sweeps import spec as sw
-from engine.sweeps import driver
+from engine.sweeps import distributions as dist
+from engine.sweeps import driver, tpe
 from engine.sweeps import files as sf
 from engine.sweeps import plan as sp
-from engine.sweeps import tpe
+from engine.sweeps import spec as sw
 from engine.sweeps.distributions import Choice, IntRange, LogUniform, Uniform
 from tests.test_sweep_spec import TINY
 
-SPACE = {"learning_rate": LogUniform(1e-5, 1e-1), "dropout": Uniform(0.0, 0.5), "n_layer": IntRange(1, 8),
-         "bias": Choice((True, False))}
+SPACE = {
+    "learning_rate": LogUniform(1e-5, 1e-1),
+    "dropout": Uniform(0.0, 0.5),
+    "n_layer": IntRange(1, 8),
+    "bias": Choice((True, False)),
+}
 
 
 def objective(p: dict) -> float:
@@ -31,8 +34,9 @@ def objective(p: dict) -> float:
 
 
 def spec_of(params=SPACE, **changes) -> sw.SweepSpec:
-    return sw.SweepSpec(**{**dict(id="t", method="tpe", params=params, base=dict(TINY), n_trials=40, seed=5),
-                           **changes})
+    return sw.SweepSpec(
+        **{**dict(id="t", method="tpe", params=params, base=dict(TINY), n_trials=40, seed=5), **changes}
+    )
 
 
 def random_outcomes(n: int, seed: int = 0) -> list[tpe.Outcome]:
@@ -67,9 +71,16 @@ def test_a_proposal_is_tied_to_its_trial_number():
 
 def test_the_study_holds_pruned_failed_and_running_trials_as_such():
     p = {"learning_rate": 1e-3, "dropout": 0.1, "n_layer": 4, "bias": True}
-    study = tpe.study_from([tpe.Outcome(p, "done", 1.0), tpe.Outcome(p, "pruned", 3.0, 20),
-                            tpe.Outcome(p, "failed"), tpe.Outcome(p, "running"),
-                            tpe.Outcome({**p, "n_layer": 99}, "done", 0.5)], SPACE)  # outside: left out
+    study = tpe.study_from(
+        [
+            tpe.Outcome(p, "done", 1.0),
+            tpe.Outcome(p, "pruned", 3.0, 20),
+            tpe.Outcome(p, "failed"),
+            tpe.Outcome(p, "running"),
+            tpe.Outcome({**p, "n_layer": 99}, "done", 0.5),
+        ],
+        SPACE,
+    )  # outside: left out
     assert [t.state.name for t in study.trials] == ["COMPLETE", "PRUNED", "FAIL", "RUNNING"]
     assert study.trials[1].intermediate_values == {20: 3.0}
 
@@ -81,6 +92,7 @@ def test_importances_find_the_parameter_that_matters():
 
 # -- the driver, over hand-written statuses --------------------------------------------------
 
+
 @pytest.fixture
 def store(tmp_path):
     s = stmod.Store(tmp_path / "runs")
@@ -91,10 +103,9 @@ def store(tmp_path):
 def finish(store, record: sf.SweepRecord, loss_of=lambda p: objective({**p, "dropout": 0.1, "n_layer": 4})):
     """Mark every created trial done with a final val loss from the synthetic objective."""
     for entry in record.runs:
-        status = store.read_status(entry["run"])
-        if status["state"] == "queued":
-            store.update_status(entry["run"], state="done", final_val_loss=loss_of(entry["params"]),
-                                train_seconds=10.0)
+        status = store.status(entry["run"])
+        if status.state == "queued":
+            store.update_status(entry["run"], state="done", final_val_loss=loss_of(entry["params"]), train_seconds=10.0)
             for q in store.list_queue():
                 if q.run_id == entry["run"]:
                     store.cancel(q)
@@ -116,9 +127,9 @@ def test_the_driver_keeps_parallel_trials_in_flight_and_stops_at_n_trials(store)
     assert [r["number"] for r in record.runs] == [1, 2, 3, 4, 5]
     assert record.finished
     for entry in record.runs:
-        status = store.read_status(entry["run"])
-        assert status["sweep"] == "t" and status["trial"] == entry["number"]
-        assert status["name"] == f"t-t{entry['number']:03d}"
+        status = store.status(entry["run"])
+        assert status.sweep == "t" and status.trial == entry["number"]
+        assert status.name == f"t-t{entry['number']:03d}"
 
 
 def test_a_restarted_driver_never_draws_a_trial_number_again(store):
@@ -139,8 +150,13 @@ def test_a_restarted_driver_never_draws_a_trial_number_again(store):
 
 
 def test_a_spent_time_budget_cancels_the_trials_still_waiting(store):
-    spec = sw.SweepSpec(id="g", method="grid", base=dict(TINY), params={"learning_rate": Choice((1e-3, 2e-3, 3e-3))},
-                        max_total_seconds=15.0)
+    spec = sw.SweepSpec(
+        id="g",
+        method="grid",
+        base=dict(TINY),
+        params={"learning_rate": Choice((1e-3, 2e-3, 3e-3))},
+        max_total_seconds=15.0,
+    )
     record = sf.create(store, sp.plan(spec))
     first = record.run_ids()[0]
     store.cancel(next(q for q in store.list_queue() if q.run_id == first))  # as if an engine ran it
@@ -148,7 +164,7 @@ def test_a_spent_time_budget_cancels_the_trials_still_waiting(store):
     driver.drive(store, log=lambda m: None)
     record = sf.load(store, "g")
     assert record.stopped == "time budget of 15s spent" and record.finished
-    assert [store.read_status(r)["state"] for r in record.run_ids()] == ["done", "stopped", "stopped"]
+    assert [store.status(r).state for r in record.run_ids()] == ["done", "stopped", "stopped"]
     assert not store.list_queue()
 
 
@@ -161,4 +177,4 @@ def test_a_trial_whose_run_was_created_just_before_a_crash_is_not_created_twice(
     driver.drive(store, log=lambda m: None)
     runs = sf.load(store, "t").runs
     assert runs[0] == {"number": 1, "run": run_id, "params": {"learning_rate": 0.01}}
-    assert [r for r in store.list_runs() if store.read_status(r).get("trial") == 1] == [run_id]
+    assert [r for r in store.list_runs() if store.status(r).trial == 1] == [run_id]

@@ -9,8 +9,7 @@ import tiktoken.registry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.core import config
-from engine.core import estimate
+from engine.core import config, estimate
 from engine.data.tokenize import StreamDecoder, TokenizerError, get_tokenizer
 
 VOCAB_TEXT = "Hello, world!\nThe quick brown fox: 0123456789 é—ü"

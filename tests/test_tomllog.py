@@ -9,15 +9,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.store.logfile import (
-    _SHAPES, AppendLog, LogTail, append_record, format_record, parse_chunk, parse_simple_record,
-    read_log, read_records, rejected_path,
+    _SHAPES,
+    AppendLog,
+    LogTail,
+    append_record,
+    format_record,
+    parse_chunk,
+    parse_simple_record,
+    read_log,
+    read_records,
+    rejected_path,
 )
 
-TRAIN = {"step": 10, "tokens": 81920, "loss": 2.5, "lr": 0.0006, "ms_per_iter": 120.5,
-         "tokens_per_s": 67983.4, "mfu": 0.12, "mem_rss": 2147483648}
+TRAIN = {
+    "step": 10,
+    "tokens": 81920,
+    "loss": 2.5,
+    "lr": 0.0006,
+    "ms_per_iter": 120.5,
+    "tokens_per_s": 67983.4,
+    "mfu": 0.12,
+    "mem_rss": 2147483648,
+}
 
 
 def same(a: Any, b: Any) -> bool:
@@ -33,19 +50,23 @@ def same(a: Any, b: Any) -> bool:
 
 # --- the record format -----------------------------------------------------------------------
 
+
 def test_a_metrics_record_is_one_array_table_ending_in_one_blank_line():
     text = format_record("train", {"step": 1, "loss": 2.5, "ok": True, "note": "hi"})
     assert text == '[[train]]\nstep = 1\nloss = 2.5\nok = true\nnote = "hi"\n\n'
 
 
-@pytest.mark.parametrize("record", [
-    {"note": 'a "quoted" \\ line\nbreak\ttab'},
-    {"a b": 1, "é": 2.0},
-    {"nested": {"x": 1, "deeper": {"y": [1, 2]}}, "after": 3},
-    {"rows": [{"a": 1}, {"b": 2}]},
-    {"long": list(range(60))},
-    {},
-])
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"note": 'a "quoted" \\ line\nbreak\ttab'},
+        {"a b": 1, "é": 2.0},
+        {"nested": {"x": 1, "deeper": {"y": [1, 2]}}, "after": 3},
+        {"rows": [{"a": 1}, {"b": 2}]},
+        {"long": list(range(60))},
+        {},
+    ],
+)
 def test_records_that_need_tomli_w_still_end_in_the_only_blank_line(record):
     text = format_record("train", record)
     assert text.endswith("\n\n") and "\n\n" not in text[:-2]
@@ -63,8 +84,13 @@ def test_table_names_must_be_bare_keys(table):
 BARE_KEYS = st.text("abcdefghijklmnopqrstuvwxyzABCXYZ0123456789_-", min_size=1, max_size=10)
 ANY_KEYS = BARE_KEYS | st.text(max_size=6)
 PLAIN_TEXT = st.text(st.characters(blacklist_characters='"\\', blacklist_categories=("Cc", "Cs")))
-SCALARS = (st.integers(-(2**70), 2**70) | st.floats() | st.booleans() | st.text()
-           | st.sampled_from([1e-05, 5e-324, 1e16, -0.0, 1.7976931348623157e308, -math.inf]))
+SCALARS = (
+    st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.booleans()
+    | st.text()
+    | st.sampled_from([1e-05, 5e-324, 1e16, -0.0, 1.7976931348623157e308, -math.inf])
+)
 SIMPLE_VALUES = st.integers(-(2**70), 2**70) | st.floats() | st.booleans() | PLAIN_TEXT
 VALUES = SCALARS | st.lists(SCALARS, max_size=3) | st.dictionaries(ANY_KEYS, SCALARS, max_size=3)
 
@@ -80,8 +106,7 @@ def test_simple_records_take_the_fast_path_and_parse_exactly_as_tomllib(record):
     assert same(fast[1], record)
 
 
-VALUES_OF_TYPE = {int: st.integers(-(2**70), 2**70), float: st.floats(), bool: st.booleans(),
-                  str: st.text()}
+VALUES_OF_TYPE = {int: st.integers(-(2**70), 2**70), float: st.floats(), bool: st.booleans(), str: st.text()}
 
 
 @settings(max_examples=300, deadline=None)
@@ -122,20 +147,23 @@ def test_hand_written_values_are_read_as_tomllib_reads_them_or_refused(value):
         assert same(parse_chunk(chunk), expected)
 
 
-@pytest.mark.parametrize("chunk, expected", [
-    ("[[t]]\nk = 01", None),                   # leading zero: not TOML
-    ("[[t]]\nk = 1.", None),
-    ("[[t]]\nk = .5", None),
-    ("[[t]]\nk = 1_000", [("t", {"k": 1000})]),  # TOML but not ours: tomllib reads it
-    ("[[t]]\nk = 1E5", [("t", {"k": 1e5})]),
-    ("[[t]]\nk = +inf", [("t", {"k": math.inf})]),
-    ("[[t]]\nk = 1\nk = 2", None),             # repeated key
-    ("[[t]]\nk = null", None),
-    ("[[t]]\nk = 1 # a comment", [("t", {"k": 1})]),
-    ("[[a]]\nx = 1\n[[b]]\ny = 2", [("a", {"x": 1}), ("b", {"y": 2})]),
-    ("k = 1", None),                           # not inside a [[table]]
-    ("# only a comment", []),
-])
+@pytest.mark.parametrize(
+    "chunk, expected",
+    [
+        ("[[t]]\nk = 01", None),  # leading zero: not TOML
+        ("[[t]]\nk = 1.", None),
+        ("[[t]]\nk = .5", None),
+        ("[[t]]\nk = 1_000", [("t", {"k": 1000})]),  # TOML but not ours: tomllib reads it
+        ("[[t]]\nk = 1E5", [("t", {"k": 1e5})]),
+        ("[[t]]\nk = +inf", [("t", {"k": math.inf})]),
+        ("[[t]]\nk = 1\nk = 2", None),  # repeated key
+        ("[[t]]\nk = null", None),
+        ("[[t]]\nk = 1 # a comment", [("t", {"k": 1})]),
+        ("[[a]]\nx = 1\n[[b]]\ny = 2", [("a", {"x": 1}), ("b", {"y": 2})]),
+        ("k = 1", None),  # not inside a [[table]]
+        ("# only a comment", []),
+    ],
+)
 def test_chunks_outside_the_fast_path_are_judged_by_tomllib(chunk, expected):
     assert parse_chunk(chunk) == expected
 
@@ -146,32 +174,38 @@ RECORD_1 = "[[train]]\nstep = 1\n\n"
 PARTIAL = "[[train]]\nstep = 2\nlo"
 
 
-@pytest.mark.parametrize("before, cut", [
-    ("", 0),
-    (RECORD_1, 0),
-    (RECORD_1 + PARTIAL, len(PARTIAL)),
-    (RECORD_1 + "[[train]]\n", len("[[train]]\n")),  # torn after its header: no field survived
-    (PARTIAL, len(PARTIAL)),
-    ("\n", 1),
-    ("x" * 200_000, 200_000),  # longer than one backwards-search block
-    (RECORD_1 + "x" * 200_000, 200_000),
-])
+@pytest.mark.parametrize(
+    "before, cut",
+    [
+        ("", 0),
+        (RECORD_1, 0),
+        (RECORD_1 + PARTIAL, len(PARTIAL)),
+        (RECORD_1 + "[[train]]\n", len("[[train]]\n")),  # torn after its header: no field survived
+        (PARTIAL, len(PARTIAL)),
+        ("\n", 1),
+        ("x" * 200_000, 200_000),  # longer than one backwards-search block
+        (RECORD_1 + "x" * 200_000, 200_000),
+    ],
+)
 def test_append_cuts_a_torn_tail_back_to_the_last_complete_record(tmp_path, before, cut):
     path = tmp_path / "metrics.toml"
     path.write_text(before)
     with AppendLog(path) as log:
         log.append("train", {"step": 9})
         assert log.cut_bytes == cut
-    assert path.read_text() == before[:len(before) - cut] + "[[train]]\nstep = 9\n\n"
+    assert path.read_text() == before[: len(before) - cut] + "[[train]]\nstep = 9\n\n"
     if cut and before.strip():  # what was cut is kept beside the log, never thrown away
-        assert rejected_path(path).read_text().rstrip("\n") == before[len(before) - cut:].rstrip("\n")
+        assert rejected_path(path).read_text().rstrip("\n") == before[len(before) - cut :].rstrip("\n")
 
 
-@pytest.mark.parametrize("before", [
-    RECORD_1 + "[[train]]\nstep = 2\n",  # an editor trimmed the blank line
-    RECORD_1 + "[[train]]\nstep = 2",  # ... and the last newline
-    RECORD_1 + "[[train]]\nstep = 2\n\n"[:-1],
-])
+@pytest.mark.parametrize(
+    "before",
+    [
+        RECORD_1 + "[[train]]\nstep = 2\n",  # an editor trimmed the blank line
+        RECORD_1 + "[[train]]\nstep = 2",  # ... and the last newline
+        RECORD_1 + "[[train]]\nstep = 2\n\n"[:-1],
+    ],
+)
 def test_append_keeps_a_whole_last_record_that_lost_its_blank_line(tmp_path, before):
     path = tmp_path / "metrics.toml"
     path.write_text(before)
@@ -182,23 +216,31 @@ def test_append_keeps_a_whole_last_record_that_lost_its_blank_line(tmp_path, bef
     assert not rejected_path(path).exists()
 
 
-TRIMMED_LOG = "".join(format_record(t, {"step": s, "loss": 1.0 / s}) for s in range(1, 6)
-                      for t in ("train", "eval") if t == "train" or s % 2 == 0)
-EXPECTED = [(t, {"step": s, "loss": 1.0 / s}) for s in range(1, 6) for t in ("train", "eval")
-            if t == "train" or s % 2 == 0]
+TRIMMED_LOG = "".join(
+    format_record(t, {"step": s, "loss": 1.0 / s})
+    for s in range(1, 6)
+    for t in ("train", "eval")
+    if t == "train" or s % 2 == 0
+)
+EXPECTED = [
+    (t, {"step": s, "loss": 1.0 / s}) for s in range(1, 6) for t in ("train", "eval") if t == "train" or s % 2 == 0
+]
 
 
-@pytest.mark.parametrize("text", [
-    TRIMMED_LOG,
-    TRIMMED_LOG.rstrip("\n"),  # trailing blank line and newline trimmed
-    TRIMMED_LOG.rstrip("\n") + "\n",
-    TRIMMED_LOG.replace("\n\n", "\n"),  # no blank line anywhere
-    TRIMMED_LOG.replace("\n\n", "\n").rstrip("\n"),
-    TRIMMED_LOG.replace("\n\n", "\n\n\n\n"),  # extra blank lines between records
-    TRIMMED_LOG.replace("]]\n", "]]\n\n"),  # a blank line inside every record
-    TRIMMED_LOG.replace(" = ", "=").replace("[[", "# a comment\n[["),  # reformatted, commented
-    TRIMMED_LOG.replace("\n", "\r\n"),  # CRLF line ends
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        TRIMMED_LOG,
+        TRIMMED_LOG.rstrip("\n"),  # trailing blank line and newline trimmed
+        TRIMMED_LOG.rstrip("\n") + "\n",
+        TRIMMED_LOG.replace("\n\n", "\n"),  # no blank line anywhere
+        TRIMMED_LOG.replace("\n\n", "\n").rstrip("\n"),
+        TRIMMED_LOG.replace("\n\n", "\n\n\n\n"),  # extra blank lines between records
+        TRIMMED_LOG.replace("]]\n", "]]\n\n"),  # a blank line inside every record
+        TRIMMED_LOG.replace(" = ", "=").replace("[[", "# a comment\n[["),  # reformatted, commented
+        TRIMMED_LOG.replace("\n", "\r\n"),  # CRLF line ends
+    ],
+)
 def test_a_trimmed_or_reformatted_log_keeps_every_record_in_order(tmp_path, text):
     path = tmp_path / "metrics.toml"
     path.write_text(text, newline="")
@@ -277,6 +319,7 @@ def test_two_open_append_logs_on_one_file_interleave_whole_records(tmp_path):
 
 # --- the tail reader -------------------------------------------------------------------------
 
+
 def test_a_tail_returns_each_record_once_as_it_is_appended(tmp_path):
     path = tmp_path / "metrics.toml"
     tail = LogTail(path)
@@ -296,10 +339,10 @@ def test_a_tail_holds_back_a_half_written_record_until_it_is_complete(tmp_path):
     tail = LogTail(path)
     with open(path, "w") as file:
         for cut in (0, 5, 9, 10, len(text) - 1):
-            file.write(text[file.tell():cut])
+            file.write(text[file.tell() : cut])
             file.flush()
             assert tail.poll() == []
-        file.write(text[len(text) - 1:])
+        file.write(text[len(text) - 1 :])
     assert tail.poll() == [("train", TRAIN)]
     assert tail.poll() == []
 

@@ -7,13 +7,13 @@ import math
 
 from engine.core import config as cfgmod
 from engine.store import table as trial
+from engine.store.tail import TextTail
 from tests.tui_store import RUNNING, RUNS, build_store
 from tui.models import editor_model as em
 from tui.models.compare_model import config_diff
 from tui.models.runs_reader import RunsReader
 from tui.models.runs_view import cells, parse_filter, sort_order
 from tui.models.series import RunSeries, points
-from engine.store.tail import TextTail
 
 
 def rows_of(store):
@@ -53,8 +53,7 @@ def test_sort_puts_missing_values_last_both_ways(tmp_path):
     up = sort_order(rows, "best_val_loss")
     down = sort_order(rows, "best_val_loss", descending=True)
     assert up[0].endswith("deeper-0b02") and down[0].endswith("lr-grid-1-0d04")
-    assert set(up[-2:]) == set(down[-2:]) == {"20260101-130000-000-lr-grid-2-0e05",
-                                              "20260101-140000-000-too-hot-0f06"}
+    assert set(up[-2:]) == set(down[-2:]) == {"20260101-130000-000-lr-grid-2-0e05", "20260101-140000-000-too-hot-0f06"}
 
 
 def test_reader_reads_a_run_again_only_when_its_files_change(tmp_path, monkeypatch):
@@ -73,8 +72,13 @@ def test_reader_reads_a_run_again_only_when_its_files_change(tmp_path, monkeypat
 
 def test_series_back_fills_keys_seen_late_and_thins_points():
     s = RunSeries()
-    s.add([("train", {"step": 1, "loss": 2.0}), ("eval", {"step": 0, "val_loss": 3.0}),
-           ("train", {"step": 2, "loss": 1.5, "mfu": 0.3})])
+    s.add(
+        [
+            ("train", {"step": 1, "loss": 2.0}),
+            ("eval", {"step": 0, "val_loss": 3.0}),
+            ("train", {"step": 2, "loss": 1.5, "mfu": 0.3}),
+        ]
+    )
     assert s.train.get("loss") == [2.0, 1.5] and math.isnan(s.train.get("mfu")[0]) and s.train.has("mfu")
     assert s.step == 2
     xs, ys = points(list(range(1000)), [float(i) for i in range(1000)], limit=100)

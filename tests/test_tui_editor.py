@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.widgets import Input
 
 from engine.core import config as cfgmod
-from tests.tui_store import RUNS, fixed_store, make_app, no_cursor_blink, runs_loaded, until  # noqa: F401
+from tests.tui_store import RUNS, make_app, runs_loaded, until
 from tui.screens.editor import EditorScreen
 from tui.screens.runs import RunsScreen
 from tui.widgets import EstimatePanel, FieldRow
@@ -50,7 +50,7 @@ async def test_editor_queues_a_run_whose_config_holds_the_typed_values(fixed_sto
         cfg = cfgmod.load(fixed_store.config_path(run_id))
         assert (cfg.n_layer, cfg.learning_rate, cfg.batch_label, cfg.max_iters) == (6, 3e-4, "32 (8x4)", 120)
         assert cfg.n_embd == cfgmod.preset("quickstart").n_embd  # the rest from the preset
-        assert "quick-deeper" in run_id and fixed_store.read_status(run_id)["state"] == "queued"
+        assert "quick-deeper" in run_id and fixed_store.status(run_id).state == "queued"
         assert [e.run_id for e in fixed_store.list_queue()] == [run_id]
         await until(pilot, lambda: run_id in app.screen.table.shown_ids)
 
@@ -93,8 +93,9 @@ async def test_estimates_follow_the_typing_and_time_comes_from_finished_runs(fix
         await type_into(pilot, "n_layer", "8")
         await until(pilot, lambda: panel.lines.get("parameters") and panel.lines["parameters"].value != before)
         await type_into(pilot, "gradient_accumulation_steps", "3")
-        await until(pilot, lambda: panel.lines.get("effective batch") and
-                    panel.lines["effective batch"].value == "48 (16x3)")
+        await until(
+            pilot, lambda: panel.lines.get("effective batch") and panel.lines["effective batch"].value == "48 (16x3)"
+        )
 
 
 async def test_a_preset_fills_every_field_and_queue_and_watch_opens_the_monitor(fixed_store):

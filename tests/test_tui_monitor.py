@@ -13,8 +13,13 @@ from textual.widgets import DataTable, Log
 
 from engine.core import config as cfgmod
 from engine.store import runs as st
-from tests.tui_store import (  # noqa: F401
-    RUNNING, eval_record, fixed_store, make_app, monitor_loaded, no_cursor_blink, runs_loaded, train_record,
+from tests.tui_store import (
+    RUNNING,
+    eval_record,
+    make_app,
+    monitor_loaded,
+    runs_loaded,
+    train_record,
     until,
 )
 from tui.screens.compare import CompareScreen
@@ -23,9 +28,25 @@ from tui.screens.sample import SampleScreen
 from tui.widgets import LineChart, Readouts, RunCharts
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(n_layer=1, n_head=2, n_embd=32, block_size=32, batch_size=8, max_iters=20, eval_interval=10,
-            eval_iters=2, log_interval=5, warmup_iters=5, learning_rate=3e-3, min_lr=3e-4, threads=1,
-            device="cpu", dataset="pydocs", tokenizer="char", seed=7)
+TINY = dict(
+    n_layer=1,
+    n_head=2,
+    n_embd=32,
+    block_size=32,
+    batch_size=8,
+    max_iters=20,
+    eval_interval=10,
+    eval_iters=2,
+    log_interval=5,
+    warmup_iters=5,
+    learning_rate=3e-3,
+    min_lr=3e-4,
+    threads=1,
+    device="cpu",
+    dataset="pydocs",
+    tokenizer="char",
+    seed=7,
+)
 
 
 async def open_monitor(pilot, run_id: str = RUNNING) -> MonitorScreen:
@@ -44,8 +65,9 @@ async def test_monitor_numbers_follow_records_appended_to_the_log(fixed_store):
         st.append_record(path, "train", {**train_record(260), "loss": 1.2345, "tokens_per_s": 7777.0})
         await until(pilot, lambda: readouts.values["loss"] == "1.2345")
         assert readouts.values["tok/s"] == "7.78K" and "step 260/800" in monitor.query_one("#progress").caption
-        st.append_record(path, "eval", {**eval_record(300), "val_loss": 1.1111, "val_ppl": 3.0377,
-                                        "best_val_loss": 1.1111})
+        st.append_record(
+            path, "eval", {**eval_record(300), "val_loss": 1.1111, "val_ppl": 3.0377, "best_val_loss": 1.1111}
+        )
         await until(pilot, lambda: readouts.values["val"] == "1.1111")
         assert readouts.values["PPL"] == "3.04" and readouts.values["best"] == "1.1111"
         assert monitor.series.eval.get("val_loss")[-1] == 1.1111
@@ -71,9 +93,19 @@ async def test_monitor_draws_vram_against_the_device_total_on_a_gpu_log(fixed_st
     path = fixed_store.metrics_path(RUNNING)
     path.unlink()
     for step in (10, 20):
-        st.append_record(path, "train", {**train_record(step), "mfu": 0.31, "mem_allocated": 2 * 2**30,
-                                         "mem_reserved": 3 * 2**30, "mem_peak": 4 * 2**30,
-                                         "mem_device_total": 80 * 2**30, "mem_device_used": 5 * 2**30})
+        st.append_record(
+            path,
+            "train",
+            {
+                **train_record(step),
+                "mfu": 0.31,
+                "mem_allocated": 2 * 2**30,
+                "mem_reserved": 3 * 2**30,
+                "mem_peak": 4 * 2**30,
+                "mem_device_total": 80 * 2**30,
+                "mem_device_used": 5 * 2**30,
+            },
+        )
     async with app.run_test(size=(120, 36)) as pilot:
         await runs_loaded(pilot)
         monitor = await open_monitor(pilot)
@@ -140,8 +172,13 @@ def trained_store(tmp_path_factory) -> st.Store:
     cfg = cfgmod.from_mapping(TINY)
     run_id = store.create_run(cfgmod.to_toml(cfg), "tiny", {"source": "test"})
     with open(store.worker_log(run_id), "ab") as log:
-        code = subprocess.run([sys.executable, "-m", "engine.worker", str(store.run_dir(run_id))], cwd=ROOT,
-                              stdout=log, stderr=subprocess.STDOUT, timeout=300).returncode
+        code = subprocess.run(
+            [sys.executable, "-m", "engine.worker", str(store.run_dir(run_id))],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+        ).returncode
     assert code == 0, store.worker_log(run_id).read_text()
     return store
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from engine.serve import engines as eng
 from engine.store import runs as st
-from tests.tui_store import RUNNING, RUNS, fixed_store, make_app, no_cursor_blink, runs_loaded, until  # noqa: F401
+from tests.tui_store import RUNNING, RUNS, make_app, runs_loaded, until
 from tui.models.runs_view import COLUMN_KEYS, COLUMNS, SORTABLE
-from tui.widgets import RunTable
 from tui.screens.runs import RunsScreen
+from tui.widgets import RunTable
 
 BASELINE, DEEPER = "20260101-090000-000-baseline-0a01", "20260101-100000-000-deeper-0b02"
 NEWEST_FIRST = sorted(RUNS, reverse=True)
@@ -34,7 +34,9 @@ async def test_rows_follow_status_changes_cell_by_cell(fixed_store, monkeypatch)
         added, updated = [], []
         monkeypatch.setattr(table, "add_row", lambda *a, **k: added.append(k.get("key")))
         original_update = table.update_cell
-        monkeypatch.setattr(table, "update_cell", lambda r, c, v, **k: updated.append(c) or original_update(r, c, v, **k))
+        monkeypatch.setattr(
+            table, "update_cell", lambda r, c, v, **k: updated.append(c) or original_update(r, c, v, **k)
+        )
         fixed_store.update_status(RUNNING, step=500, eta_s=90.0)  # the watcher sees it: nothing asks
         await until(pilot, lambda: table.get_cell(RUNNING, "time").plain == "ETA 1m30s")
         assert table.get_cell(RUNNING, "progress").plain.endswith("62%")
@@ -93,7 +95,7 @@ async def test_resume_queues_a_stopped_run_and_retry_makes_a_copy(fixed_store):
         await pilot.press("down", "down", "down")
         assert app.screen.table.current_id == slow
         await pilot.press("r")
-        await until(pilot, lambda: fixed_store.read_status(slow)["state"] == "queued")
+        await until(pilot, lambda: fixed_store.status(slow).state == "queued")
         assert [e.run_id for e in fixed_store.list_queue()] == [slow]
         await pilot.press("t")
         await until(pilot, lambda: len(fixed_store.list_runs()) == len(RUNS) + 1)
@@ -129,7 +131,7 @@ async def test_the_mouse_sorts_by_a_header_and_opens_a_run_with_a_second_click(f
     async with app.run_test(size=(120, 36)) as pilot:
         await runs_loaded(pilot)
         table = app.screen.table
-        x = sum(c.width + 2 for c in COLUMNS[:COLUMN_KEYS.index("best_val_loss")]) + 2
+        x = sum(c.width + 2 for c in COLUMNS[: COLUMN_KEYS.index("best_val_loss")]) + 2
         await pilot.click(RunTable, offset=(x, 0))
         assert table.order == ("best_val_loss", False) and table.shown_ids[0] == DEEPER
         await pilot.click(RunTable, offset=(30, 2))  # the second row: highlight it
@@ -154,8 +156,9 @@ async def test_sweep_key_says_sweeps_are_not_here_yet_when_the_module_is_missing
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "tui.screens.sweep" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "tui.screens.sweep" else real(name, *a)
+    )
     app = make_app(fixed_store)
     async with app.run_test(size=(120, 36)) as pilot:
         await runs_loaded(pilot)
@@ -182,8 +185,14 @@ async def test_the_app_starts_an_engine_when_none_is_alive(fixed_store, monkeypa
     from tui.app import GptTuiApp
 
     started = []
-    monkeypatch.setattr(eng, "start_engine", lambda store: started.append(store.root) or
-                        eng.EngineInfo(store.root / "engine-x-1.toml", "x", 4242, {}, True))
+    monkeypatch.setattr(
+        eng,
+        "start_engine",
+        lambda store: (
+            started.append(store.root)
+            or eng.EngineInfo(store.root / "engine-x-1.toml", st.EngineRecord(4242, "x"), True)
+        ),
+    )
     app = GptTuiApp(fixed_store)
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: started == [fixed_store.root])

@@ -4,9 +4,9 @@ and look at the SVGs in tests/__snapshots__/ before keeping them."""
 
 from __future__ import annotations
 
-from engine.data.tokenize import vocab_size_for
 from engine.core.estimate import param_count
-from tests.tui_store import fixed_store, make_app, monitor_loaded, no_cursor_blink, runs_loaded, until  # noqa: F401
+from engine.data.tokenize import vocab_size_for
+from tests.tui_store import make_app, monitor_loaded, runs_loaded, until
 
 BASELINE, DEEPER = "20260101-090000-000-baseline-0a01", "20260101-100000-000-deeper-0b02"
 
@@ -19,6 +19,7 @@ def test_runs_screen_at_80x24_with_a_filter(snap_compare, fixed_store):
     async def filtered(pilot):
         await runs_loaded(pilot)
         await pilot.press("slash", *"sweep:lr", "enter", "down")
+
     assert snap_compare(make_app(fixed_store), terminal_size=(80, 24), run_before=filtered)
 
 
@@ -31,6 +32,7 @@ def test_editor_with_live_estimates(snap_compare, fixed_store):
         want = f"{param_count(pilot.app.screen.config, vocab_size_for('pydocs', 'char')):,}"
         panel = pilot.app.screen.query_one("#estimates")
         await until(pilot, lambda: panel.lines.get("parameters") and panel.lines["parameters"].value == want)
+
     assert snap_compare(make_app(fixed_store), terminal_size=(120, 36), run_before=editor)
 
 
@@ -43,6 +45,7 @@ def test_editor_shows_a_problem_by_its_field_at_80x24(snap_compare, fixed_store)
         field.focus()
         field.value = "12x4"
         await until(pilot, lambda: pilot.app.screen.query_one("#row-batch_size").has_class("-invalid"))
+
     assert snap_compare(make_app(fixed_store), terminal_size=(80, 24), run_before=editor_with_a_problem)
 
 
@@ -51,6 +54,7 @@ def test_monitor(snap_compare, fixed_store):
         await runs_loaded(pilot)
         await monitor_loaded(pilot)
         await until(pilot, lambda: pilot.app.screen.query_one("#chart-memory").lines)
+
     assert snap_compare(make_app(fixed_store), terminal_size=(120, 36), run_before=monitor)
 
 
@@ -59,4 +63,5 @@ def test_compare(snap_compare, fixed_store):
         await runs_loaded(pilot)
         pilot.app.open_compare([DEEPER, BASELINE])
         await until(pilot, lambda: getattr(pilot.app.screen, "diff", None))
+
     assert snap_compare(make_app(fixed_store), terminal_size=(120, 36), run_before=compare)

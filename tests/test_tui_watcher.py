@@ -140,6 +140,7 @@ def test_a_read_that_fails_is_reported_once_and_tried_again(tmp_path):
 
 # -- on a screen ----------------------------------------------------------------------------
 
+
 class Probe(WatchedScreen):
     def __init__(self, source: Source) -> None:
         super().__init__()
@@ -168,9 +169,9 @@ async def test_a_screen_gets_one_message_per_burst_none_while_covered_and_none_o
     async with ProbeApp(probe).run_test() as pilot:
         await until(pilot, lambda: probe.got)
         for _ in range(10):  # the UI is busy (this loop holds it) while the file grows
-            with open(path, "a") as f:  # noqa: ASYNC230 - blocking on purpose
+            with open(path, "a") as f:
                 f.write("a line\n")
-            time.sleep(TICK)  # noqa: ASYNC251 - blocking on purpose
+            time.sleep(TICK)
         await until(pilot, lambda: len(probe.got) == 2)
         await pilot.pause(5 * TICK)
         assert len(probe.got) == 2 and len(probe.got[1]) > 1  # one message, many reads

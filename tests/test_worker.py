@@ -21,9 +21,25 @@ from engine.train.worker import EXIT_DIVERGED, EXIT_DONE, EXIT_FAILED, EXIT_OOM,
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
-TINY = dict(n_layer=1, n_head=2, n_embd=32, block_size=32, batch_size=8, max_iters=40,
-            eval_interval=10, eval_iters=4, log_interval=1, warmup_iters=5, learning_rate=3e-3,
-            min_lr=3e-4, threads=1, device="cpu", dataset="pydocs", tokenizer="char", seed=7)
+TINY = dict(
+    n_layer=1,
+    n_head=2,
+    n_embd=32,
+    block_size=32,
+    batch_size=8,
+    max_iters=40,
+    eval_interval=10,
+    eval_iters=4,
+    log_interval=1,
+    warmup_iters=5,
+    learning_rate=3e-3,
+    min_lr=3e-4,
+    threads=1,
+    device="cpu",
+    dataset="pydocs",
+    tokenizer="char",
+    seed=7,
+)
 
 
 def new_run(store: st.Store, **changes) -> str:
@@ -32,12 +48,16 @@ def new_run(store: st.Store, **changes) -> str:
 
 
 def start(store: st.Store, run_id: str, env: dict | None = None) -> subprocess.Popen:
-    status = store.read_status(run_id)
-    store.update_status(run_id, attempts=int(status.get("attempts", 0)) + 1)
+    status = store.status(run_id)
+    store.update_status(run_id, attempts=status.attempts + 1)
     log = open(store.worker_log(run_id), "ab")
-    return subprocess.Popen([sys.executable, "-m", "engine.worker", str(store.run_dir(run_id))],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.worker", str(store.run_dir(run_id))],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def run_to_end(store: st.Store, run_id: str, env: dict | None = None, timeout: float = 180) -> int:
@@ -58,8 +78,8 @@ def store(tmp_path: Path) -> st.Store:
 def test_tiny_run_trains_and_records_everything(store):
     run_id = new_run(store)
     assert run_to_end(store, run_id) == EXIT_DONE
-    status = store.read_status(run_id)
-    assert status["state"] == "done" and status["step"] == 40
+    status = store.status(run_id)
+    assert status.state == "done" and status.step == 40
     evals = records(store, run_id, "eval")
     assert [e["step"] for e in evals] == [0, 10, 20, 30, 40]
     assert evals[-1]["val_loss"] < evals[0]["val_loss"] - 0.5  # it learns
@@ -72,7 +92,7 @@ def test_tiny_run_trains_and_records_everything(store):
     assert (ckpt / "last.pt").exists() and (ckpt / "best.pt").exists()
     row = st.read_results(store)[-1]
     assert row["run"] == run_id and row["batch"] == "8 (8x1)" and row["final_val_ppl"] > 1
-    assert row["params"] == status["params"]
+    assert row["params"] == status.params
 
 
 def test_resumed_run_logs_each_step_once_and_matches_bit_for_bit(store):
@@ -87,7 +107,7 @@ def test_resumed_run_logs_each_step_once_and_matches_bit_for_bit(store):
         deadline = time.time() + 120
         while proc.poll() is None and time.time() < deadline:
             done = records(store, run_id, "train")
-            mine = store.read_status(run_id).get("pid") == proc.pid  # this attempt has started
+            mine = store.status(run_id).pid == proc.pid  # this attempt has started
             if mine and done and done[-1]["step"] >= target:
                 proc.send_signal(signal.SIGKILL)
                 kills += 1
@@ -101,7 +121,7 @@ def test_resumed_run_logs_each_step_once_and_matches_bit_for_bit(store):
     assert [r["loss"] for r in got] == [r["loss"] for r in want]
     got_eval, want_eval = records(store, run_id, "eval"), records(store, reference, "eval")
     assert [(e["step"], e["val_loss"]) for e in got_eval] == [(e["step"], e["val_loss"]) for e in want_eval]
-    assert store.read_status(run_id)["attempts"] == kills + 1
+    assert store.status(run_id).attempts == kills + 1
 
 
 def test_stop_request_checkpoints_and_ends_stopped(store):
@@ -112,37 +132,46 @@ def test_stop_request_checkpoints_and_ends_stopped(store):
         time.sleep(0.05)
     st.write_toml(store.control_path(run_id), {"request": "stop"})
     assert proc.wait(60) == EXIT_DONE
-    status = store.read_status(run_id)
-    assert status["state"] == "stopped" and status["reason"] == "stop requested"
+    status = store.status(run_id)
+    assert status.state == "stopped" and status.reason == "stop requested"
     from engine.train import checkpoint
-    assert checkpoint.load(store.ckpt_dir(run_id) / "last.pt")["step"] == status["step"] > 0
+
+    assert checkpoint.load(store.ckpt_dir(run_id) / "last.pt")["step"] == status.step > 0
 
 
 def test_huge_learning_rate_ends_diverged(store):
-    run_id = new_run(store, learning_rate=1.0, min_lr=0.1, grad_clip=0.0, warmup_iters=0,
-                     weight_decay=0.0, max_iters=200, eval_interval=100)
+    run_id = new_run(
+        store,
+        learning_rate=1.0,
+        min_lr=0.1,
+        grad_clip=0.0,
+        warmup_iters=0,
+        weight_decay=0.0,
+        max_iters=200,
+        eval_interval=100,
+    )
     assert run_to_end(store, run_id) == EXIT_DIVERGED
-    status = store.read_status(run_id)
-    assert status["state"] == "diverged" and "lower learning_rate" in status["reason"]
-    assert status["step"] < 200
+    status = store.status(run_id)
+    assert status.state == "diverged" and "lower learning_rate" in status.reason
+    assert status.step < 200
 
 
 def test_out_of_memory_ends_oom_with_memory_readings(store):
     run_id = new_run(store)
     assert run_to_end(store, run_id, env={"GPT_TUI_FAULT": "oom@5"}) == EXIT_OOM
-    status = store.read_status(run_id)
-    assert status["state"] == "oom" and "out-of-memory" in status["reason"]
-    assert status["memory"]["mem_rss"] > 0
+    status = store.status(run_id)
+    assert status.state == "oom" and "out-of-memory" in status.reason
+    assert status.extra["memory"]["mem_rss"] > 0  # a field only the worker writes
     assert "OutOfMemoryError" in store.worker_log(run_id).read_text()
 
 
 def test_any_other_exception_ends_failed_with_traceback_in_log(store):
     run_id = new_run(store)
     assert run_to_end(store, run_id, env={"GPT_TUI_FAULT": "error@3"}) == EXIT_FAILED
-    status = store.read_status(run_id)
-    assert status["state"] == "failed" and status["reason"].startswith("RuntimeError: injected failure")
+    status = store.status(run_id)
+    assert status.state == "failed" and status.reason.startswith("RuntimeError: injected failure")
     assert "Traceback" in store.worker_log(run_id).read_text()
-    assert "\n" not in status["reason"]
+    assert "\n" not in status.reason
 
 
 def test_dataset_errors_end_failed_with_the_reason(store, tmp_path):
@@ -150,7 +179,7 @@ def test_dataset_errors_end_failed_with_the_reason(store, tmp_path):
     empty.write_text("")
     run_id = new_run(store, dataset=str(empty))
     assert run_to_end(store, run_id) == EXIT_FAILED
-    assert "empty" in store.read_status(run_id)["reason"].lower()
+    assert "empty" in store.status(run_id).reason.lower()
 
 
 def test_block_size_longer_than_the_split_is_refused(store, tmp_path):
@@ -158,19 +187,19 @@ def test_block_size_longer_than_the_split_is_refused(store, tmp_path):
     small.write_text("hello world, " * 20)
     run_id = new_run(store, dataset=str(small), block_size=64)
     assert run_to_end(store, run_id) == EXIT_FAILED
-    assert "block_size" in store.read_status(run_id)["reason"]
+    assert "block_size" in store.status(run_id).reason
 
 
 def test_a_run_killed_after_its_last_checkpoint_still_reports_its_final_metrics(store):
     run_id = new_run(store, max_iters=20)
     assert run_to_end(store, run_id) == EXIT_DONE
-    want = store.read_status(run_id)["final_val_ppl"]
+    want = store.status(run_id).final_val_ppl
     # As if killed between the final checkpoint and `done`: state running, results not yet written.
     store.update_status(run_id, state="running", final_val_ppl=None, final_val_loss=None)
     store.results_path.unlink()
     assert run_to_end(store, run_id) == EXIT_DONE
-    status = store.read_status(run_id)
-    assert status["final_val_ppl"] == want
+    status = store.status(run_id)
+    assert status.final_val_ppl == want
     (row,) = st.read_results(store)
     assert row["final_val_ppl"] == want
     assert [r["step"] for r in records(store, run_id, "eval")] == [0, 10, 20]
@@ -178,16 +207,22 @@ def test_a_run_killed_after_its_last_checkpoint_still_reports_its_final_metrics(
 
 # --- one attempt, one worker (stop -> resume races) -------------------------------------------
 
+
 def test_a_worker_of_an_earlier_attempt_writes_nothing_and_exits(store):
     run_id = new_run(store)
     store.update_status(run_id, attempt_id="newer", attempts=1)
     before = store.status_path(run_id).read_bytes()
     log = open(store.worker_log(run_id), "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "engine.worker", str(store.run_dir(run_id))], cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "GPT_TUI_ATTEMPT": "older"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.worker", str(store.run_dir(run_id))],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "GPT_TUI_ATTEMPT": "older"},
+    )
     assert proc.wait(120) == EXIT_SUPERSEDED
-    status = store.read_status(run_id)
-    assert status["state"] == "queued" and status["attempt_id"] == "newer" and status.get("pid", 0) == 0
+    status = store.status(run_id)
+    assert status.state == "queued" and status.attempt_id == "newer" and status.pid == 0
     assert st.read_toml(store.status_path(run_id)) == tomllib.loads(before.decode())
     assert not store.metrics_path(run_id).exists() and not (store.ckpt_dir(run_id) / "last.pt").exists()
     assert "queued again while this worker (attempt older)" in store.worker_log(run_id).read_text()
@@ -206,7 +241,7 @@ def test_a_second_worker_of_a_run_waits_for_the_first_to_exit(store):
             assert proc.poll() is None and time.time() < deadline
             time.sleep(0.05)
         time.sleep(1.0)
-        assert store.read_status(run_id)["state"] == "queued"  # it has touched nothing
+        assert store.status(run_id).state == "queued"  # it has touched nothing
         assert not store.metrics_path(run_id).exists()
     finally:
         os.close(holder)
@@ -222,7 +257,7 @@ def test_a_resume_keeps_a_last_record_whose_blank_line_an_editor_trimmed(store):
         time.sleep(0.02)
     st.write_toml(store.control_path(run_id), {"request": "stop"})
     assert proc.wait(60) == EXIT_DONE
-    stopped_at = store.read_status(run_id)["step"]
+    stopped_at = store.status(run_id).step
     # An editor that trims trailing newlines: the file stays valid TOML, its last record whole,
     # and that record is the checkpoint's own step, which the resumed run will not log again.
     path = store.metrics_path(run_id)

@@ -8,52 +8,153 @@ from pathlib import Path
 from engine.core import config as cfgmod
 from engine.store import runs as st
 
-BASE = dict(n_layer=4, n_head=4, n_embd=128, block_size=128, learning_rate=1e-3, min_lr=1e-4,
-            warmup_iters=40, max_iters=800, batch_size=16, gradient_accumulation_steps=1,
-            dataset="pydocs", tokenizer="char", eval_interval=100, eval_iters=20, log_interval=10)
+BASE = dict(
+    n_layer=4,
+    n_head=4,
+    n_embd=128,
+    block_size=128,
+    learning_rate=1e-3,
+    min_lr=1e-4,
+    warmup_iters=40,
+    max_iters=800,
+    batch_size=16,
+    gradient_accumulation_steps=1,
+    dataset="pydocs",
+    tokenizer="char",
+    eval_interval=100,
+    eval_iters=20,
+    log_interval=10,
+)
 
 RUNS = {
     # run id: (config changes, status)
-    "20260101-090000-000-baseline-0a01": ({}, dict(
-        state="done", name="baseline", step=800, max_iters=800, params=823_552, best_val_loss=1.4821,
-        val_loss=1.4903, final_val_ppl=4.438, tokens_per_s=6150.0, train_seconds=342.0,
-        device="AMD EPYC", vocab_size=103)),
-    "20260101-100000-000-deeper-0b02": ({"n_layer": 6, "batch_size": 8, "gradient_accumulation_steps": 2}, dict(
-        state="done", name="deeper", step=800, max_iters=800, params=1_219_712, best_val_loss=1.4410,
-        val_loss=1.4502, final_val_ppl=4.264, tokens_per_s=4420.0, train_seconds=476.0,
-        device="AMD EPYC", vocab_size=103)),
-    "20260101-110000-000-slow-lr-0c03": ({"learning_rate": 3e-4, "min_lr": 3e-5}, dict(
-        state="stopped", name="slow-lr", step=300, max_iters=800, params=823_552, best_val_loss=1.9120,
-        val_loss=1.9120, tokens_per_s=6080.0, train_seconds=128.0, reason="stop requested",
-        device="AMD EPYC", vocab_size=103)),
-    "20260101-120000-000-lr-grid-1-0d04": ({"learning_rate": 6e-4}, dict(
-        state="running", name="lr-grid-1", sweep="lr-grid", step=250, max_iters=800, params=823_552,
-        best_val_loss=2.0515, val_loss=2.0515, val_ppl=7.779, tokens_per_s=6010.0, eta_s=212.0,
-        device="AMD EPYC", vocab_size=103, pid=0, host="elsewhere")),
-    "20260101-130000-000-lr-grid-2-0e05": ({"learning_rate": 2e-3}, dict(
-        state="queued", name="lr-grid-2", sweep="lr-grid")),
-    "20260101-140000-000-too-hot-0f06": ({"learning_rate": 0.5}, dict(
-        state="diverged", name="too-hot", step=40, max_iters=800, params=823_552,
-        reason="loss 9.41 above 2 x ln(vocab); lower learning_rate", device="AMD EPYC")),
+    "20260101-090000-000-baseline-0a01": (
+        {},
+        dict(
+            state="done",
+            name="baseline",
+            step=800,
+            max_iters=800,
+            params=823_552,
+            best_val_loss=1.4821,
+            val_loss=1.4903,
+            final_val_ppl=4.438,
+            tokens_per_s=6150.0,
+            train_seconds=342.0,
+            device="AMD EPYC",
+            vocab_size=103,
+        ),
+    ),
+    "20260101-100000-000-deeper-0b02": (
+        {"n_layer": 6, "batch_size": 8, "gradient_accumulation_steps": 2},
+        dict(
+            state="done",
+            name="deeper",
+            step=800,
+            max_iters=800,
+            params=1_219_712,
+            best_val_loss=1.4410,
+            val_loss=1.4502,
+            final_val_ppl=4.264,
+            tokens_per_s=4420.0,
+            train_seconds=476.0,
+            device="AMD EPYC",
+            vocab_size=103,
+        ),
+    ),
+    "20260101-110000-000-slow-lr-0c03": (
+        {"learning_rate": 3e-4, "min_lr": 3e-5},
+        dict(
+            state="stopped",
+            name="slow-lr",
+            step=300,
+            max_iters=800,
+            params=823_552,
+            best_val_loss=1.9120,
+            val_loss=1.9120,
+            tokens_per_s=6080.0,
+            train_seconds=128.0,
+            reason="stop requested",
+            device="AMD EPYC",
+            vocab_size=103,
+        ),
+    ),
+    "20260101-120000-000-lr-grid-1-0d04": (
+        {"learning_rate": 6e-4},
+        dict(
+            state="running",
+            name="lr-grid-1",
+            sweep="lr-grid",
+            step=250,
+            max_iters=800,
+            params=823_552,
+            best_val_loss=2.0515,
+            val_loss=2.0515,
+            val_ppl=7.779,
+            tokens_per_s=6010.0,
+            eta_s=212.0,
+            device="AMD EPYC",
+            vocab_size=103,
+            pid=0,
+            host="elsewhere",
+        ),
+    ),
+    "20260101-130000-000-lr-grid-2-0e05": (
+        {"learning_rate": 2e-3},
+        dict(state="queued", name="lr-grid-2", sweep="lr-grid"),
+    ),
+    "20260101-140000-000-too-hot-0f06": (
+        {"learning_rate": 0.5},
+        dict(
+            state="diverged",
+            name="too-hot",
+            step=40,
+            max_iters=800,
+            params=823_552,
+            reason="loss 9.41 above 2 x ln(vocab); lower learning_rate",
+            device="AMD EPYC",
+        ),
+    ),
 }
 NOTES = {"20260101-090000-000-baseline-0a01": "good start"}
 RUNNING = "20260101-120000-000-lr-grid-1-0d04"
 
 
 def train_record(step: int, tokens_per_iter: int = 2048, floor: float = 1.3) -> dict:
-    return dict(step=step, tokens=step * tokens_per_iter, loss=round(4.2 * math.exp(-step / 300) + floor, 4),
-                lr=1e-3 if step > 40 else 1e-3 * step / 40, ms_per_iter=330.0, tokens_per_s=6000.0 + step,
-                t=1767258000.0 + step, mem_rss=300 * 2**20 + step * 1024)
+    return dict(
+        step=step,
+        tokens=step * tokens_per_iter,
+        loss=round(4.2 * math.exp(-step / 300) + floor, 4),
+        lr=1e-3 if step > 40 else 1e-3 * step / 40,
+        ms_per_iter=330.0,
+        tokens_per_s=6000.0 + step,
+        t=1767258000.0 + step,
+        mem_rss=300 * 2**20 + step * 1024,
+    )
 
 
 def eval_record(step: int, tokens_per_iter: int = 2048, floor: float = 1.45) -> dict:
     val = round(4.0 * math.exp(-step / 300) + floor, 4)
-    return dict(step=step, tokens=step * tokens_per_iter, train_loss=val - 0.05, val_loss=val,
-                val_ppl=math.exp(val), best_val_loss=val, t=1767258000.0 + step)
+    return dict(
+        step=step,
+        tokens=step * tokens_per_iter,
+        train_loss=val - 0.05,
+        val_loss=val,
+        val_ppl=math.exp(val),
+        best_val_loss=val,
+        t=1767258000.0 + step,
+    )
 
 
-def write_metrics(store: st.Store, run_id: str, steps: int, floor: float, tokens_per_iter: int = 2048,
-                  every: int = 10, eval_every: int = 100) -> None:
+def write_metrics(
+    store: st.Store,
+    run_id: str,
+    steps: int,
+    floor: float,
+    tokens_per_iter: int = 2048,
+    every: int = 10,
+    eval_every: int = 100,
+) -> None:
     text = []
     for step in range(0, steps + 1):
         if step % eval_every == 0:
@@ -70,40 +171,30 @@ def build_store(root: Path) -> st.Store:
         cfg = cfgmod.from_mapping({**BASE, **changes})
         (root / run_id).mkdir()
         st.write_atomic(store.config_path(run_id), cfgmod.to_toml(cfg))
-        st.write_toml(store.status_path(run_id), {"created": f"{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}T00:00:00.000Z",
-                                    **status})
+        created = f"{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}T00:00:00.000Z"
+        store.write_status(run_id, st.Status.from_toml({"created": created, **status}), durable=False)
     for run_id, note in NOTES.items():
         st.write_toml(store.run_dir(run_id) / "note.toml", {"note": note, "written": "2026-01-01T00:00:00Z"})
     for run_id, steps, floor, tokens_per_iter in (
-            # floors chosen so that the last eval matches the status's best val loss
-            ("20260101-090000-000-baseline-0a01", 800, 1.2042, 2048),
-            ("20260101-100000-000-deeper-0b02", 800, 1.1631, 2048),
-            ("20260101-110000-000-slow-lr-0c03", 300, 0.4405, 2048), (RUNNING, 250, 0.3135, 2048)):
+        # floors chosen so that the last eval matches the status's best val loss
+        ("20260101-090000-000-baseline-0a01", 800, 1.2042, 2048),
+        ("20260101-100000-000-deeper-0b02", 800, 1.1631, 2048),
+        ("20260101-110000-000-slow-lr-0c03", 300, 0.4405, 2048),
+        (RUNNING, 250, 0.3135, 2048),
+    ):
         write_metrics(store, run_id, steps, floor, tokens_per_iter)
     store.worker_log(RUNNING).write_text(
         "[2026-01-01 12:00:00] run 20260101-120000-000-lr-grid-1-0d04: attempt 1, pid 4242\n"
-        "[2026-01-01 12:00:01] prepared pydocs with char: 103 tokens\n")
+        "[2026-01-01 12:00:01] prepared pydocs with char: 103 tokens\n"
+    )
     return store
 
 
-# -- fixtures the TUI test modules import ------------------------------------------------
-
-import pytest  # noqa: E402
+# -- the app the TUI tests open ------------------------------------------------------------
 
 from tui.models.editor_model import Device  # noqa: E402
 
 FIXED_DEVICE = Device("AMD EPYC", "cpu", 16 * 2**30)
-
-
-@pytest.fixture(autouse=True)
-def no_cursor_blink(monkeypatch):
-    """A blinking cursor would make snapshots differ by when they were taken."""
-    monkeypatch.setattr("textual.widgets._input.Input.cursor_blink", False)
-
-
-@pytest.fixture
-def fixed_store(tmp_path) -> st.Store:
-    return build_store(tmp_path / "runs")
 
 
 def make_app(store: st.Store):
@@ -127,7 +218,7 @@ def shown(app, selector, attribute: str = "content"):
     """`attribute` of the widget `selector` on the app's screen; None until there is one."""
     try:
         return getattr(app.screen.query_one(selector), attribute)
-    except Exception:  # noqa: BLE001 - not composed yet, or another screen
+    except Exception:
         return None
 
 

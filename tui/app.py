@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -44,8 +45,7 @@ class GptTuiApp(App[None]):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, GptTuiApp.EngineRead)
 
-    def __init__(self, store: st.Store | str | Path, start_engine: bool = True,
-                 device: Device | None = None) -> None:
+    def __init__(self, store: st.Store | str | Path, start_engine: bool = True, device: Device | None = None) -> None:
         """`start_engine=False` never starts an engine (tests, and browsing a copied store);
         `device` fixes the device estimates are made for (else NVML, then this machine's CPU)."""
         super().__init__()
@@ -100,8 +100,7 @@ class GptTuiApp(App[None]):
     def ensure_engine(self) -> None:
         """Start an engine unless one is alive (or this app was told never to)."""
         if self.start_engine:
-            self.run_worker(self._ensure_engine, thread=True, group="engine-check", exclusive=True,
-                            exit_on_error=False)
+            self.run_worker(self._ensure_engine, thread=True, group="engine-check", exclusive=True, exit_on_error=False)
 
     def _ensure_engine(self) -> None:
         from engine.serve import engines as eng
@@ -150,8 +149,7 @@ class GptTuiApp(App[None]):
     # -- the command palette -----------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("New run", "Open the editor: every hyperparameter, live estimates",
-                            self.open_editor)
+        yield SystemCommand("New run", "Open the editor: every hyperparameter, live estimates", self.open_editor)
         yield SystemCommand("New sweep", "Open the sweep builder", self.open_sweep)
         yield SystemCommand("Keys", "Every key of every screen", self.action_help)
         yield SystemCommand("Start engine", "Start a background engine if none is alive", self.start_engine_now)
@@ -170,8 +168,9 @@ class GptTuiApp(App[None]):
     def report_worker_error(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             error = event.worker.error
-            self.notify(f"{type(error).__name__}: {error}", title=event.worker.name or "error",
-                        severity="error", timeout=10)
+            self.notify(
+                f"{type(error).__name__}: {error}", title=event.worker.name or "error", severity="error", timeout=10
+            )
 
 
 def run_app(store_root: str | Path | None = None) -> int:

@@ -56,8 +56,13 @@ class StoreWatcher(Generic[T]):
     unless a notification is already waiting to be taken: however fast the files change, the UI
     has at most one message from this watcher in its queue, and `take()` drains the inbox."""
 
-    def __init__(self, source: Source[T], notify: Callable[[], object], interval: float = 1.0,
-                 on_error: Callable[[Exception], object] | None = None) -> None:
+    def __init__(
+        self,
+        source: Source[T],
+        notify: Callable[[], object],
+        interval: float = 1.0,
+        on_error: Callable[[Exception], object] | None = None,
+    ) -> None:
         self.source = source
         self.notify = notify
         self.interval = interval
@@ -76,8 +81,7 @@ class StoreWatcher(Generic[T]):
     def start(self) -> None:
         # A copy of the caller's context: Textual finds its app through a context variable.
         context = contextvars.copy_context()
-        self._thread = threading.Thread(target=context.run, args=(self._run,), name="store-watcher",
-                                        daemon=True)
+        self._thread = threading.Thread(target=context.run, args=(self._run,), name="store-watcher", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -119,7 +123,7 @@ class StoreWatcher(Generic[T]):
             return False
         try:
             result = self.source.read_changed(changed)
-        except Exception as err:  # noqa: BLE001 - a screen must outlive one unreadable file
+        except Exception as err:
             for path in changed:
                 self._stamps.pop(path, None)  # read them again on the next pass
             if self.on_error is not None and str(err) != self._failure:

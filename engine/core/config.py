@@ -4,23 +4,34 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import tomli_w
 
 from engine.core.fields import *  # noqa: F403 - the config's types are used as config.RunConfig everywhere
 from engine.core.fields import (
-    DEFAULTS, FIELDS, ConfigError, DeviceCaps, Problem, RunConfig, check_type, coerce_text, suggest, unknown_key,
+    DEFAULTS,
+    FIELDS,
+    ConfigError,
+    DeviceCaps,
+    Problem,
+    RunConfig,
+    check_type,
+    coerce_text,
+    suggest,
+    unknown_key,
 )
 from engine.core.presets import PRESETS
 from engine.core.rules import check_all, resolved_device_kind, resolved_dtype  # noqa: F401 - config.resolved_*
 
-
 # -- building configs -------------------------------------------------------------------
 
-def from_mapping(data: Mapping[str, Any], base: RunConfig = DEFAULTS, caps: DeviceCaps | None = None,
-                 source: str = "") -> RunConfig:
+
+def from_mapping(
+    data: Mapping[str, Any], base: RunConfig = DEFAULTS, caps: DeviceCaps | None = None, source: str = ""
+) -> RunConfig:
     """A validated RunConfig from `base` with `data` applied; ConfigError lists every problem."""
     problems: list[Problem] = []
     values: dict[str, Any] = {}
@@ -45,8 +56,9 @@ def parse_override(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError([Problem(key or text, f"override {text!r} must look like key=value, "
-                                                "e.g. learning_rate=3e-4")])
+        raise ConfigError(
+            [Problem(key or text, f"override {text!r} must look like key=value, e.g. learning_rate=3e-4")]
+        )
     return key, value
 
 
@@ -82,12 +94,16 @@ def toml_mapping(text: str, source: str = "") -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except (ValueError, RecursionError) as e:  # bad TOML, an int too long to convert, deep nesting
-        raise ConfigError([Problem("toml", f"not valid TOML ({first_line(e)}); fix the syntax")],
-                          source) from None
+        raise ConfigError([Problem("toml", f"not valid TOML ({first_line(e)}); fix the syntax")], source) from None
     tables = [k for k, v in data.items() if isinstance(v, dict)]
     if tables:
-        raise ConfigError([Problem(k, "tables are not allowed; write hyperparameters as top-level "
-                                      "key = value lines") for k in tables], source)
+        raise ConfigError(
+            [
+                Problem(k, "tables are not allowed; write hyperparameters as top-level key = value lines")
+                for k in tables
+            ],
+            source,
+        )
     return data
 
 
@@ -96,8 +112,7 @@ def first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
-def from_toml(text: str, base: RunConfig = DEFAULTS, caps: DeviceCaps | None = None,
-              source: str = "") -> RunConfig:
+def from_toml(text: str, base: RunConfig = DEFAULTS, caps: DeviceCaps | None = None, source: str = "") -> RunConfig:
     return from_mapping(toml_mapping(text, source), base, caps, source)
 
 
@@ -122,17 +137,30 @@ def validate(c: RunConfig, caps: DeviceCaps | None = None, skip: Iterable[str] =
 def preset(name: str) -> RunConfig:
     """A built-in preset (engine.core.presets), validated."""
     if name not in PRESETS:
-        raise ConfigError([Problem("preset", f"unknown preset {name!r}{suggest(name, PRESETS)} "
-                                             f"(choose from {', '.join(PRESETS)})")])
+        raise ConfigError(
+            [Problem("preset", f"unknown preset {name!r}{suggest(name, PRESETS)} (choose from {', '.join(PRESETS)})")]
+        )
     return from_mapping(PRESETS[name], source=f"preset {name}")
 
 
-def resolve(preset_name: str | None = None, config_file: str | Path | None = None,
-            overrides: Iterable[str] = (), caps: DeviceCaps | None = None) -> RunConfig:
+def resolve(
+    preset_name: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    caps: DeviceCaps | None = None,
+) -> RunConfig:
     """preset, then file, then overrides: the order the CLI and TUI apply them in."""
     base = preset(preset_name) if preset_name else DEFAULTS
     data = dict(read_mapping(config_file)) if config_file is not None else {}
     data.update(overrides_to_mapping(overrides))
-    source = ", ".join(filter(None, [f"preset {preset_name}" if preset_name else "",
-                                     str(config_file) if config_file else "", "--set" if overrides else ""]))
+    source = ", ".join(
+        filter(
+            None,
+            [
+                f"preset {preset_name}" if preset_name else "",
+                str(config_file) if config_file else "",
+                "--set" if overrides else "",
+            ],
+        )
+    )
     return from_mapping(data, base, caps, source=source)

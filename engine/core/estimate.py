@@ -80,8 +80,11 @@ def memory_estimate(c: RunConfig, vocab_size: int, dtype: str = "float32") -> Me
     embedding_out = tokens * c.n_embd * 4
     logits = tokens * padded_vocab(vocab_size) * (act + 4)
     return MemoryEstimate(
-        weights=4 * n, gradients=4 * n, optimizer=8 * n,
-        activations=c.n_layer * per_layer + embedding_out, logits=logits,
+        weights=4 * n,
+        gradients=4 * n,
+        optimizer=8 * n,
+        activations=c.n_layer * per_layer + embedding_out,
+        logits=logits,
     )
 
 
@@ -112,14 +115,20 @@ class Estimate:
 
 def estimate(c: RunConfig, vocab_size: int, dtype: str = "float32") -> Estimate:
     return Estimate(
-        config=c, vocab_size=vocab_size, params=param_count(c, vocab_size),
-        non_embedding=non_embedding_count(c, vocab_size), flops_per_token=flops_per_token(c, vocab_size),
-        tokens_per_iter=tokens_per_iter(c), total_tokens=tokens_per_iter(c) * c.max_iters,
-        memory=memory_estimate(c, vocab_size, dtype), dtype=dtype,
+        config=c,
+        vocab_size=vocab_size,
+        params=param_count(c, vocab_size),
+        non_embedding=non_embedding_count(c, vocab_size),
+        flops_per_token=flops_per_token(c, vocab_size),
+        tokens_per_iter=tokens_per_iter(c),
+        total_tokens=tokens_per_iter(c) * c.max_iters,
+        memory=memory_estimate(c, vocab_size, dtype),
+        dtype=dtype,
     )
 
 
 # -- formatting shared by the CLI and the TUI -------------------------------------------
+
 
 def human_count(n: float) -> str:
     for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):

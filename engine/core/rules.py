@@ -3,39 +3,60 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from engine.core import estimate as est
+from engine.core.device_rules import (  # noqa: F401 - config reads these from here
+    DEVICE_RULES,
+    Rule,
+    device_kind,
+    resolved_device_kind,
+    resolved_dtype,
+    rule_into,
+)
 from engine.core.fields import (
-    DTYPES, MAX_LEARNING_RATE, TIKTOKEN_ENCODINGS, TOKENIZERS_BUILTIN, DeviceCaps, Problem, RunConfig,
+    MAX_LEARNING_RATE,
+    TIKTOKEN_ENCODINGS,
+    TOKENIZERS_BUILTIN,
+    DeviceCaps,
+    Problem,
+    RunConfig,
     suggest,
 )
 
 # -- validation rules -------------------------------------------------------------------
 
-Rule = tuple[tuple[str, ...], Callable[[RunConfig, DeviceCaps | None], Iterable[Problem]]]
 RULES: list[Rule] = []
+rule = rule_into(RULES)
 
 
-def rule(*names: str):
-    def register(fn):
-        RULES.append((names, fn))
-        return fn
-    return register
-
-
-_POSITIVE = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps",
-             "max_iters", "eval_interval", "eval_iters", "log_interval", "gpus")
+_POSITIVE = (
+    "n_layer",
+    "n_head",
+    "n_embd",
+    "block_size",
+    "batch_size",
+    "gradient_accumulation_steps",
+    "max_iters",
+    "eval_interval",
+    "eval_iters",
+    "log_interval",
+    "gpus",
+)
 for _name in _POSITIVE:
+
     def _positive(c: RunConfig, caps: DeviceCaps | None, _n: str = _name) -> Iterable[Problem]:
         if getattr(c, _n) < 1:
             yield Problem(_n, f"must be at least 1, got {getattr(c, _n)}")
+
     RULES.append(((_name,), _positive))
 
 for _name in ("warmup_iters", "lr_decay_iters", "seed", "threads"):
+
     def _non_negative(c: RunConfig, caps: DeviceCaps | None, _n: str = _name) -> Iterable[Problem]:
         if getattr(c, _n) < 0:
             yield Problem(_n, f"must be 0 or more, got {getattr(c, _n)}")
+
     RULES.append(((_name,), _non_negative))
 
 
@@ -43,8 +64,11 @@ for _name in ("warmup_iters", "lr_decay_iters", "seed", "threads"):
 def _heads_divide_width(c, caps):
     if c.n_head >= 1 and c.n_embd >= 1 and c.n_embd % c.n_head:
         best = _nearest_divisor(c.n_embd, c.n_head)
-        yield Problem("n_embd", f"n_embd ({c.n_embd}) must be divisible by n_head ({c.n_head}); "
-                                f"try n_head={best} or n_embd={c.n_embd // c.n_head * c.n_head or c.n_head}")
+        yield Problem(
+            "n_embd",
+            f"n_embd ({c.n_embd}) must be divisible by n_head ({c.n_head}); "
+            f"try n_head={best} or n_embd={c.n_embd // c.n_head * c.n_head or c.n_head}",
+        )
 
 
 def _nearest_divisor(n: int, target: int, window: int = 4096) -> int:
@@ -63,8 +87,11 @@ def _learning_rate(c, caps):
     if not math.isfinite(c.learning_rate) or c.learning_rate <= 0:
         yield Problem("learning_rate", f"must be above 0, got {c.learning_rate}; 6e-4 is a good start")
     elif c.learning_rate > MAX_LEARNING_RATE:
-        yield Problem("learning_rate", f"{c.learning_rate} is far too high for AdamW (at most "
-                                       f"{MAX_LEARNING_RATE}); typical values are 1e-4 to 1e-3")
+        yield Problem(
+            "learning_rate",
+            f"{c.learning_rate} is far too high for AdamW (at most "
+            f"{MAX_LEARNING_RATE}); typical values are 1e-4 to 1e-3",
+        )
 
 
 @rule("min_lr", "learning_rate")
@@ -72,8 +99,11 @@ def _min_lr(c, caps):
     if not math.isfinite(c.min_lr) or c.min_lr < 0:
         yield Problem("min_lr", f"must be 0 or more, got {c.min_lr}")
     elif c.min_lr > c.learning_rate > 0:
-        yield Problem("min_lr", f"min_lr ({c.min_lr}) is above learning_rate ({c.learning_rate}); "
-                                f"try {c.learning_rate / 10:g} (a tenth of it)")
+        yield Problem(
+            "min_lr",
+            f"min_lr ({c.min_lr}) is above learning_rate ({c.learning_rate}); "
+            f"try {c.learning_rate / 10:g} (a tenth of it)",
+        )
 
 
 @rule("dropout")
@@ -85,29 +115,39 @@ def _dropout(c, caps):
 @rule("warmup_iters", "max_iters")
 def _warmup(c, caps):
     if c.warmup_iters > c.max_iters >= 1:
-        yield Problem("warmup_iters", f"warmup_iters ({c.warmup_iters}) is longer than the run "
-                                      f"(max_iters {c.max_iters}); lower it or raise max_iters")
+        yield Problem(
+            "warmup_iters",
+            f"warmup_iters ({c.warmup_iters}) is longer than the run "
+            f"(max_iters {c.max_iters}); lower it or raise max_iters",
+        )
 
 
 @rule("lr_decay_iters", "warmup_iters", "decay_lr")
 def _decay(c, caps):
     if c.decay_lr and c.lr_decay_iters and c.lr_decay_iters < c.warmup_iters:
-        yield Problem("lr_decay_iters", f"lr_decay_iters ({c.lr_decay_iters}) ends before warmup "
-                                        f"({c.warmup_iters}); set it above warmup_iters or to 0 (= max_iters)")
+        yield Problem(
+            "lr_decay_iters",
+            f"lr_decay_iters ({c.lr_decay_iters}) ends before warmup "
+            f"({c.warmup_iters}); set it above warmup_iters or to 0 (= max_iters)",
+        )
 
 
 @rule("eval_interval", "max_iters")
 def _eval_interval(c, caps):
     if c.eval_interval > c.max_iters >= 1:
-        yield Problem("eval_interval", f"eval_interval ({c.eval_interval}) is longer than the run "
-                                       f"(max_iters {c.max_iters}); the run would evaluate only at its end")
+        yield Problem(
+            "eval_interval",
+            f"eval_interval ({c.eval_interval}) is longer than the run "
+            f"(max_iters {c.max_iters}); the run would evaluate only at its end",
+        )
 
 
 @rule("eval_iters")
 def _eval_iters(c, caps):
     if c.eval_iters > 10_000:
-        yield Problem("eval_iters", f"{c.eval_iters} batches per evaluation would take longer than "
-                                    "training; 20 to 200 is usual")
+        yield Problem(
+            "eval_iters", f"{c.eval_iters} batches per evaluation would take longer than training; 20 to 200 is usual"
+        )
 
 
 @rule("weight_decay")
@@ -134,67 +174,14 @@ def _grad_clip(c, caps):
         yield Problem("grad_clip", f"must be 0 (off) or more, got {c.grad_clip}; 1.0 is usual")
 
 
-@rule("dtype")
-def _dtype(c, caps):
-    if c.dtype not in DTYPES:
-        yield Problem("dtype", f"unknown dtype {c.dtype!r}; choose one of {', '.join(DTYPES)}"
-                               + suggest(c.dtype, DTYPES))
-
-
-def device_kind(device: str) -> str | None:
-    if device in ("auto", "cpu", "cuda", "mps"):
-        return device
-    if device.startswith("cuda:") and device[5:].isascii() and device[5:].isdigit() and len(device) <= 9:
-        return "cuda"
-    return None
-
-
-@rule("device")
-def _device(c, caps):
-    kind = device_kind(c.device)
-    if kind is None:
-        yield Problem("device", f"unknown device {c.device!r}; use auto, cpu, cuda, cuda:N or mps")
-    elif caps is not None and kind == "cuda" and caps.cuda_count == 0:
-        yield Problem("device", "no CUDA GPU on this machine; use device=auto or device=cpu")
-    elif caps is not None and c.device.startswith("cuda:") and int(c.device[5:]) >= caps.cuda_count:
-        yield Problem("device", f"{c.device} does not exist; this machine has {caps.cuda_count} GPU(s)")
-    elif caps is not None and kind == "mps" and not caps.mps:
-        yield Problem("device", "no Apple GPU (mps) on this machine; use device=auto or device=cpu")
-
-
-@rule("dtype", "device")
-def _dtype_on_device(c, caps):
-    if caps is None or c.dtype not in DTYPES or device_kind(c.device) is None:
-        return
-    kind = resolved_device_kind(c, caps)
-    if c.dtype == "bfloat16" and kind == "cuda" and not caps.cuda_bf16:
-        yield Problem("dtype", "this GPU cannot do bfloat16; use dtype=float16 (with loss scaling) or auto")
-    if c.dtype == "float16" and kind == "cpu":
-        yield Problem("dtype", "float16 training needs a GPU; on CPU use float32 or bfloat16")
-
-
-@rule("gpus", "device")
-def _gpus(c, caps):
-    if c.gpus > 1 and device_kind(c.device) == "mps":
-        yield Problem("gpus", f"gpus={c.gpus} needs CUDA devices (or device=cpu for CPU processes)")
-    elif caps is not None and c.gpus > 1 and caps.cuda_count and c.gpus > caps.cuda_count:
-        yield Problem("gpus", f"gpus={c.gpus} but this machine has {caps.cuda_count} GPU(s)")
-
-
-@rule("gpus", "gradient_accumulation_steps")
-def _accumulation_splits(c, caps):
-    if c.gpus > 1 and c.gradient_accumulation_steps % c.gpus:
-        yield Problem("gradient_accumulation_steps",
-                      f"{c.gradient_accumulation_steps} micro-batches cannot be split evenly over gpus={c.gpus}; "
-                      f"use a multiple of {c.gpus}, e.g. {c.gpus * max(1, round(c.gradient_accumulation_steps / c.gpus))}")
-
-
 @rule("tokenizer")
 def _tokenizer(c, caps):
     known = TOKENIZERS_BUILTIN + TIKTOKEN_ENCODINGS
     if c.tokenizer not in known:
-        yield Problem("tokenizer", f"unknown tokenizer {c.tokenizer!r}{suggest(c.tokenizer, known)} "
-                                   f"(choose from {', '.join(known)})")
+        yield Problem(
+            "tokenizer",
+            f"unknown tokenizer {c.tokenizer!r}{suggest(c.tokenizer, known)} (choose from {', '.join(known)})",
+        )
 
 
 @rule("dataset")
@@ -232,47 +219,39 @@ def _within_reach(c, caps):
     tokens = est.tokens_per_iter(c)
     if tokens > MAX_TOKENS_PER_ITER:
         name = _furthest_above(c, ("block_size", "batch_size", "gradient_accumulation_steps"))
-        yield Problem(name, f"one step would be {tokens:,} tokens (batch_size x gradient_accumulation_steps x "
-                            f"block_size), more than 2^31; lower {name}")
+        yield Problem(
+            name,
+            f"one step would be {tokens:,} tokens (batch_size x gradient_accumulation_steps x "
+            f"block_size), more than 2^31; lower {name}",
+        )
     params = est.param_count(c, vocab)
     if params > MAX_PARAMS:
         name = _furthest_above(c, ("n_layer", "n_embd", "block_size"))
         state = _amount(16 * params, est.human_bytes, " bytes")
-        yield Problem(name, f"the model would have {_amount(params, est.human_count)} parameters, needing {state} "
-                            f"for weights, gradients and AdamW state; gpt-tui trains up to "
-                            f"{est.human_count(MAX_PARAMS)}: lower {name}")
+        yield Problem(
+            name,
+            f"the model would have {_amount(params, est.human_count)} parameters, needing {state} "
+            f"for weights, gradients and AdamW state; gpt-tui trains up to "
+            f"{est.human_count(MAX_PARAMS)}: lower {name}",
+        )
         return
     memory = est.memory_estimate(c, vocab, "bfloat16").total  # the least any dtype needs
     if memory > MAX_MEMORY_BYTES:
         name = _furthest_above(c, ("n_layer", "n_embd", "block_size", "batch_size"))
         keep = " (raise gradient_accumulation_steps to keep the effective batch)" if name == "batch_size" else ""
-        yield Problem(name, f"training would need {_amount(memory, est.human_bytes, ' bytes')} of memory per "
-                            f"process, more than the {est.human_bytes(MAX_MEMORY_BYTES)} of any machine; "
-                            f"lower {name}{keep}")
+        yield Problem(
+            name,
+            f"training would need {_amount(memory, est.human_bytes, ' bytes')} of memory per "
+            f"process, more than the {est.human_bytes(MAX_MEMORY_BYTES)} of any machine; "
+            f"lower {name}{keep}",
+        )
 
 
 def check_all(c: RunConfig, caps: DeviceCaps | None = None, skip: Iterable[str] = ()) -> list[Problem]:
     """Every problem at once. Rules that read a field in `skip` (a field of the wrong type) are not run."""
     skipped = set(skip)
     problems: list[Problem] = []
-    for names, fn in RULES:
+    for names, fn in [*RULES, *DEVICE_RULES]:
         if skipped.isdisjoint(names):
             problems.extend(fn(c, caps))
     return problems
-
-
-def resolved_device_kind(c: RunConfig, caps: DeviceCaps) -> str:
-    kind = device_kind(c.device) or "cpu"
-    if kind == "auto":
-        return "cuda" if caps.cuda_count else "mps" if caps.mps else "cpu"
-    return kind
-
-
-def resolved_dtype(c: RunConfig, caps: DeviceCaps) -> str:
-    """The dtype a run will use once `auto` is settled on the machine that trains it."""
-    if c.dtype != "auto":
-        return c.dtype
-    kind = resolved_device_kind(c, caps)
-    if kind == "cuda":
-        return "bfloat16" if caps.cuda_bf16 else "float16"
-    return "float32"

@@ -9,8 +9,8 @@ import codecs
 import functools
 import hashlib
 import os
-import tomllib
 from pathlib import Path
+
 from engine.core.errors import GptTuiError
 
 BUILTIN_CORPORA = ("pydocs",)
@@ -24,7 +24,8 @@ class DataError(GptTuiError):
 
 # -- the built-in corpus ----------------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
+
+@functools.cache
 def builtin_corpus_text(name: str = "pydocs") -> str:
     """The Python reference documentation that ships with CPython (about 0.5 M characters)."""
     if name != "pydocs":
@@ -32,8 +33,10 @@ def builtin_corpus_text(name: str = "pydocs") -> str:
     try:
         from pydoc_data.topics import topics
     except ImportError:
-        raise DataError("this Python has no pydoc_data (some distributions strip it); "
-                        "give dataset a path to a text file or folder instead") from None
+        raise DataError(
+            "this Python has no pydoc_data (some distributions strip it); "
+            "give dataset a path to a text file or folder instead"
+        ) from None
     return "\n\n".join(topics[key] for key in sorted(topics))
 
 
@@ -49,11 +52,14 @@ def char_vocab(text: str) -> str:
 
 # -- files ------------------------------------------------------------------------------
 
+
 def resolve_path(dataset: str) -> Path:
     path = Path(dataset).expanduser()
     if not path.exists():
-        raise DataError(f"dataset {dataset!r} not found: no such file or folder "
-                        f"(use {BUILTIN_CORPORA[0]!r} for the built-in corpus, or a path to text)")
+        raise DataError(
+            f"dataset {dataset!r} not found: no such file or folder "
+            f"(use {BUILTIN_CORPORA[0]!r} for the built-in corpus, or a path to text)"
+        )
     return path.resolve()
 
 
@@ -101,8 +107,9 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_bytes().decode("utf-8-sig")  # a Windows editor's BOM is not text
     except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (undecodable byte at offset {e.start}); "
-                        "convert it to UTF-8 or leave it out") from None
+        raise DataError(
+            f"{path}: not UTF-8 text (undecodable byte at offset {e.start}); convert it to UTF-8 or leave it out"
+        ) from None
 
 
 def read_corpus(dataset: str) -> str:

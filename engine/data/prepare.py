@@ -15,19 +15,33 @@ import shutil
 import tempfile
 import time
 import tomllib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import tomli_w
 
+from engine.data.batches import Batches, get_batch, make_rng, rng_from_state, rng_state
 from engine.data.corpus import DataError, dataset_basename, read_corpus, source_hash, source_label
 from engine.data.tokenize import Tokenizer, get_tokenizer, vocab_size_for
 
-__all__ = ["DataError", "PreparedDataset", "Batches", "prepare", "open_prepared", "dataset_key",
-           "token_dtype", "get_batch", "make_rng", "rng_state", "rng_from_state", "vocab_size_for"]
+__all__ = [
+    "DataError",
+    "PreparedDataset",
+    "Batches",
+    "prepare",
+    "open_prepared",
+    "dataset_key",
+    "token_dtype",
+    "get_batch",
+    "make_rng",
+    "rng_state",
+    "rng_from_state",
+    "vocab_size_for",
+]
 
 FORMAT = 1  # bump when the layout of a prepared dataset changes; old ones are then re-prepared
 LARGE_CORPUS_CHARS = 5_000_000  # above this, prepare(progress=True) shows a progress bar
@@ -75,8 +89,10 @@ class PreparedDataset:
         for split in SPLITS:
             n = self.meta[f"{split}_tokens"]
             if n < block_size + 1:
-                raise DataError(f"the {split} split has {n} tokens, fewer than block_size+1={block_size + 1}; "
-                                "use a smaller block_size or more text")
+                raise DataError(
+                    f"the {split} split has {n} tokens, fewer than block_size+1={block_size + 1}; "
+                    "use a smaller block_size or more text"
+                )
 
 
 def open_prepared(directory: Path | str) -> PreparedDataset:
@@ -87,8 +103,7 @@ def open_prepared(directory: Path | str) -> PreparedDataset:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise DataError(f"{directory} is not a prepared dataset ({e}); prepare it again") from None
     if meta.get("format") != FORMAT:
-        raise DataError(f"{directory} was prepared by another version (format {meta.get('format')}); "
-                        "prepare it again")
+        raise DataError(f"{directory} was prepared by another version (format {meta.get('format')}); prepare it again")
     itemsize = np.dtype(meta["dtype"]).itemsize
     for split in SPLITS:
         path = directory / f"{split}.bin"
@@ -105,8 +120,9 @@ def dataset_key(dataset: str, tokenizer: str, digest: str, val_fraction: float) 
     return f"{dataset_basename(dataset)}-{safe_tokenizer}-{hashlib.sha256(settings).hexdigest()[:8]}"
 
 
-def prepare(dataset: str, tokenizer: str, datasets_dir: Path | str, val_fraction: float = 0.1,
-            progress: bool = False) -> PreparedDataset:
+def prepare(
+    dataset: str, tokenizer: str, datasets_dir: Path | str, val_fraction: float = 0.1, progress: bool = False
+) -> PreparedDataset:
     """Tokenize a corpus into `datasets_dir`, or reuse the folder prepared from the same source."""
     if not 0.0 < val_fraction < 1.0:
         raise DataError(f"val_fraction must be between 0 and 1, got {val_fraction}")
@@ -142,8 +158,7 @@ def _try_open(directory: Path) -> PreparedDataset | None:
         return None
 
 
-def _write_prepared(out: Path, dataset: str, tokenizer: str, digest: str, val_fraction: float,
-                    progress: bool) -> None:
+def _write_prepared(out: Path, dataset: str, tokenizer: str, digest: str, val_fraction: float, progress: bool) -> None:
     text = read_corpus(dataset)
     tok = get_tokenizer(tokenizer, text_for_char_vocab=text)
     dtype = token_dtype(tok.vocab_size)
@@ -170,7 +185,7 @@ def _write_prepared(out: Path, dataset: str, tokenizer: str, digest: str, val_fr
         "train_tokens": n_train,
         "val_tokens": n - n_train,
         "val_fraction": val_fraction,
-        "prepared": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "prepared": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         **{k: v for k, v in tok.meta().items() if k not in ("tokenizer", "vocab_size")},
     }
     _write_synced(out / "meta.toml", tomli_w.dumps(meta).encode("utf-8"))
@@ -244,46 +259,3 @@ def _progress_bar(total_chars: int, enabled: bool, label: str) -> Iterator[Calla
     with Progress(*columns) as bar:
         task = bar.add_task(f"tokenizing {label}", total=total_chars)
         yield lambda n: bar.advance(task, n)
-
-
-# -- batches ----------------------------------------------------------------------------
-
-def make_rng(seed: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(seed))
-
-
-def rng_state(rng: np.random.Generator) -> dict[str, Any]:
-    """A plain dict (its ints exceed 64 bits: fine for torch.save, not for TOML)."""
-    return rng.bit_generator.state
-
-
-def rng_from_state(state: dict[str, Any]) -> np.random.Generator:
-    bit_generator = np.random.PCG64()
-    bit_generator.state = state
-    return np.random.Generator(bit_generator)
-
-
-def get_batch(tokens: np.ndarray, batch_size: int, block_size: int,
-              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """`batch_size` random windows: x is tokens[i:i+block_size], y the same shifted by one (int64).
-
-    The draw depends only on the RNG's state, so a run resumed with a restored RNG sees the same
-    batches."""
-    if len(tokens) < block_size + 1:
-        raise DataError(f"the split has {len(tokens)} tokens, fewer than block_size+1={block_size + 1}; "
-                        "use a smaller block_size or more text")
-    starts = rng.integers(0, len(tokens) - block_size, size=batch_size)
-    rows = np.array(tokens[starts[:, None] + np.arange(block_size + 1)], dtype=np.int64)
-    return np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, 1:])
-
-
-class Batches:
-    """Random batches from a prepared dataset's splits, each split mapped once."""
-
-    def __init__(self, dataset: PreparedDataset) -> None:
-        self.dataset = dataset
-        self._splits = {split: dataset.tokens(split) for split in SPLITS}
-
-    def get_batch(self, split: str, batch_size: int, block_size: int,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        return get_batch(self._splits[split], batch_size, block_size, rng)

@@ -10,15 +10,22 @@ numpy and tiktoken are imported only when needed.
 from __future__ import annotations
 
 import codecs
+import tempfile
 import tomllib
 from abc import ABC, abstractmethod
-import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Literal
+from typing import TYPE_CHECKING, Literal
 
 from engine.core.estimate import TOKENIZER_VOCAB
 from engine.data.corpus import (
-    DataError, builtin_corpus_text, char_vocab, dataset_basename, is_builtin, read_corpus, source_hash,
+    DataError,
+    builtin_corpus_text,
+    char_vocab,
+    dataset_basename,
+    is_builtin,
+    read_corpus,
+    source_hash,
 )
 
 if TYPE_CHECKING:
@@ -45,7 +52,7 @@ class Tokenizer(ABC):
     def decode(self, ids: Iterable[int]) -> str:
         return self.decode_bytes(ids).decode("utf-8", errors="replace")
 
-    def encode_array(self, text: str, dtype: str = "int64") -> "np.ndarray":
+    def encode_array(self, text: str, dtype: str = "int64") -> np.ndarray:
         """encode() as a numpy array; what data.prepare writes to disk."""
         import numpy as np
 
@@ -98,10 +105,12 @@ class CharTokenizer(Tokenizer):
     def _unknown_error(self, text: str) -> TokenizerError:
         unknown = self.unknown_chars(text)
         shown = " ".join(repr(ch) for ch in unknown[:20]) + (" ..." if len(unknown) > 20 else "")
-        return TokenizerError(f"{len(unknown)} character(s) are not in this dataset's char vocabulary: "
-                              f"{shown}; remove them or encode with errors='replace'")
+        return TokenizerError(
+            f"{len(unknown)} character(s) are not in this dataset's char vocabulary: "
+            f"{shown}; remove them or encode with errors='replace'"
+        )
 
-    def encode_array(self, text: str, dtype: str = "int64") -> "np.ndarray":
+    def encode_array(self, text: str, dtype: str = "int64") -> np.ndarray:
         import numpy as np
 
         codes = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype="<u4")
@@ -135,7 +144,7 @@ class ByteTokenizer(Tokenizer):
     def encode(self, text: str, errors: Errors = "strict") -> list[int]:
         return list(text.encode("utf-8", errors="replace"))  # only lone surrogates get replaced
 
-    def encode_array(self, text: str, dtype: str = "int64") -> "np.ndarray":
+    def encode_array(self, text: str, dtype: str = "int64") -> np.ndarray:
         import numpy as np
 
         return np.frombuffer(text.encode("utf-8", errors="replace"), dtype=np.uint8).astype(dtype)
@@ -225,6 +234,7 @@ def _tiktoken_encoding(name: str):
 
 
 # -- vocabulary size for estimates ------------------------------------------------------
+
 
 def vocab_size_for(dataset: str, tokenizer: str, datasets_dir: Path | None = None) -> int:
     """The vocabulary a run on (dataset, tokenizer) will have, without numpy or torch.

@@ -17,12 +17,13 @@ from typing import Any
 
 from engine.core import config as cfgmod
 from engine.serve import engines as eng
-from engine.store import runs as st
-from engine.store.schema import RunState
-from engine.sweeps import driver as sweep_driver
+from engine.serve.devices import gpus
 from engine.serve.executors import LocalExecutor
 from engine.serve.recovery import Recovery, Slot, log
-from engine.serve.devices import gpus
+from engine.store import runs as st
+from engine.store.schema import RunState
+from engine.store.ticket import Ticket
+from engine.sweeps import driver as sweep_driver
 
 RECOVER_EVERY_S = 5.0
 SWEEPS_EVERY_S = 2.0
@@ -55,8 +56,10 @@ class Engine(Recovery):
 
     # -- the loop ----------------------------------------------------------------------
     def serve(self, until_idle: bool = False) -> None:
-        log(f"engine {self.owner}: serving {self.store.root} with {self.capacity} slot(s)"
-            f"{' on GPUs ' + ','.join(map(str, self.gpu_ids)) if self.gpu_ids else ' on CPU'}")
+        log(
+            f"engine {self.owner}: serving {self.store.root} with {self.capacity} slot(s)"
+            f"{' on GPUs ' + ','.join(map(str, self.gpu_ids)) if self.gpu_ids else ' on CPU'}"
+        )
         self.recover()
         while True:
             self.settle_ended()
@@ -87,12 +90,22 @@ class Engine(Recovery):
     def beat(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._beat_at < eng.HEARTBEAT_EVERY_S:
             return
-        st.write_toml(self.heartbeat, {
-            "pid": self.pid, "host": self.host, "started": self.started, "heartbeat": st.now_iso(),
-            "heartbeat_unix": time.time(), "gpus": self.gpu_ids, "slots": self.capacity,
-            "running": [s.run_id for s in self.slots], "queued": len(self.store.list_queue()),
-            "python": sys.executable, "executor": self.executor.name,
-        })
+        st.write_toml(
+            self.heartbeat,
+            st.EngineRecord(
+                pid=self.pid,
+                host=self.host,
+                started=self.started,
+                heartbeat=st.now_iso(),
+                heartbeat_unix=time.time(),
+                gpus=list(self.gpu_ids),
+                slots=self.capacity,
+                running=[s.run_id for s in self.slots],
+                queued=len(self.store.list_queue()),
+                python=sys.executable,
+                executor=self.executor.name,
+            ).to_toml(),
+        )
         self._beat_at = time.monotonic()
 
     def drive_sweeps(self) -> None:
@@ -102,7 +115,7 @@ class Engine(Recovery):
         self._sweeps_at = time.monotonic()
         try:
             sweep_driver.drive(self.store, log)
-        except Exception as e:  # noqa: BLE001 - a sweep's trouble must not stop the engine
+        except Exception as e:
             log(f"sweeps: {type(e).__name__}: {e}")
 
     # -- launching ---------------------------------------------------------------------
@@ -128,7 +141,7 @@ class Engine(Recovery):
                 log(f"run {entry.run_id}: {e}; its ticket is dropped")
                 self.store.release_claim(entry)
                 continue
-            except Exception as e:  # noqa: BLE001 - one bad ticket must not stop the engine
+            except Exception as e:
                 log(f"run {entry.run_id}: not started: {e}")
                 self.store._set_aside(entry, f"not started: {e}")
                 self.mark(entry.run_id, state=RunState.FAILED, reason=f"not started: {e}", finished=st.now_iso())
@@ -138,7 +151,7 @@ class Engine(Recovery):
                 return
             self.store.release_claim(entry)
 
-    def launch(self, entry: st.QueueEntry, ticket: dict[str, Any]) -> bool:
+    def launch(self, entry: st.QueueEntry, ticket: Ticket) -> bool:
         """Start the run's worker; False when it needs more free slots than there are now."""
         run_id = entry.run_id
         run_dir = self.store.run_dir(run_id)
@@ -157,24 +170,36 @@ class Engine(Recovery):
         # never released, a requeue next to a recovery): the run has ended or is running already.
         if state not in st.ACTIVE:
             raise NothingToStart(f"it is already {state}")
-        if (state == RunState.RUNNING and pid and status.host == self.host
-                and eng.process_runs(pid, "engine.worker", str(run_dir.resolve()))):
+        if (
+            state == RunState.RUNNING
+            and pid
+            and status.host == self.host
+            and eng.process_runs(pid, "engine.worker", str(run_dir.resolve()))
+        ):
             raise NothingToStart(f"its worker {pid} is running already")
-        attempt_id = ticket.get("attempt_id")
-        if attempt_id is not None and not isinstance(attempt_id, str):
-            raise ValueError(f"its ticket's attempt_id is {attempt_id!r}, not a string; `gpt-tui resume {run_id}`")
+        attempt_id = ticket.attempt_id
         held = self.free_gpus()[:width] if self.gpu_ids else []
         # Compare and set: only a ticket of the run's current trip through the queue starts a
         # worker, and only once. A stale ticket (an earlier attempt's, or a duplicate whose twin
         # already started the run) finds the state or the attempt id changed and starts nothing.
         started = self.store.update_status_if(
-            run_id, lambda s: s.state == RunState.QUEUED and s.attempt_id == attempt_id,
-            state=RunState.RUNNING, attempts=status.attempts + 1, engine=self.owner, host=self.host,
-            claimed=st.now_iso(), pid=0, priority=entry.priority, executor=self.executor.name, gpu_ids=held)
+            run_id,
+            lambda s: s.state == RunState.QUEUED and s.attempt_id == attempt_id,
+            state=RunState.RUNNING,
+            attempts=status.attempts + 1,
+            engine=self.owner,
+            host=self.host,
+            claimed=st.now_iso(),
+            pid=0,
+            priority=entry.priority,
+            executor=self.executor.name,
+            gpu_ids=held,
+        )
         if started is None:
             now = self.store.status(run_id)
-            raise NothingToStart(f"its ticket is for attempt {attempt_id}, but the run is {now.state} "
-                                 f"at attempt {now.attempt_id}")
+            raise NothingToStart(
+                f"its ticket is for attempt {attempt_id}, but the run is {now.state} at attempt {now.attempt_id}"
+            )
         attempts = started.attempts
         env = {**os.environ, "GPT_TUI_ENGINE": self.owner}
         if attempt_id is not None:
@@ -185,20 +210,23 @@ class Engine(Recovery):
         handle = self.executor.start(run_dir.resolve(), self.store.worker_log(run_id), env, width, held, on_gpus)
         self.slots.append(Slot(run_id, handle, held, width, attempt_id))
         where = f", GPU {','.join(map(str, held))}" if held else ""
-        log(f"run {run_id}: started worker {handle.pid or self.executor.name} "
-            f"(attempt {attempts}, {width} process{'es' if width > 1 else ''}{where})")
+        log(
+            f"run {run_id}: started worker {handle.pid or self.executor.name} "
+            f"(attempt {attempts}, {width} process{'es' if width > 1 else ''}{where})"
+        )
         return True
 
-    def adopt_hand_written(self, run_id: str, ticket: dict[str, Any]) -> None:
+    def adopt_hand_written(self, run_id: str, ticket: Ticket) -> None:
         """A ticket dropped into queue/ by hand, with its config inline: give it a run directory."""
-        data = ticket.get("config")
-        if not isinstance(data, dict):
+        data = ticket.config
+        if data is None:
             raise ValueError("the ticket has no run directory and no [config] table to create one from")
         cfg = cfgmod.from_mapping(data, caps=self.caps, source=f"ticket {run_id}")
         os.mkdir(self.store.run_dir(run_id), 0o755)
         st.write_atomic(self.store.config_path(run_id), cfgmod.to_toml(cfg))
-        self.store.write_status(run_id, st.Status(RunState.QUEUED, name=str(ticket.get("name", "")),
-                                                  created=st.now_iso(), source="hand-written ticket"))
+        self.store.write_status(
+            run_id, st.Status(RunState.QUEUED, name=ticket.name, created=st.now_iso(), source="hand-written ticket")
+        )
 
     def set_aside_junk(self) -> None:
         for path in self.store.malformed_queue_files():
@@ -206,8 +234,11 @@ class Engine(Recovery):
                 continue  # a ticket being written right now
             entry = st.QueueEntry(path, path.stem, 0, 0)
             try:
-                self.store._set_aside(entry, f"{path.name} is not a ticket name "
-                                             "(<100-priority>-<time_ns>-<run-id>.toml); queue runs with `gpt-tui run`")
+                self.store._set_aside(
+                    entry,
+                    f"{path.name} is not a ticket name "
+                    "(<100-priority>-<time_ns>-<run-id>.toml); queue runs with `gpt-tui run`",
+                )
                 log(f"set aside {path.name}: not a ticket")
             except FileNotFoundError:
                 pass
@@ -218,6 +249,7 @@ class Engine(Recovery):
                 self.store.update_status(run_id, **changes)
         except (st.StoreError, OSError) as e:
             log(f"run {run_id}: cannot update status: {e}")
+
 
 def hold_lock(store: st.Store, host: str) -> int | None:
     """One engine per store per host: an flock the kernel releases when the process dies."""

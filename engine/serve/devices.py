@@ -26,6 +26,7 @@ def _nvml():
     """NVML, initialised once per process (None without an NVIDIA driver)."""
     try:
         import pynvml
+
         pynvml.nvmlInit()
         return pynvml
     except Exception:  # no driver, no library: a machine without NVIDIA GPUs
@@ -64,6 +65,7 @@ def device_caps() -> DeviceCaps:
     """What this machine can train on, without importing torch."""
     found = gpus()
     import platform
+
     mps = platform.system() == "Darwin" and platform.machine() == "arm64"
     return DeviceCaps(cuda_count=len(found), cuda_bf16=bool(found) and all(g.bf16 for g in found), mps=mps)
 
@@ -74,6 +76,7 @@ def process_rss() -> int:
 
 def cpu_name() -> str:
     import platform
+
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psutil
 
@@ -62,28 +60,34 @@ def find_worker(run_dir: str) -> int:
 @dataclass(frozen=True)
 class EngineInfo:
     path: Path
-    host: str
-    pid: int
-    data: dict[str, Any]
+    record: st.EngineRecord
     alive: bool
 
     @property
+    def host(self) -> str:
+        return self.record.host
+
+    @property
+    def pid(self) -> int:
+        return self.record.pid
+
+    @property
     def age_s(self) -> float:
-        return time.time() - float(self.data.get("heartbeat_unix", 0.0))
+        return time.time() - self.record.heartbeat_unix
 
 
 def engines(store: st.Store) -> list[EngineInfo]:
-    """Every engine that has a heartbeat file, alive or not."""
+    """Every engine that has a heartbeat file, alive or not; a file that does not fit the schema
+    is skipped, so one stray file cannot take down `ls`, `engine status` or `engine start`."""
     out = []
     for path in sorted(store.root.glob("engine-*.toml")):
         try:
-            data = st.read_toml(path)
+            record = st.EngineRecord.from_toml(st.read_toml(path), source=str(path))
         except st.StoreError:
             continue
-        host, pid = str(data.get("host", "")), int(data.get("pid", 0))
-        fresh = time.time() - float(data.get("heartbeat_unix", 0.0)) < STALE_AFTER_S
-        alive = process_runs(pid, "engine") if host == this_host() else fresh
-        out.append(EngineInfo(path, host, pid, data, alive))
+        fresh = time.time() - record.heartbeat_unix < STALE_AFTER_S
+        alive = process_runs(record.pid, "engine") if record.host == this_host() else fresh
+        out.append(EngineInfo(path, record, alive))
     return out
 
 
@@ -110,7 +114,10 @@ def start_engine(store: st.Store, extra_args: list[str] | None = None, wait_s: f
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "engine", "--runs", str(store.root), *(extra_args or [])],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     finally:
         log.close()

@@ -34,8 +34,17 @@ def worker_command(run_dir: Path, processes: int, on_gpus: bool = True) -> list[
         return [sys.executable, "-m", "engine.worker", str(run_dir)]
     if not on_gpus:
         return [sys.executable, "-m", "engine.serve.launch", f"--nproc={processes}", str(run_dir)]
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-            "--max-restarts=0", "-m", "engine.worker", str(run_dir)]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={processes}",
+        "--max-restarts=0",
+        "-m",
+        "engine.worker",
+        str(run_dir),
+    ]
 
 
 def worker_env(base: dict[str, str], gpus: list[int] | None) -> dict[str, str]:
@@ -71,15 +80,23 @@ class LocalHandle:
 class LocalExecutor:
     name = "local"
 
-    def start(self, run_dir: Path, log_path: Path, env: dict[str, str], processes: int,
-              gpus: list[int] | None, on_gpus: bool) -> Handle:
+    def start(
+        self, run_dir: Path, log_path: Path, env: dict[str, str], processes: int, gpus: list[int] | None, on_gpus: bool
+    ) -> Handle:
         with open(log_path, "ab") as out:
-            proc = subprocess.Popen(worker_command(run_dir, processes, on_gpus), stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=worker_env(env, gpus), start_new_session=True)
+            proc = subprocess.Popen(
+                worker_command(run_dir, processes, on_gpus),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=worker_env(env, gpus),
+                start_new_session=True,
+            )
         return LocalHandle(proc)
 
 
 # -- Slurm through submitit --------------------------------------------------------------
+
 
 class RunJob:
     """What a Slurm job runs: the worker, as a child process.
@@ -98,8 +115,12 @@ class RunJob:
             return 0
         log_path = Path(self.run_dir) / "worker.log"
         with open(log_path, "ab") as out:
-            self.proc = subprocess.Popen(worker_command(Path(self.run_dir), self.processes, self.on_gpus), stdout=out,
-                                         stderr=subprocess.STDOUT, env=worker_env({**os.environ, **self.env}, None))
+            self.proc = subprocess.Popen(
+                worker_command(Path(self.run_dir), self.processes, self.on_gpus),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=worker_env({**os.environ, **self.env}, None),
+            )
         return self.proc.wait()
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> None:
@@ -155,7 +176,7 @@ class SlurmHandle:
             return None
         try:
             return int(self.job.result())
-        except Exception:  # noqa: BLE001 - a failed job has no exit code to give
+        except Exception:
             return None
 
     def terminate(self) -> None:
@@ -175,8 +196,9 @@ class SlurmExecutor:
     extra: dict[str, Any] = field(default_factory=dict)
     name: str = "slurm"
 
-    def start(self, run_dir: Path, log_path: Path, env: dict[str, str], processes: int,
-              gpus: list[int] | None, on_gpus: bool) -> Handle:
+    def start(
+        self, run_dir: Path, log_path: Path, env: dict[str, str], processes: int, gpus: list[int] | None, on_gpus: bool
+    ) -> Handle:
         import submitit
 
         if self.local:
@@ -184,9 +206,14 @@ class SlurmExecutor:
             ex.update_parameters(timeout_min=self.time_min, **self.extra)
         else:
             ex = submitit.AutoExecutor(folder=str(self.folder), cluster="slurm")
-            ex.update_parameters(timeout_min=self.time_min, slurm_partition=self.partition,
-                                 gpus_per_node=max(self.gpus_per_run, processes), tasks_per_node=1,
-                                 nodes=1, **self.extra)
+            ex.update_parameters(
+                timeout_min=self.time_min,
+                slurm_partition=self.partition,
+                gpus_per_node=max(self.gpus_per_run, processes),
+                tasks_per_node=1,
+                nodes=1,
+                **self.extra,
+            )
         keep = {k: v for k, v in env.items() if k.startswith(("GPT_TUI", "TIKTOKEN", "TORCHINDUCTOR"))}
         job = ex.submit(RunJob(str(run_dir), processes, keep, on_gpus))
         return SlurmHandle(job)

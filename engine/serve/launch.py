@@ -23,15 +23,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_dir", type=Path)
     a = p.parse_args(argv)
     rendezvous = a.run_dir / f".rendezvous-{os.getpid()}-{time.time_ns()}"
-    base = {**os.environ, "WORLD_SIZE": str(a.nproc), "GPT_TUI_DIST_INIT": f"file://{rendezvous.resolve()}",
-            "GLOO_SOCKET_IFNAME": os.environ.get("GLOO_SOCKET_IFNAME", "lo")}
-    ranks = [subprocess.Popen([sys.executable, "-m", "engine.worker", str(a.run_dir)],
-                              env={**base, "RANK": str(r), "LOCAL_RANK": str(r)}) for r in range(a.nproc)]
+    base = {
+        **os.environ,
+        "WORLD_SIZE": str(a.nproc),
+        "GPT_TUI_DIST_INIT": f"file://{rendezvous.resolve()}",
+        "GLOO_SOCKET_IFNAME": os.environ.get("GLOO_SOCKET_IFNAME", "lo"),
+    }
+    ranks = [
+        subprocess.Popen(
+            [sys.executable, "-m", "engine.worker", str(a.run_dir)], env={**base, "RANK": str(r), "LOCAL_RANK": str(r)}
+        )
+        for r in range(a.nproc)
+    ]
 
     def forward(signum, frame):
         for proc in ranks:
             if proc.poll() is None:
                 proc.send_signal(signum)
+
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     code = 0

@@ -4,7 +4,8 @@ start` parses the same and hands them to the daemon it spawns (EngineOptions.arg
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import rich_click as click
 
@@ -46,13 +47,22 @@ SPECS: tuple[tuple[str, Any, str, str], ...] = (
     ("--poll", click.FloatRange(min=0, min_open=True), "SECONDS", "time between looks at the queue"),
     ("--host", str, "NAME", "this engine's host name (default: $GPT_TUI_HOST, else the hostname)"),
     ("--until-idle", None, "", "exit once the queue is empty and no run is left"),
-    ("--executor", click.Choice(EXECUTORS), "KIND", "where workers run: local processes (local), Slurm jobs "
-                                                    "through submitit (slurm), or submitit's local executor, the "
-                                                    "Slurm path on this machine (submitit-local)"),
+    (
+        "--executor",
+        click.Choice(EXECUTORS),
+        "KIND",
+        "where workers run: local processes (local), Slurm jobs "
+        "through submitit (slurm), or submitit's local executor, the "
+        "Slurm path on this machine (submitit-local)",
+    ),
     ("--partition", str, "NAME", "Slurm partition"),
     ("--gpus-per-run", click.IntRange(min=0), "N", "GPUs a Slurm job asks for"),
-    ("--time-min", click.FloatRange(min=0, min_open=True), "MINUTES",
-     "a Slurm job's time limit; at its end the run checkpoints and continues in a new job"),
+    (
+        "--time-min",
+        click.FloatRange(min=0, min_open=True),
+        "MINUTES",
+        "a Slurm job's time limit; at its end the run checkpoints and continues in a new job",
+    ),
     ("--signal-delay-s", click.IntRange(min=0), "SECONDS", "how long before the time limit the job is warned"),
     ("--max-jobs", click.IntRange(min=1), "N", "Slurm jobs in flight at once"),
 )
@@ -69,8 +79,9 @@ def engine_options(f: F) -> F:
         if kind is None:
             f = click.option(flag, is_flag=True, help=text)(f)
         else:
-            f = click.option(flag, type=kind, metavar=metavar, default=default, show_default=default is not None,
-                             help=text)(f)
+            f = click.option(
+                flag, type=kind, metavar=metavar, default=default, show_default=default is not None, help=text
+            )(f)
     return f
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from engine.core import config as cfgmod
+from engine.core.oom import smaller_batch
 from engine.serve import engines as eng
+from engine.serve.executors import Handle
 from engine.store import runs as st
 from engine.store.schema import RunState
-from engine.serve.executors import Handle
-from engine.core.oom import smaller_batch
 
 CLAIM_STALE_S = 60.0
 STATUS_STALE_S = 120.0
@@ -73,8 +74,10 @@ class Recovery:
             log(f"run {run_id}: worker ended (code {code}) but its status is unreadable: {e}")
             return
         if status.attempt_id != attempt_id:
-            log(f"run {run_id}: worker of attempt {attempt_id} ended (code {code}); the run has moved on "
-                f"to attempt {status.attempt_id}, which this exit leaves alone")
+            log(
+                f"run {run_id}: worker of attempt {attempt_id} ended (code {code}); the run has moved on "
+                f"to attempt {status.attempt_id}, which this exit leaves alone"
+            )
             return
         state, reason = status.state, status.reason
         log(f"run {run_id}: worker ended (code {code}): {state}{' - ' + reason if reason else ''}")
@@ -90,16 +93,27 @@ class Recovery:
     def requeue(self, run_id: str, status: st.Status, reason: str, **changes: Any) -> None:
         """Queue the run again, provided its status is still the one `status` read (same state,
         same attempt): a run someone else moved meanwhile is theirs."""
-        if self.store.queue_again(run_id, {"reason": "resume"}, status.priority,
-                                  _unchanged(status), reason=reason, pid=0, **changes) is None:
+        if (
+            self.store.queue_again(
+                run_id, {"reason": "resume"}, status.priority, _unchanged(status), reason=reason, pid=0, **changes
+            )
+            is None
+        ):
             log(f"run {run_id}: not queued again; its status changed meanwhile")
 
     def requeue_or_fail(self, run_id: str, status: st.Status, why: str, **changes: Any) -> None:
         attempts = status.attempts
         if attempts >= self.max_attempts:
             log(f"run {run_id}: failed after {attempts} attempts")
-            self.store.update_status_if(run_id, _unchanged(status), state=RunState.FAILED, pid=0, finished=st.now_iso(),
-                                        reason=f"{why}; gave up after {attempts} attempts", **changes)
+            self.store.update_status_if(
+                run_id,
+                _unchanged(status),
+                state=RunState.FAILED,
+                pid=0,
+                finished=st.now_iso(),
+                reason=f"{why}; gave up after {attempts} attempts",
+                **changes,
+            )
         else:
             self.requeue(run_id, status, f"{why}; attempt {attempts + 1} resumes from its checkpoint", **changes)
 
@@ -107,19 +121,32 @@ class Recovery:
         """The seed's advice for out-of-memory: halve the micro-batch, keep the effective batch."""
         cfg = cfgmod.load(self.store.config_path(run_id))
         history = list(status.attempt_history)
-        history.append({"batch": cfg.batch_label, "state": str(RunState.OOM), "reason": status.reason,
-                        "at": st.now_iso()})
+        history.append(
+            {"batch": cfg.batch_label, "state": str(RunState.OOM), "reason": status.reason, "at": st.now_iso()}
+        )
         smaller = smaller_batch(cfg)
         if smaller is None:
-            self.store.update_status_if(run_id, _unchanged(status), state=RunState.FAILED, attempt_history=history,
-                                        finished=st.now_iso(), reason=f"out of memory even at batch_size {cfg.batch_size}")
+            self.store.update_status_if(
+                run_id,
+                _unchanged(status),
+                state=RunState.FAILED,
+                attempt_history=history,
+                finished=st.now_iso(),
+                reason=f"out of memory even at batch_size {cfg.batch_size}",
+            )
             return
         # The one change config.toml ever sees after a start: recorded in attempt_history.
         st.write_atomic(self.store.config_path(run_id), cfgmod.to_toml(smaller))
         log(f"run {run_id}: out of memory at {cfg.batch_label}; queued again at {smaller.batch_label}")
-        self.store.queue_again(run_id, {"reason": "oom retry"}, status.priority, _unchanged(status),
-                               attempt_history=history, pid=0,
-                               reason=f"out of memory at {cfg.batch_label}; retrying at {smaller.batch_label}")
+        self.store.queue_again(
+            run_id,
+            {"reason": "oom retry"},
+            status.priority,
+            _unchanged(status),
+            attempt_history=history,
+            pid=0,
+            reason=f"out of memory at {cfg.batch_label}; retrying at {smaller.batch_label}",
+        )
 
     def recover(self) -> None:
         """Adopt live orphan workers on this host; queue again the runs whose worker is gone."""
@@ -141,8 +168,9 @@ class Recovery:
                 if not (pid and eng.process_runs(pid, "engine.worker", run_dir)):
                     pid = eng.find_worker(run_dir)  # one still starting, its pid not yet written
                 if pid:
-                    self.slots.append(Slot(run_id, Adopted(pid), list(status.gpu_ids), status.processes,
-                                           status.attempt_id))
+                    self.slots.append(
+                        Slot(run_id, Adopted(pid), list(status.gpu_ids), status.processes, status.attempt_id)
+                    )
                     self.store.update_status_if(run_id, _unchanged(status), engine=self.owner)
                     log(f"run {run_id}: adopted live worker {pid}")
                 else:
@@ -190,6 +218,7 @@ def _unchanged(seen: st.Status) -> Callable[[st.Status], bool]:
 def _age(stamp: str) -> float:
     """Seconds since an ISO time the store wrote; infinite when it holds none."""
     from datetime import datetime
+
     try:
         when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:

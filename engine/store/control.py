@@ -5,29 +5,18 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Any, Mapping
+from typing import Any
 
 from engine.core import config as cfgmod
-from engine.store import runs as st
 from engine.core.errors import GptTuiError
-
-def is_settled(status: st.Status | Mapping[str, Any]) -> bool:
-    """Ended for good: not a moment before the engine queues it again (oom, a retryable failure,
-    a stop by signal). Takes the typed status, or a status.toml mapping."""
-    if not isinstance(status, st.Status):
-        try:
-            status = st.Status.from_toml(status)
-        except st.StoreError:
-            return False
-    return status.settled
+from engine.store import runs as st
 
 
 class ControlError(GptTuiError):
     """A request that cannot be carried out; the message says why and what to do instead."""
 
 
-def submit(store: st.Store, cfg: cfgmod.RunConfig, name: str | None = None, priority: int = 0,
-           **meta: Any) -> str:
+def submit(store: st.Store, cfg: cfgmod.RunConfig, name: str | None = None, priority: int = 0, **meta: Any) -> str:
     """A new run, queued: its directory (config + status) and its ticket."""
     attempt_id = st.new_attempt_id()
     meta = {k: v for k, v in meta.items() if v}
@@ -64,10 +53,16 @@ def cancel(store: st.Store, run_id: str) -> str:
     status = status_of(store, run_id)
     entry = ticket_of(store, run_id)
     if status.state != st.RunState.QUEUED or entry is None or not store.cancel(entry):
-        raise ControlError(f"run {run_id} is {status.state}, not waiting in the queue; "
-                           "use `gpt-tui stop` for a running run")
-    store.update_status_if(run_id, lambda s: s.state == st.RunState.QUEUED, state=st.RunState.STOPPED,
-                           reason="cancelled before it started", finished=st.now_iso())
+        raise ControlError(
+            f"run {run_id} is {status.state}, not waiting in the queue; use `gpt-tui stop` for a running run"
+        )
+    store.update_status_if(
+        run_id,
+        lambda s: s.state == st.RunState.QUEUED,
+        state=st.RunState.STOPPED,
+        reason="cancelled before it started",
+        finished=st.now_iso(),
+    )
     return "cancelled"
 
 
@@ -76,15 +71,25 @@ def resume(store: st.Store, run_id: str, priority: int = 0) -> str:
     state = status_of(store, run_id).state
     if state not in st.RESUMABLE:
         hint = "`gpt-tui retry` starts a fresh copy" if state == st.RunState.DONE else "it is already on its way"
-        raise ControlError(f"run {run_id} is {state}; only a stopped, failed, diverged, oom or pruned run "
-                           f"can be resumed ({hint})")
+        raise ControlError(
+            f"run {run_id} is {state}; only a stopped, failed, diverged, oom or pruned run can be resumed ({hint})"
+        )
     store.control_path(run_id).unlink(missing_ok=True)
     # Compare and set: a run that changed state since it was read (resumed twice at once) is
     # queued once; the new attempt id makes the ended worker's exit settle nothing.
-    if store.queue_again(run_id, {"reason": "resume"}, priority, lambda s: s.state == state,
-                         reason=f"resumed after {state}", attempts=0, pid=0) is None:
-        raise ControlError(f"run {run_id} changed state while it was being resumed; "
-                           "`gpt-tui show` says what it is now")
+    if (
+        store.queue_again(
+            run_id,
+            {"reason": "resume"},
+            priority,
+            lambda s: s.state == state,
+            reason=f"resumed after {state}",
+            attempts=0,
+            pid=0,
+        )
+        is None
+    ):
+        raise ControlError(f"run {run_id} changed state while it was being resumed; `gpt-tui show` says what it is now")
     has_ckpt = (store.ckpt_dir(run_id) / "last.pt").exists()
     return "queued to resume from its last checkpoint" if has_ckpt else "queued (no checkpoint yet: starts over)"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ class StoreError(GptTuiError):
 
 def now_iso() -> str:
     """The current time as ISO-8601 UTC, to the millisecond: 2024-05-01T12:00:00.123Z."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def write_atomic(path: Path, text: str | bytes, durable: bool = True) -> None:

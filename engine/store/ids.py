@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.store.files import StoreError
@@ -20,7 +20,7 @@ _RUN_ID = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9._-]{{0,{MAX_RUN_ID - 1}}}")
 
 def new_run_id(name: str | None = None) -> str:
     """A fresh id that sorts by creation time: 20240501-120000-123-<slug>-<4 hex>."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     stamp = f"{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03d}"
     slug = re.sub(r"[^a-z0-9]+", "-", (name or "").lower()).strip("-")[:24].rstrip("-")
     suffix = secrets.token_hex(2)  # two processes in the same millisecond still differ
@@ -40,13 +40,18 @@ def check_run_id(run_id: str) -> str:
         return run_id
     raise StoreError(
         f"run id {run_id!r} {_run_id_problem(run_id)}; a run id looks like {RUN_ID_EXAMPLE!r}: "
-        f"letters, digits, '.', '_' and '-', at most {MAX_RUN_ID} characters")
+        f"letters, digits, '.', '_' and '-', at most {MAX_RUN_ID} characters"
+    )
 
 
 def is_valid_run_id(run_id: object) -> bool:
-    return (isinstance(run_id, str) and _RUN_ID.fullmatch(run_id) is not None
-            and ".." not in run_id and run_id not in RESERVED_NAMES
-            and not run_id.startswith("engine-"))
+    return (
+        isinstance(run_id, str)
+        and _RUN_ID.fullmatch(run_id) is not None
+        and ".." not in run_id
+        and run_id not in RESERVED_NAMES
+        and not run_id.startswith("engine-")
+    )
 
 
 def _run_id_problem(run_id: object) -> str:

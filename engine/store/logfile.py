@@ -5,15 +5,27 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from engine.store.logformat import (  # noqa: F401 - the log's names, from one place
-    _SHAPES, TERMINATOR, Record, format_record, parse_chunk, parse_simple_record,
+    _SHAPES,
+    TERMINATOR,
+    Record,
+    format_record,
+    parse_chunk,
+    parse_simple_record,
 )
 from engine.store.logread import (  # noqa: F401
-    SETTLED_TAIL_S, LogRead, LogTail, parse_log, parse_records, read_log, read_records,
+    SETTLED_TAIL_S,
+    LogRead,
+    LogTail,
+    parse_log,
+    parse_records,
+    read_log,
+    read_records,
 )
 
 
@@ -39,7 +51,7 @@ class AppendLog:
             view = memoryview(data)
             try:
                 while view:  # one write in practice; the loop only covers a short write
-                    view = view[os.write(self._fd, view):]
+                    view = view[os.write(self._fd, view) :]
             except OSError as err:  # a full disk: the torn record is cut by the next append
                 err.filename = err.filename or str(self.path)
                 raise
@@ -71,10 +83,10 @@ class AppendLog:
         data = os.pread(self._fd, size, 0)  # rare: only a log whose tail is not a terminator
         read = parse_log(data)
         if read.torn_bytes:
-            keep_rejected(self.path, data[size - read.torn_bytes:])
+            keep_rejected(self.path, data[size - read.torn_bytes :])
             os.ftruncate(self._fd, size - read.torn_bytes)
             self.cut_bytes += read.torn_bytes
-            data = data[:size - read.torn_bytes]
+            data = data[: size - read.torn_bytes]
         if not data or data.endswith(TERMINATOR):
             return b""
         return b"\n" if data.endswith(b"\n") else TERMINATOR

@@ -6,7 +6,8 @@ from __future__ import annotations
 import operator
 import re
 import tomllib
-from typing import Any, Callable, Mapping, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import tomli_w
 
@@ -25,8 +26,7 @@ _BARE = r"[A-Za-z0-9_-]+"
 _INT = r"-?(?:0|[1-9][0-9]*+)"
 _FLOAT = r"-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++(?:e[+-]?[0-9]++)?+|e[+-]?[0-9]++)|-?inf|nan"
 _PLAIN_STR = r'[^"\\\x00-\x1f\x7f]*+'
-_SIMPLE_RECORD = re.compile(
-    rf'\[\[{_BARE}\]\](?:\n{_BARE} = (?:{_FLOAT}|{_INT}|true|false|"{_PLAIN_STR}"))*+')
+_SIMPLE_RECORD = re.compile(rf'\[\[{_BARE}\]\](?:\n{_BARE} = (?:{_FLOAT}|{_INT}|true|false|"{_PLAIN_STR}"))*+')
 _BARE_KEY = re.compile(_BARE)
 _PLAIN_STRING = re.compile(_PLAIN_STR)
 _BLANK_LINES = re.compile(r"\n{2,}")
@@ -57,8 +57,7 @@ def _format_pair(key: str, value: Any) -> str | None:
             return f"{key} = {value!r}"
         if kind is str and _PLAIN_STRING.fullmatch(value):
             return f'{key} = "{value}"'
-    if isinstance(value, Mapping) or (
-            isinstance(value, (list, tuple)) and any(isinstance(v, Mapping) for v in value)):
+    if isinstance(value, Mapping) or (isinstance(value, (list, tuple)) and any(isinstance(v, Mapping) for v in value)):
         return None
     return tomli_w.dumps({key: value}).rstrip("\n")
 
@@ -87,8 +86,7 @@ def _parse_toml_records(text: str) -> list[Record] | None:
         doc = tomllib.loads(text)
     except (ValueError, RecursionError):  # bad TOML, an int too long to convert, deep nesting
         return None
-    if not all(isinstance(rows, list) and all(isinstance(row, dict) for row in rows)
-               for rows in doc.values()):
+    if not all(isinstance(rows, list) and all(isinstance(row, dict) for row in rows) for rows in doc.values()):
         return None
     return [(table, row) for table, rows in doc.items() for row in rows]
 
@@ -115,8 +113,7 @@ def parse_simple_record(chunk: str) -> Record | None:
         for shape in _SHAPES.get(header, ()):
             match = shape.pattern.fullmatch(chunk)
             if match:
-                return header[2:-2], dict(zip(shape.keys, map(operator.call, shape.convert,
-                                                               match.groups())))
+                return header[2:-2], dict(zip(shape.keys, map(operator.call, shape.convert, match.groups())))
         parsed = _parse_simple_lines(chunk)
     except ValueError:  # an int past Python's 4300-digit conversion limit
         return None
@@ -156,10 +153,13 @@ class _Shape(NamedTuple):
     convert: tuple[Callable[[str], Any], ...]
 
 
-_VALUE_GROUP = {int: f"({_INT})", float: f"({_FLOAT})", bool: "(true|false)",
-                str: f'"({_PLAIN_STR})"'}
+_VALUE_GROUP = {int: f"({_INT})", float: f"({_FLOAT})", bool: "(true|false)", str: f'"({_PLAIN_STR})"'}
 _CONVERT: dict[type, Callable[[str], Any]] = {
-    int: int, float: float, bool: {"true": True, "false": False}.__getitem__, str: str}
+    int: int,
+    float: float,
+    bool: {"true": True, "false": False}.__getitem__,
+    str: str,
+}
 _SHAPES: dict[str, list[_Shape]] = {}  # by header line; a few per table at most
 _SHAPES_PER_TABLE = 4
 
@@ -172,7 +172,5 @@ def _learn_shape(header: str, record: dict[str, Any]) -> None:
         shapes = _SHAPES[header] = []
     if len(shapes) >= _SHAPES_PER_TABLE:
         return
-    pattern = re.escape(header) + "".join(
-        f"\n{key} = {_VALUE_GROUP[type(value)]}" for key, value in record.items())
-    shapes.append(_Shape(re.compile(pattern), tuple(record),
-                         tuple(_CONVERT[type(value)] for value in record.values())))
+    pattern = re.escape(header) + "".join(f"\n{key} = {_VALUE_GROUP[type(value)]}" for key, value in record.items())
+    shapes.append(_Shape(re.compile(pattern), tuple(record), tuple(_CONVERT[type(value)] for value in record.values())))

@@ -65,8 +65,7 @@ class LogTail:
         try:
             info = os.fstat(fd)
             identity = (info.st_dev, info.st_ino)
-            if self._identity is not None and (
-                    identity != self._identity or info.st_size < self.offset):
+            if self._identity is not None and (identity != self._identity or info.st_size < self.offset):
                 self.offset, self.reset = 0, True
             self._identity = identity
             if info.st_size <= self.offset:
@@ -116,8 +115,7 @@ def parse_log(data: bytes) -> LogRead:
     return result
 
 
-def _add_chunk(pieces: list[tuple[str | None, list[Record] | None]], chunk: str | None,
-               tail: bool = False) -> bool:
+def _add_chunk(pieces: list[tuple[str | None, list[Record] | None]], chunk: str | None, tail: bool = False) -> bool:
     """Parse one chunk into `pieces`, or join it to the one before when only that parses.
     A tail is added only if it parses to records that hold fields; returns whether it parsed."""
     if chunk is not None and chunk.endswith("\r"):
@@ -125,8 +123,13 @@ def _add_chunk(pieces: list[tuple[str | None, list[Record] | None]], chunk: str 
     parsed = None if chunk is None else parse_chunk(chunk)
     if parsed is not None and tail and not any(record for _, record in parsed):
         parsed = None  # a bare `[[train]]` header: a record torn after its first line
-    if (parsed is None and chunk is not None and pieces and pieces[-1][0] is not None
-            and not _RECORD_HEADER.match(chunk.lstrip())):  # a new record never continues the last
+    if (
+        parsed is None
+        and chunk is not None
+        and pieces
+        and pieces[-1][0] is not None
+        and not _RECORD_HEADER.match(chunk.lstrip())
+    ):  # a new record never continues the last
         joined = f"{pieces[-1][0]}\n\n{chunk}"
         parsed_joined = parse_chunk(joined)
         if parsed_joined is not None:

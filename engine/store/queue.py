@@ -6,17 +6,26 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import tomli_w
 
 from engine.store.files import (
-    StoreError, fsync_dir, make_dirs, now_iso, read_toml, write_atomic, write_temp_file, write_toml,
+    StoreError,
+    fsync_dir,
+    make_dirs,
+    now_iso,
+    read_toml,
+    write_atomic,
+    write_temp_file,
+    write_toml,
 )
 from engine.store.ids import check_run_id, is_valid_run_id
 from engine.store.schema import RunState
+from engine.store.ticket import Ticket
 
 _TICKET_NAME = re.compile(r"(\d{3})-(\d{20})-(.+)\.toml")
 
@@ -76,11 +85,13 @@ class Queue:
             entries = list(os.scandir(self.queue_dir))
         except FileNotFoundError:
             return []
-        return sorted(Path(entry.path) for entry in entries
-                      if entry.is_file(follow_symlinks=False) and _parse_ticket(entry.path) is None)
+        return sorted(
+            Path(entry.path)
+            for entry in entries
+            if entry.is_file(follow_symlinks=False) and _parse_ticket(entry.path) is None
+        )
 
-    def claim_next(self, owner: str, skip: frozenset[str] | set[str] = frozenset()
-                   ) -> tuple[QueueEntry, dict[str, Any]] | None:
+    def claim_next(self, owner: str, skip: frozenset[str] | set[str] = frozenset()) -> tuple[QueueEntry, Ticket] | None:
         """Take the first queued ticket whose run is not in `skip`: one os.rename into claimed/,
         which exactly one of any number of racing claimers wins. Returns the entry (now in
         claimed/) and its ticket, with `claimed_by` and `claimed` added, or None when none is left."""
@@ -95,25 +106,30 @@ class Queue:
                 continue  # another claimer won it (or it was cancelled)
             entry = replace(entry, path=claimed)
             try:
-                ticket = read_toml(claimed)
+                ticket = Ticket.from_toml(read_toml(claimed), source=str(claimed))
             except StoreError as err:
                 self._set_aside_and_fail(entry, str(err))
                 continue
-            if ticket.get("run_id") != entry.run_id:
-                self._set_aside_and_fail(entry, f"{claimed} holds run_id {ticket.get('run_id')!r} but "
-                                                f"its name says {entry.run_id!r}; fix or delete it")
+            if ticket.run_id != entry.run_id:
+                self._set_aside_and_fail(
+                    entry,
+                    f"{claimed} holds run_id {ticket.run_id!r} but its name says {entry.run_id!r}; fix or delete it",
+                )
                 continue
-            ticket.update(priority=entry.priority, claimed_by=owner, claimed=now_iso())
-            write_toml(claimed, ticket)
+            ticket = replace(ticket, priority=entry.priority, claimed_by=owner, claimed=now_iso())
+            write_toml(claimed, ticket.to_toml())
             return entry, ticket
         return None
 
     def release_claim(self, entry: QueueEntry) -> None:
         entry.path.unlink(missing_ok=True)
 
-    def requeue(self, run_id: str, ticket: dict[str, Any], priority: int = 0) -> Path:
-        ticket = {k: v for k, v in ticket.items() if k not in ("claimed_by", "claimed")}
-        return self.enqueue(run_id, ticket, priority)
+    def requeue(self, run_id: str, ticket: Ticket | dict[str, Any], priority: int = 0) -> Path:
+        """Queue a claimed ticket (or a ticket's fields) again, without its claim."""
+        fields = ticket.to_toml() if isinstance(ticket, Ticket) else dict(ticket)
+        for key in ("claimed_by", "claimed", "run_id", "priority", "enqueued"):
+            fields.pop(key, None)
+        return self.enqueue(run_id, fields, priority)
 
     def set_priority(self, entry: QueueEntry, priority: int) -> QueueEntry | None:
         """Move a queued ticket to a new priority, keeping its age; None if it was claimed.
@@ -151,10 +167,16 @@ class Queue:
         self._set_aside(entry, reason)
         try:
             if self.run_dir(entry.run_id).is_dir():
-                self.update_status_if(entry.run_id, lambda s: s.state == RunState.QUEUED, state=RunState.FAILED,
-                                      finished=now_iso(), reason=(
-                    f"its queue ticket was unreadable and was set aside as queue/bad/{entry.path.name} "
-                    f"(the .error file next to it says why); `gpt-tui resume {entry.run_id}` queues it again"))
+                self.update_status_if(
+                    entry.run_id,
+                    lambda s: s.state == RunState.QUEUED,
+                    state=RunState.FAILED,
+                    finished=now_iso(),
+                    reason=(
+                        f"its queue ticket was unreadable and was set aside as queue/bad/{entry.path.name} "
+                        f"(the .error file next to it says why); `gpt-tui resume {entry.run_id}` queues it again"
+                    ),
+                )
         except StoreError:
             pass  # no run directory (a hand-written ticket) or no readable status: nothing to mark
 
@@ -162,8 +184,9 @@ class Queue:
         make_dirs(self.bad_dir)
         bad = self.bad_dir / entry.path.name
         os.replace(entry.path, bad)
-        write_atomic(bad.with_name(bad.name + ".error"),
-                     f"{now_iso()}: this ticket was set aside, not run.\n{reason}\n")
+        write_atomic(
+            bad.with_name(bad.name + ".error"), f"{now_iso()}: this ticket was set aside, not run.\n{reason}\n"
+        )
 
 
 def _ticket_name(priority: int, enqueued_ns: int, run_id: str) -> str:

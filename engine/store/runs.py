@@ -5,31 +5,99 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
+from engine.store import schema  # noqa: F401 - st.schema.STATUS_FORMAT
 from engine.store.files import (
-    DIR_MODE, FILE_MODE, StoreError, make_dirs, never_world_writable, now_iso, read_toml, write_atomic, write_toml,
+    DIR_MODE,
+    FILE_MODE,
+    StoreError,
+    make_dirs,
+    never_world_writable,
+    now_iso,
+    read_toml,
+    write_atomic,
+    write_toml,
 )
 from engine.store.ids import (
-    MAX_RUN_ID, RESERVED_NAMES, RUN_ID_EXAMPLE, check_run_id, is_valid_run_id, new_attempt_id, new_run_id,
+    MAX_RUN_ID,
+    RESERVED_NAMES,
+    RUN_ID_EXAMPLE,
+    check_run_id,
+    is_valid_run_id,
+    new_attempt_id,
+    new_run_id,
     resolve_root,
 )
 from engine.store.logfile import (
-    AppendLog, LogRead, LogTail, Record, append_record, format_record, keep_rejected, read_log, read_records,
+    AppendLog,
+    LogRead,
+    LogTail,
+    Record,
+    append_record,
+    format_record,
+    keep_rejected,
+    read_log,
+    read_records,
     rejected_path,
 )
 from engine.store.queue import Queue, QueueEntry
-from engine.store import schema  # noqa: F401 - st.schema.STATUS_FORMAT
-from engine.store.schema import ACTIVE, BROKEN, ENDED, RESUMABLE, SETTLED, RunState, SchemaError, Status
+from engine.store.schema import (
+    ACTIVE,
+    BROKEN,
+    ENDED,
+    RESUMABLE,
+    SETTLED,
+    EngineRecord,
+    RunState,
+    SchemaError,
+    Status,
+)
 
 __all__ = [
-    "ACTIVE", "BROKEN", "DIR_MODE", "ENDED", "FILE_MODE", "MAX_RUN_ID", "RESERVED_NAMES", "RESUMABLE", "RUN_ID_EXAMPLE",
-    "SETTLED", "AppendLog", "LogRead", "LogTail", "QueueEntry", "Record", "RunState", "SchemaError", "Status",
-    "Store", "StoreError", "append_record", "append_result", "check_run_id", "format_record", "is_valid_run_id",
-    "keep_rejected", "make_dirs", "never_world_writable", "new_attempt_id", "new_run_id", "now_iso", "read_log",
-    "read_records", "read_results", "read_toml", "rejected_path", "resolve_root", "write_atomic", "write_toml",
+    "ACTIVE",
+    "BROKEN",
+    "DIR_MODE",
+    "ENDED",
+    "FILE_MODE",
+    "MAX_RUN_ID",
+    "RESERVED_NAMES",
+    "RESUMABLE",
+    "RUN_ID_EXAMPLE",
+    "SETTLED",
+    "AppendLog",
+    "EngineRecord",
+    "LogRead",
+    "LogTail",
+    "QueueEntry",
+    "Record",
+    "RunState",
+    "SchemaError",
+    "Status",
+    "Store",
+    "StoreError",
+    "append_record",
+    "append_result",
+    "check_run_id",
+    "format_record",
+    "is_valid_run_id",
+    "keep_rejected",
+    "make_dirs",
+    "never_world_writable",
+    "new_attempt_id",
+    "new_run_id",
+    "now_iso",
+    "read_log",
+    "read_records",
+    "read_results",
+    "read_toml",
+    "rejected_path",
+    "resolve_root",
+    "write_atomic",
+    "write_toml",
 ]
 
 
@@ -95,13 +163,6 @@ class Store(Queue):
         path = self.status_path(run_id)
         return Status.from_toml(read_toml(path), source=str(path))
 
-    def read_status(self, run_id: str) -> dict[str, Any]:
-        """status.toml as a mapping, checked against the schema (the app's views still read it so)."""
-        path = self.status_path(run_id)
-        data = read_toml(path)
-        Status.from_toml(data, source=str(path))
-        return data
-
     def write_status(self, run_id: str, status: Status, durable: bool = True) -> None:
         write_toml(self.status_path(run_id), status.to_toml(), durable)
 
@@ -123,8 +184,9 @@ class Store(Queue):
         assert status is not None
         return status
 
-    def update_status_if(self, run_id: str, when: Callable[[Status], bool], durable: bool = True,
-                         **changes: Any) -> Status | None:
+    def update_status_if(
+        self, run_id: str, when: Callable[[Status], bool], durable: bool = True, **changes: Any
+    ) -> Status | None:
         """Compare and set: apply `changes` only if `when(status)` holds for the status on disk,
         all under the status lock. Returns the new status, or None when it did not hold."""
         with self.status_lock(run_id):
@@ -135,8 +197,9 @@ class Store(Queue):
             self.write_status(run_id, status, durable)
             return status
 
-    def queue_again(self, run_id: str, ticket: dict[str, Any], priority: int,
-                    when: Callable[[Status], bool], **changes: Any) -> str | None:
+    def queue_again(
+        self, run_id: str, ticket: dict[str, Any], priority: int, when: Callable[[Status], bool], **changes: Any
+    ) -> str | None:
         """Put a run back in the queue if `when(status)` holds: under the status lock, the status
         becomes `queued` with a new attempt id, and a ticket carrying that id is written. Returns
         the attempt id, or None when `when` did not hold and nothing was changed."""
@@ -156,10 +219,15 @@ class Store(Queue):
         except FileNotFoundError:
             return []
         return sorted(
-            entry.name for entry in entries
-            if is_valid_run_id(entry.name) and entry.is_dir()
-            and (os.path.exists(os.path.join(entry.path, "status.toml"))
-                 or os.path.exists(os.path.join(entry.path, "config.toml"))))
+            entry.name
+            for entry in entries
+            if is_valid_run_id(entry.name)
+            and entry.is_dir()
+            and (
+                os.path.exists(os.path.join(entry.path, "status.toml"))
+                or os.path.exists(os.path.join(entry.path, "config.toml"))
+            )
+        )
 
     def statuses(self) -> dict[str, Status | StoreError]:
         """Every run's typed status; a run whose status cannot be read maps to its StoreError."""
@@ -167,16 +235,6 @@ class Store(Queue):
         for run_id in self.list_runs():
             try:
                 result[run_id] = self.status(run_id)
-            except StoreError as err:
-                result[run_id] = err
-        return result
-
-    def read_all_status(self) -> dict[str, dict[str, Any] | StoreError]:
-        """Every run's status.toml as a mapping (checked against the schema), or its StoreError."""
-        result: dict[str, dict[str, Any] | StoreError] = {}
-        for run_id in self.list_runs():
-            try:
-                result[run_id] = self.read_status(run_id)
             except StoreError as err:
                 result[run_id] = err
         return result

@@ -1,25 +1,33 @@
-"""The run store's typed contract: run states, and the status file every reader and writer shares.
+"""The run store's typed contract: run states, the status file and the engine heartbeat file.
 
-Every value read from the store is untrusted: `Status.from_toml` checks each known field's type and
-range and names the file and the field when one is wrong. Fields it does not know are kept in
-`extra` and written back unchanged, so a newer writer's fields survive an older reader.
+Every value read from the store is untrusted: `Status.from_toml` and `EngineRecord.from_toml` check
+each known field's type and range and name the file and the field when one is wrong. Fields they do
+not know are kept in `extra` and written back unchanged, so a newer writer's fields survive an older
+reader.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from engine.store.files import StoreError
+from engine.store.engine_record import EngineRecord  # noqa: F401 - the heartbeat file's schema, st.EngineRecord
+from engine.store.fieldcheck import (
+    SchemaError,
+    _flag,
+    _int_list,
+    _number,
+    _table_list,
+    _text,
+    _whole,
+    typed_fields,
+)
 
 STATUS_FORMAT = 2  # 1: written before the format field existed; read the same, written as 2
-
-
-class SchemaError(StoreError):
-    """A store file whose content does not fit the schema; the message names the file and field."""
 
 
 class RunState(StrEnum):
@@ -40,40 +48,6 @@ ENDED = frozenset(RunState) - ACTIVE
 RESUMABLE = ENDED - {RunState.DONE}
 # Under an engine `oom` is a moment: the engine queues the run again at a smaller batch or fails it.
 SETTLED = ENDED - {RunState.OOM}
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _whole(low: int | None = None, high: int | None = None) -> Callable[[Any], int | None]:
-    def check(value: Any) -> int | None:
-        if type(value) is not int or (low is not None and value < low) or (high is not None and value > high):
-            return None
-        return value
-    return check
-
-
-def _number(value: Any) -> float | None:
-    if type(value) in (int, float) and not (isinstance(value, int) and abs(value) > 2**63):
-        return float(value)
-    return None
-
-
-def _flag(value: Any) -> bool | None:
-    return value if isinstance(value, bool) else None
-
-
-def _int_list(value: Any) -> list[int] | None:
-    if isinstance(value, list) and all(type(v) is int and 0 <= v < 4096 for v in value):
-        return list(value)
-    return None
-
-
-def _table_list(value: Any) -> list[dict[str, Any]] | None:
-    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
-        return [dict(v) for v in value]
-    return None
 
 
 def _state(value: Any) -> RunState | None:
@@ -100,12 +74,43 @@ _CHECKS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "gpu_ids": (_int_list, "a list of GPU indices"),
     "retryable": (_flag, "true or false"),
     "attempt_history": (_table_list, "a list of tables"),
-    **{name: (_text, "a string") for name in (
-        "name", "created", "started", "finished", "updated", "claimed", "host", "engine", "executor",
-        "sweep", "source", "reason", "error", "device", "dtype", "note")},
-    **{name: (_number, "a number") for name in (
-        "train_seconds", "eta_s", "loss", "lr", "tokens", "tokens_per_s", "val_loss", "val_ppl",
-        "best_val_loss", "final_val_loss", "final_val_ppl")},
+    **{
+        name: (_text, "a string")
+        for name in (
+            "name",
+            "created",
+            "started",
+            "finished",
+            "updated",
+            "claimed",
+            "host",
+            "engine",
+            "executor",
+            "sweep",
+            "source",
+            "reason",
+            "error",
+            "device",
+            "dtype",
+            "note",
+        )
+    },
+    **{
+        name: (_number, "a number")
+        for name in (
+            "train_seconds",
+            "eta_s",
+            "loss",
+            "lr",
+            "tokens",
+            "tokens_per_s",
+            "val_loss",
+            "val_ppl",
+            "best_val_loss",
+            "final_val_loss",
+            "final_val_ppl",
+        )
+    },
 }
 
 
@@ -160,21 +165,11 @@ class Status:
     @classmethod
     def from_toml(cls, data: Mapping[str, Any], source: str = "status.toml") -> Status:
         """The typed status of a parsed status.toml; SchemaError names the first field that does not fit."""
-        known: dict[str, Any] = {}
-        extra: dict[str, Any] = {}
-        for key, value in data.items():
-            check = _CHECKS.get(key)
-            if check is None:
-                extra[key] = value
-                continue
-            typed = check[0](value)
-            if typed is None:
-                shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-                raise SchemaError(f"{source}: {key} = {shown} is not {check[1]}; fix the field or delete the file "
-                                  "(`gpt-tui show RUN` says what the run needs)")
-            known[key] = typed
+        known, extra = typed_fields(
+            data, _CHECKS, source, "fix the field or delete the file (`gpt-tui show RUN` says what the run needs)"
+        )
         if "state" not in known:
-            raise SchemaError(f"{source} has no state; write state = \"queued\" to queue the run again, or delete it")
+            raise SchemaError(f'{source} has no state; write state = "queued" to queue the run again, or delete it')
         status = cls(**known, extra=extra)
         status.format = STATUS_FORMAT  # migrated on read: format 1 lacks only this field and attempt_id
         return status

@@ -9,13 +9,13 @@ import os
 import tomllib
 import zipfile
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
-from engine.store import runs as st
 from engine.core.config import first_line, format_batch
+from engine.core.estimate import human_count, human_seconds
+from engine.store import runs as st
 from engine.store.control import read_note
 from engine.store.schema import BROKEN
-from engine.core.estimate import human_count, human_seconds
 
 CHECKPOINTS = ("last.pt", "best.pt")  # engine.checkpoint's LAST and BEST (that module imports torch)
 
@@ -49,8 +49,19 @@ class Row:
         return asdict(self)
 
 
-SORT_KEYS = ("run", "state", "n_layer", "n_embd", "learning_rate", "params", "best_val_loss",
-             "final_val_ppl", "tokens_per_s", "duration_s", "created")
+SORT_KEYS = (
+    "run",
+    "state",
+    "n_layer",
+    "n_embd",
+    "learning_rate",
+    "params",
+    "best_val_loss",
+    "final_val_ppl",
+    "tokens_per_s",
+    "duration_s",
+    "created",
+)
 
 
 def _num(v: Any) -> float | None:
@@ -73,8 +84,10 @@ def _read_config(store: st.Store, run_id: str) -> tuple[dict[str, Any], str]:
     except FileNotFoundError:
         return {}, "config.toml is missing; put the run's hyperparameters back in it, or delete the run"
     except (OSError, ValueError, RecursionError) as e:  # unreadable, bad TOML, a huge int, deep nesting
-        return {}, (f"config.toml is not valid TOML ({first_line(e)}); fix it by hand (`gpt-tui config` "
-                    "prints a valid one), or delete the run")
+        return {}, (
+            f"config.toml is not valid TOML ({first_line(e)}); fix it by hand (`gpt-tui config` "
+            "prints a valid one), or delete the run"
+        )
 
 
 def damaged_checkpoint(store: st.Store, run_id: str) -> str:
@@ -83,19 +96,16 @@ def damaged_checkpoint(store: st.Store, run_id: str) -> str:
     for name in CHECKPOINTS:
         path = store.ckpt_dir(run_id) / name
         if path.exists() and not zipfile.is_zipfile(path):
-            return (f"ckpt/{name} is cut short or damaged and cannot be loaded (a resume falls back to the "
-                    "other checkpoint or starts over); delete it to clear this")
+            return (
+                f"ckpt/{name} is cut short or damaged and cannot be loaded (a resume falls back to the "
+                "other checkpoint or starts over); delete it to clear this"
+            )
     return ""
 
 
-def row_for(store: st.Store, run_id: str, status: st.Status | Mapping[str, Any] | st.StoreError) -> Row:
+def row_for(store: st.Store, run_id: str, status: st.Status | st.StoreError) -> Row:
     """A row even for a broken run: its state says `broken` and the reason names the file that is
     wrong and what to do (its recorded state follows in brackets)."""
-    if not isinstance(status, (st.Status, st.StoreError)):
-        try:
-            status = st.Status.from_toml(status, source=str(store.status_path(run_id)))
-        except st.StoreError as e:
-            status = e
     cfg, problem = _read_config(store, run_id)
     problem = problem or damaged_checkpoint(store, run_id)
     if isinstance(status, st.StoreError):  # name the file, not its whole path
@@ -107,14 +117,28 @@ def row_for(store: st.Store, run_id: str, status: st.Status | Mapping[str, Any] 
             state, reason = BROKEN, f"{problem} (status: {status.state})"
     bs, acc = _int(cfg.get("batch_size")), _int(cfg.get("gradient_accumulation_steps"))
     return Row(
-        run=run_id, name=status.name, sweep=status.sweep, state=state, step=status.step,
+        run=run_id,
+        name=status.name,
+        sweep=status.sweep,
+        state=state,
+        step=status.step,
         max_iters=status.max_iters or _int(cfg.get("max_iters")) or 0,
-        n_layer=_int(cfg.get("n_layer")), n_head=_int(cfg.get("n_head")), n_embd=_int(cfg.get("n_embd")),
-        block_size=_int(cfg.get("block_size")), learning_rate=_num(cfg.get("learning_rate")),
-        batch=format_batch(bs, acc) if bs and acc else "-", params=status.params or None,
-        best_val_loss=status.best_val_loss, final_val_ppl=status.final_val_ppl, val_loss=status.val_loss,
-        tokens_per_s=status.tokens_per_s, duration_s=status.train_seconds or None, eta_s=status.eta_s,
-        note=read_note(store, run_id), reason=reason, created=status.created,
+        n_layer=_int(cfg.get("n_layer")),
+        n_head=_int(cfg.get("n_head")),
+        n_embd=_int(cfg.get("n_embd")),
+        block_size=_int(cfg.get("block_size")),
+        learning_rate=_num(cfg.get("learning_rate")),
+        batch=format_batch(bs, acc) if bs and acc else "-",
+        params=status.params or None,
+        best_val_loss=status.best_val_loss,
+        final_val_ppl=status.final_val_ppl,
+        val_loss=status.val_loss,
+        tokens_per_s=status.tokens_per_s,
+        duration_s=status.train_seconds or None,
+        eta_s=status.eta_s,
+        note=read_note(store, run_id),
+        reason=reason,
+        created=status.created,
     )
 
 
@@ -135,8 +159,20 @@ def best_run(items: list[Row]) -> str | None:
     return min(scored, key=lambda r: r.best_val_loss).run if scored else None
 
 
-COLUMNS = ("run", "state", "n_layer", "n_embd", "LR", "batch", "params", "best val", "val PPL",
-           "tokens/s", "time", "note")
+COLUMNS = (
+    "run",
+    "state",
+    "n_layer",
+    "n_embd",
+    "LR",
+    "batch",
+    "params",
+    "best val",
+    "val PPL",
+    "tokens/s",
+    "time",
+    "note",
+)
 
 
 def cells(r: Row) -> list[str]:
@@ -144,10 +180,20 @@ def cells(r: Row) -> list[str]:
         return "-" if v is None else format(v, fmt)
 
     state = r.state if r.state != st.RunState.RUNNING or not r.max_iters else f"running {r.step}/{r.max_iters}"
-    return [r.run, state, f(r.n_layer, "d"), f(r.n_embd, "d"), f(r.learning_rate, "g"), r.batch,
-            "-" if r.params is None else human_count(r.params), f(r.best_val_loss, ".4f"),
-            f(r.final_val_ppl, ".2f"), f(r.tokens_per_s, ",.0f"),
-            "-" if r.duration_s is None else human_seconds(r.duration_s), r.note]
+    return [
+        r.run,
+        state,
+        f(r.n_layer, "d"),
+        f(r.n_embd, "d"),
+        f(r.learning_rate, "g"),
+        r.batch,
+        "-" if r.params is None else human_count(r.params),
+        f(r.best_val_loss, ".4f"),
+        f(r.final_val_ppl, ".2f"),
+        f(r.tokens_per_s, ",.0f"),
+        "-" if r.duration_s is None else human_seconds(r.duration_s),
+        r.note,
+    ]
 
 
 def to_markdown(items: list[Row]) -> str:

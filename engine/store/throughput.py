@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from engine.core import config as cfgmod
 from engine.core import estimate as est
-from engine.store import runs as st
 from engine.core.hosts import this_host
+from engine.store import runs as st
 from engine.store.table import read_config
 
 RECENT_RUNS = 10
@@ -24,9 +24,11 @@ class Measured:
     host: str
 
     def describe(self) -> str:
-        return (f"{flops_text(self.flops_per_s)} and {est.human_seconds(self.overhead_s)} of "
-                f"start-up per run, measured by {self.runs} earlier run{'s' if self.runs != 1 else ''} "
-                f"on {self.device or 'this machine'} here")
+        return (
+            f"{flops_text(self.flops_per_s)} and {est.human_seconds(self.overhead_s)} of "
+            f"start-up per run, measured by {self.runs} earlier run{'s' if self.runs != 1 else ''} "
+            f"on {self.device or 'this machine'} here"
+        )
 
 
 def flops_text(x: float) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, ClassVar
 
 from engine.core import config as cfgmod
 from engine.core.config import Problem
@@ -24,33 +24,33 @@ class Choice:
 
 
 @dataclass(frozen=True)
-class Uniform:
+class _Range:
+    """LO:HI, written with the prefix that names the kind of range."""
+
     lo: float
     hi: float
+    prefix: ClassVar[str] = ""
 
     def text(self) -> str:
-        return f"{self.lo!r}:{self.hi!r}"
+        return f"{self.prefix}{self.lo!r}:{self.hi!r}"
+
+
+class Uniform(_Range):
+    pass
+
+
+class LogUniform(_Range):
+    prefix = "log:"
 
 
 @dataclass(frozen=True)
-class LogUniform:
-    lo: float
-    hi: float
-
-    def text(self) -> str:
-        return f"log:{self.lo!r}:{self.hi!r}"
-
-
-@dataclass(frozen=True)
-class IntRange:
+class IntRange(_Range):
     lo: int
     hi: int
-
-    def text(self) -> str:
-        return f"int:{self.lo}:{self.hi}"
+    prefix: ClassVar[str] = "int:"
 
 
-Distribution = Union[Choice, Uniform, LogUniform, IntRange]
+Distribution = Choice | Uniform | LogUniform | IntRange
 
 
 def _value_text(v: Any) -> str:
@@ -60,6 +60,7 @@ def _value_text(v: Any) -> str:
 
 
 # -- drawing ----------------------------------------------------------------------------
+
 
 def sample(d: Distribution, rng: random.Random) -> Any:
     """One value of `d`, always inside its bounds."""
@@ -93,6 +94,7 @@ def contains(d: Distribution, value: Any) -> bool:
 
 # -- parsing ----------------------------------------------------------------------------
 
+
 class DistributionError(GptTuiError):
     """A distribution text or table that cannot be used; the message says what to write."""
 
@@ -114,17 +116,20 @@ def parse(name: str, text: str) -> Distribution:
         kind, parts = "uniform", s.split(":")
     example = {"log": "log:1e-4:1e-3", "int": "int:8:16", "uniform": "0:0.2"}[kind]
     if len(parts) != 2 or not all(p.strip() for p in parts):
-        raise DistributionError(f"{text!r} must look like {'' if kind == 'uniform' else kind + ':'}LO:HI, "
-                                f"e.g. {name}={example}")
+        raise DistributionError(
+            f"{text!r} must look like {'' if kind == 'uniform' else kind + ':'}LO:HI, e.g. {name}={example}"
+        )
     if kind == "int" or (kind == "uniform" and t is int):
         if t is not int:
-            raise DistributionError(f"int:LO:HI needs an integer field and {name} is {_kind(t)}; "
-                                    f"write {name}=LO:HI for a uniform range")
+            raise DistributionError(
+                f"int:LO:HI needs an integer field and {name} is {_kind(t)}; write {name}=LO:HI for a uniform range"
+            )
         lo, hi = (_typed(name, p) for p in parts)
         return _ordered(name, IntRange(lo, hi))
     if t is int:
-        raise DistributionError(f"log:LO:HI needs a number field and {name} is an integer; "
-                                f"write {name}=int:LO:HI or a list of values")
+        raise DistributionError(
+            f"log:LO:HI needs a number field and {name} is an integer; write {name}=int:LO:HI or a list of values"
+        )
     lo, hi = (_typed(name, p) for p in parts)
     if kind == "log" and lo <= 0:
         raise DistributionError(f"log:{lo!r}:{hi!r}: a log-uniform range must start above 0")
@@ -134,8 +139,9 @@ def parse(name: str, text: str) -> Distribution:
 def _ordered(name: str, d: Distribution) -> Distribution:
     if d.lo > d.hi:
         fixed = type(d)(d.hi, d.lo).text()
-        raise DistributionError(f"{d.text()}: the low end {d.lo!r} is above the high end {d.hi!r}; "
-                                f"write {name}={fixed}")
+        raise DistributionError(
+            f"{d.text()}: the low end {d.lo!r} is above the high end {d.hi!r}; write {name}={fixed}"
+        )
     return d
 
 
@@ -175,6 +181,7 @@ def parse_problem(name: str, text: str) -> tuple[Distribution | None, Problem | 
 
 
 # -- TOML form: a list of choices, or the CLI text of a range -------------------------------
+
 
 def to_toml_value(d: Distribution) -> Any:
     return list(d.values) if isinstance(d, Choice) else d.text()

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from engine.core.errors import GptTuiError
 from engine.store import runs as st
-from engine.sweeps import plan as sp
 from engine.sweeps import files as sf
+from engine.sweeps import plan as sp
 
 # oom: the engine queues it again at a smaller batch
 IN_FLIGHT = frozenset({st.RunState.QUEUED, st.RunState.RUNNING, st.RunState.OOM})
@@ -157,9 +158,14 @@ def _timestamp(text: Any) -> float:
 
 def cancel_queued(store: st.Store, record: sf.SweepRecord, statuses: dict[int, sf.TrialStatus]) -> None:
     """Take the sweep's waiting trials out of the queue; running ones finish."""
-    waiting = {r["run"] for r in record.runs
-               if _state(statuses.get(int(r["number"]), st.StoreError(""))) == st.RunState.QUEUED}
+    waiting = {
+        r["run"] for r in record.runs if _state(statuses.get(int(r["number"]), st.StoreError(""))) == st.RunState.QUEUED
+    }
     for entry in store.list_queue():
         if entry.run_id in waiting and store.cancel(entry):
-            store.update_status(entry.run_id, state=st.RunState.STOPPED, finished=st.now_iso(),
-                                reason=f"not started: the sweep's {record.stopped}")
+            store.update_status(
+                entry.run_id,
+                state=st.RunState.STOPPED,
+                finished=st.now_iso(),
+                reason=f"not started: the sweep's {record.stopped}",
+            )

@@ -11,22 +11,23 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from engine.core import config as cfgmod
 from engine.store import control
 from engine.store import runs as st
-from engine.sweeps import spec as sw
 from engine.sweeps import plan as sp
+from engine.sweeps import spec as sw
 
 
 @dataclass
 class SweepRecord:
     spec: sw.SweepSpec
     created: str
-    runs: list[dict[str, Any]] = field(default_factory=list)     # number, run ("" while pending), params
+    runs: list[dict[str, Any]] = field(default_factory=list)  # number, run ("" while pending), params
     skipped: list[dict[str, Any]] = field(default_factory=list)  # number (0: never numbered), params, reason
     finished: str = ""
     stopped: str = ""  # why no more trials are created before the plan's end (a budget)
@@ -71,8 +72,14 @@ def load(store: st.Store, sweep_id: str) -> SweepRecord:
         raise st.StoreError(f"no sweep {sweep_id!r} in {store.root}; `gpt-tui sweep ls` lists them")
     data = st.read_toml(path)
     spec = sw.from_mapping(data, source=str(path), default_id=sweep_id)
-    return SweepRecord(spec, str(data.get("created", "")), list(data.get("run", [])),
-                       list(data.get("skipped", [])), str(data.get("finished", "")), str(data.get("stopped", "")))
+    return SweepRecord(
+        spec,
+        str(data.get("created", "")),
+        list(data.get("run", [])),
+        list(data.get("skipped", [])),
+        str(data.get("finished", "")),
+        str(data.get("stopped", "")),
+    )
 
 
 def save(store: st.Store, record: SweepRecord) -> None:
@@ -102,7 +109,7 @@ def new_id(store: st.Store, name: str) -> str:
     if base not in taken:
         return base
     for n in range(2, 10_000):
-        candidate = f"{base[:sw.MAX_SWEEP_ID - len(str(n)) - 1].rstrip('-')}-{n}"
+        candidate = f"{base[: sw.MAX_SWEEP_ID - len(str(n)) - 1].rstrip('-')}-{n}"
         if candidate not in taken:
             return candidate
     raise st.StoreError(f"no free sweep id for {name!r}; pick another --name")
@@ -116,9 +123,12 @@ def create(store: st.Store, plan: sp.Plan, priority: int = 0) -> SweepRecord:
     with locked(store, spec.id):
         if os.path.exists(sweep_path(store, spec.id)):
             raise st.StoreError(f"a sweep {spec.id!r} exists already; pick another --name")
-        record = SweepRecord(spec, st.now_iso(),
-                             runs=[{"number": t.number, "run": "", "params": t.params} for t in plan.trials],
-                             skipped=[{"number": 0, "params": t.params, "reason": t.reason} for t in plan.skipped])
+        record = SweepRecord(
+            spec,
+            st.now_iso(),
+            runs=[{"number": t.number, "run": "", "params": t.params} for t in plan.trials],
+            skipped=[{"number": 0, "params": t.params, "reason": t.reason} for t in plan.skipped],
+        )
         save(store, record)
         materialise(store, record, priority, after_crash=False)
     return record
@@ -153,8 +163,9 @@ def materialise(store: st.Store, record: SweepRecord, priority: int = 0, after_c
 
 def submit_trial(store: st.Store, sweep_id: str, number: int, config: dict[str, Any], priority: int = 0) -> str:
     cfg = cfgmod.from_mapping(config)
-    return control.submit(store, cfg, trial_name(sweep_id, number), priority, source=f"sweep {sweep_id}",
-                          sweep=sweep_id, trial=number)
+    return control.submit(
+        store, cfg, trial_name(sweep_id, number), priority, source=f"sweep {sweep_id}", sweep=sweep_id, trial=number
+    )
 
 
 def _runs_by_trial(store: st.Store, sweep_id: str) -> dict[int, str]:

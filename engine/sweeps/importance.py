@@ -22,8 +22,9 @@ def optuna_importance(store: st.Store, sweep_id: str) -> Importance:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m engine.sweeps.importance",
-                                description="Optuna's parameter importances of a sweep, as JSON")
+    p = argparse.ArgumentParser(
+        prog="python -m engine.sweeps.importance", description="Optuna's parameter importances of a sweep, as JSON"
+    )
     p.add_argument("--runs", help="the run store (default: $GPT_TUI_RUNS, else ./runs)")
     p.add_argument("sweep")
     a = p.parse_args(argv)

@@ -7,13 +7,14 @@ import functools
 import itertools
 import math
 import random
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Iterator, Mapping
+from typing import Any
 
-from engine.core.errors import GptTuiError
 from engine.core import config as cfgmod
-from engine.sweeps import distributions as dist
 from engine.core.config import ConfigError, Problem
+from engine.core.errors import GptTuiError
+from engine.sweeps import distributions as dist
 from engine.sweeps.distributions import Choice, Distribution
 from engine.sweeps.spec import SweepSpec, check_spec
 
@@ -24,6 +25,7 @@ DRAWS_PER_TRIAL = 10
 
 
 # -- the seed's rules, pure -------------------------------------------------------------
+
 
 def kept_accumulation(base_batch: int, base_accumulation: int, batch_size: int) -> int | None:
     """The accumulation that keeps batch x accumulation as in the base; None if none does."""
@@ -41,8 +43,12 @@ def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def trial_mapping(base: cfgmod.RunConfig, params: Mapping[str, Any], keep_effective_batch: bool = False,
-                  scale_lr_with_batch: str = "none") -> dict[str, Any]:
+def trial_mapping(
+    base: cfgmod.RunConfig,
+    params: Mapping[str, Any],
+    keep_effective_batch: bool = False,
+    scale_lr_with_batch: str = "none",
+) -> dict[str, Any]:
     """A trial's hyperparameters: the base with the swept values and the rules applied.
 
     min_lr follows learning_rate at the base's ratio unless it is swept too, so that a lower
@@ -53,14 +59,17 @@ def trial_mapping(base: cfgmod.RunConfig, params: Mapping[str, Any], keep_effect
     if keep_effective_batch and "batch_size" in params:
         acc = kept_accumulation(base.batch_size, base.gradient_accumulation_steps, params["batch_size"])
         if acc is None:
-            raise ValueError(f"batch_size {params['batch_size']} does not divide the effective batch "
-                             f"{base.effective_batch} that keep_effective_batch keeps")
+            raise ValueError(
+                f"batch_size {params['batch_size']} does not divide the effective batch "
+                f"{base.effective_batch} that keep_effective_batch keeps"
+            )
         out["gradient_accumulation_steps"] = acc
     lr = out.get("learning_rate", base.learning_rate)
     if "learning_rate" in params and "min_lr" not in params:
         out["min_lr"] = _tidy(base.min_lr * lr / base.learning_rate)
-    effective = (out.get("batch_size", base.batch_size)
-                 * out.get("gradient_accumulation_steps", base.gradient_accumulation_steps))
+    effective = out.get("batch_size", base.batch_size) * out.get(
+        "gradient_accumulation_steps", base.gradient_accumulation_steps
+    )
     factor = lr_factor(scale_lr_with_batch, base.effective_batch, effective)
     if factor != 1.0:
         out["learning_rate"] = _tidy(lr * factor)
@@ -74,6 +83,7 @@ def _tidy(x: float) -> float:
 
 
 # -- expansion ----------------------------------------------------------------------------
+
 
 def grid(params: Mapping[str, Distribution]) -> Iterator[dict[str, Any]]:
     """Every combination, the last parameter changing fastest."""
@@ -121,12 +131,13 @@ def _grid_point(params: Mapping[str, Distribution], index: int) -> dict[str, Any
 
 # -- the plan -----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Trial:
-    number: int                 # from 1, in the order trials are created
-    params: dict[str, Any]      # the swept values as drawn
+    number: int  # from 1, in the order trials are created
+    params: dict[str, Any]  # the swept values as drawn
     config: dict[str, Any] | None = None  # the full validated config; None when skipped
-    reason: str = ""            # why it was skipped
+    reason: str = ""  # why it was skipped
 
     @property
     def batch_label(self) -> str:
@@ -138,12 +149,17 @@ class Trial:
 class Plan:
     spec: SweepSpec
     base: cfgmod.RunConfig
-    trials: list[Trial]         # valid, numbered 1.. in queue order (empty for tpe: proposed later)
-    skipped: list[Trial]        # invalid combinations with their reasons
+    trials: list[Trial]  # valid, numbered 1.. in queue order (empty for tpe: proposed later)
+    skipped: list[Trial]  # invalid combinations with their reasons
 
 
-def check_trial(spec: SweepSpec, base: cfgmod.RunConfig, number: int, params: Mapping[str, Any],
-                caps: cfgmod.DeviceCaps | None = None) -> Trial:
+def check_trial(
+    spec: SweepSpec,
+    base: cfgmod.RunConfig,
+    number: int,
+    params: Mapping[str, Any],
+    caps: cfgmod.DeviceCaps | None = None,
+) -> Trial:
     """The trial with its validated config, or with the reason it cannot run."""
     try:
         mapping = trial_mapping(base, params, spec.keep_effective_batch, spec.scale_lr_with_batch)
@@ -204,8 +220,9 @@ def plan(spec: SweepSpec, caps: cfgmod.DeviceCaps | None = None) -> Plan:
     return Plan(spec, base, trials, skipped)
 
 
-def _bound_problems(spec: SweepSpec, base: cfgmod.RunConfig, name: str, d: Distribution,
-                    caps: cfgmod.DeviceCaps | None) -> list[Problem]:
+def _bound_problems(
+    spec: SweepSpec, base: cfgmod.RunConfig, name: str, d: Distribution, caps: cfgmod.DeviceCaps | None
+) -> list[Problem]:
     """TPE cannot list its trials in advance: check each bound of each range on the base alone."""
     ends = d.values if isinstance(d, Choice) else (d.lo, d.hi)
     out = []

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from engine.core.errors import GptTuiError
 from engine.store import runs as st
@@ -18,8 +19,10 @@ def median_verdict(value: float, step: int, others: list[float], n_startup: int)
         return None
     median = statistics.median(others)
     if value > median:
-        return (f"val loss {value:.4g} at step {step} is above the median {median:.4g} "
-                f"of {len(others)} other trial{'s' if len(others) != 1 else ''}")
+        return (
+            f"val loss {value:.4g} at step {step} is above the median {median:.4g} "
+            f"of {len(others)} other trial{'s' if len(others) != 1 else ''}"
+        )
     return None
 
 
@@ -37,8 +40,7 @@ def rung_steps(first: int, eta: int, eval_interval: int, max_iters: int) -> list
         r *= eta
 
 
-def asha_verdict(value: float, step: int, others: list[float], eta: int, n_startup: int,
-                 rung: int) -> str | None:
+def asha_verdict(value: float, step: int, others: list[float], eta: int, n_startup: int, rung: int) -> str | None:
     """Keep the top 1/eta of the trials at this rung (this one included); with fewer than eta
     there, only the best goes on (Optuna's asynchronous successive halving does the same)."""
     if len(others) < n_startup:
@@ -47,13 +49,16 @@ def asha_verdict(value: float, step: int, others: list[float], eta: int, n_start
     keep = max(len(values) // eta, 1)
     cutoff = values[keep - 1]
     if value > cutoff:
-        return (f"val loss {value:.4g} at step {step} (rung {rung}) is not in the top 1/{eta} of "
-                f"{len(values)} trials (cut-off {cutoff:.4g})")
+        return (
+            f"val loss {value:.4g} at step {step} (rung {rung}) is not in the top 1/{eta} of "
+            f"{len(values)} trials (cut-off {cutoff:.4g})"
+        )
     return None
 
 
-def verdict(es: EarlyStopping, step: int, value: float, others: list[float], eval_interval: int,
-            max_iters: int) -> str | None:
+def verdict(
+    es: EarlyStopping, step: int, value: float, others: list[float], eval_interval: int, max_iters: int
+) -> str | None:
     """Why this trial should stop at `step`, or None to let it go on."""
     first = es.min_step or eval_interval
     if es.rule == "none" or step <= 0 or step < first or step >= max_iters:
@@ -73,8 +78,9 @@ class Pruner:
     The verdict is kept, and the trainer's should_stop returns it: the trainer checkpoints and
     raises StopRequested with it as the reason, and the worker ends the run `pruned`."""
 
-    def __init__(self, store: st.Store, run_id: str, sweep_id: str, rule: EarlyStopping,
-                 eval_interval: int, max_iters: int) -> None:
+    def __init__(
+        self, store: st.Store, run_id: str, sweep_id: str, rule: EarlyStopping, eval_interval: int, max_iters: int
+    ) -> None:
         self.store, self.run_id, self.sweep_id, self.rule = store, run_id, sweep_id, rule
         self.eval_interval, self.max_iters = eval_interval, max_iters
         self.reason: str | None = None
@@ -111,8 +117,7 @@ class Pruner:
     def on_eval(self, record: dict[str, Any]) -> None:
         if self.reason is None:
             step, value = int(record["step"]), float(record["val_loss"])
-            self.reason = verdict(self.rule, step, value, self.others_at(step), self.eval_interval,
-                                  self.max_iters)
+            self.reason = verdict(self.rule, step, value, self.others_at(step), self.eval_interval, self.max_iters)
 
     def watch(self, events: Any) -> Any:
         """The trainer's Events with this pruner consulted after each eval record is written."""
@@ -129,8 +134,7 @@ class Pruner:
         return dataclasses.replace(events, on_eval=on_eval_then_judge, should_stop=should_stop_or_prune)
 
 
-def for_run(store: st.Store, run_id: str, status: st.Status, eval_interval: int,
-            max_iters: int) -> Pruner | None:
+def for_run(store: st.Store, run_id: str, status: st.Status, eval_interval: int, max_iters: int) -> Pruner | None:
     """A Pruner for a sweep trial whose sweep stops early; None for every other run."""
     sweep_id = status.sweep
     if not sweep_id:

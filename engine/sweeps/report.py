@@ -4,7 +4,6 @@ correlation is computed here; Optuna's importances run in `python -m engine.swee
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -14,11 +13,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from engine.store import runs as st
-from engine.sweeps import files as sf
 from engine.core.config import format_batch
+from engine.store import runs as st
 from engine.store.control import read_note
 from engine.store.table import read_config
+from engine.sweeps import files as sf
 
 BATCH_FIELDS = ("batch_size", "gradient_accumulation_steps")  # shown together as "48 (12x4)"
 OPTUNA_MIN_TRIALS = 10  # finished trials before Optuna's evaluator is asked instead of rank correlation
@@ -29,14 +28,14 @@ RANK_MIN_TRIALS = 3
 class TrialRow:
     number: int
     run: str
-    values: dict[str, Any]      # each swept hyperparameter as the trial trained with it
+    values: dict[str, Any]  # each swept hyperparameter as the trial trained with it
     batch: str
     state: str
     step: int
     max_iters: int
     final_val_loss: float | None
     final_val_ppl: float | None
-    val_ppl: float | None       # the latest, for trials that have not finished
+    val_ppl: float | None  # the latest, for trials that have not finished
     note: str
 
     @property
@@ -46,9 +45,9 @@ class TrialRow:
 
 @dataclass(frozen=True)
 class Importance:
-    method: str                 # "spearman", "optuna PedAnovaImportanceEvaluator", or "" when none
+    method: str  # "spearman", "optuna PedAnovaImportanceEvaluator", or "" when none
     values: dict[str, float]
-    why: str = ""               # when there are none: what is missing
+    why: str = ""  # when there are none: what is missing
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class SweepTable:
     record: sf.SweepRecord
     columns: list[str]
     rows: list[TrialRow]
-    best: int | None            # the trial number with the lowest final val loss
+    best: int | None  # the trial number with the lowest final val loss
 
     @property
     def finished(self) -> list[TrialRow]:
@@ -87,16 +86,28 @@ def build(store: st.Store, sweep_id: str) -> SweepTable:
         if status.state not in st.ACTIVE and state != str(st.RunState.DONE) and status.reason:
             note = f"{status.reason}{'; ' + note if note else ''}"
         done = state == st.RunState.DONE
-        rows.append(TrialRow(number, run_id, values, format_batch(bs, acc) if bs and acc else "-",
-                             state, status.step, int(cfg.get("max_iters", 0) or 0),
-                             status.final_val_loss if done else None, status.final_val_ppl if done else None,
-                             status.val_ppl, note))
+        rows.append(
+            TrialRow(
+                number,
+                run_id,
+                values,
+                format_batch(bs, acc) if bs and acc else "-",
+                state,
+                status.step,
+                int(cfg.get("max_iters", 0) or 0),
+                status.final_val_loss if done else None,
+                status.final_val_ppl if done else None,
+                status.val_ppl,
+                note,
+            )
+        )
     finished = [r for r in rows if r.state == st.RunState.DONE and r.final_val_loss is not None]
     best = min(finished, key=lambda r: r.final_val_loss).number if finished else None
     return SweepTable(record, columns, rows, best)
 
 
 # -- cells ------------------------------------------------------------------------------
+
 
 def value_text(v: Any) -> str:
     if v is None:
@@ -146,17 +157,29 @@ def to_markdown(t: SweepTable, imp: Importance | None = None) -> str:
 def to_csv(t: SweepTable) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["trial", "run", *t.columns, "batch", "final_val_loss", "final_val_ppl", "state", "step",
-                "best", "note"])
+    w.writerow(
+        ["trial", "run", *t.columns, "batch", "final_val_loss", "final_val_ppl", "state", "step", "best", "note"]
+    )
     for r in t.rows:
-        w.writerow([r.trial, r.run, *(r.values.get(c, "") for c in t.columns), r.batch,
-                    "" if r.final_val_loss is None else r.final_val_loss,
-                    "" if r.final_val_ppl is None else r.final_val_ppl, r.state, r.step,
-                    "yes" if r.number == t.best else "", r.note])
+        w.writerow(
+            [
+                r.trial,
+                r.run,
+                *(r.values.get(c, "") for c in t.columns),
+                r.batch,
+                "" if r.final_val_loss is None else r.final_val_loss,
+                "" if r.final_val_ppl is None else r.final_val_ppl,
+                r.state,
+                r.step,
+                "yes" if r.number == t.best else "",
+                r.note,
+            ]
+        )
     return buf.getvalue()
 
 
 # -- how much each parameter mattered ----------------------------------------------------
+
 
 def ranks(xs: list[float]) -> list[float]:
     """1-based ranks, ties sharing their mean rank."""
@@ -219,8 +242,11 @@ def importance_text(imp: Importance) -> str:
         return f"How much each parameter mattered: not yet ({imp.why or 'nothing to compare'})."
     if imp.method == "spearman":
         parts = [f"{n} {v:+.2f}" for n, v in sorted(imp.values.items(), key=lambda kv: -abs(kv[1]))]
-        return ("How much each parameter mattered (Spearman rank correlation with final val loss; "
-                "+ means higher values ended worse): " + ", ".join(parts))
+        return (
+            "How much each parameter mattered (Spearman rank correlation with final val loss; "
+            "+ means higher values ended worse): " + ", ".join(parts)
+        )
     parts = [f"{n} {v:.0%}" for n, v in sorted(imp.values.items(), key=lambda kv: -kv[1])]
-    return (f"How much each parameter mattered ({imp.method}, share of the final val loss's variation): "
-            + ", ".join(parts))
+    return f"How much each parameter mattered ({imp.method}, share of the final val loss's variation): " + ", ".join(
+        parts
+    )

@@ -4,8 +4,9 @@ next proposal, and parameter importances. There is no Optuna database: the store
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
@@ -25,7 +26,7 @@ class Outcome:
     """One trial as the study sees it: its params, how it ended, its final (or last) val loss."""
 
     params: dict[str, Any]
-    state: RunState            # DONE, PRUNED, FAILED or RUNNING
+    state: RunState  # DONE, PRUNED, FAILED or RUNNING
     value: float | None = None
     step: int = 0
 
@@ -52,8 +53,7 @@ def frozen_trial(o: Outcome, params: Mapping[str, dist.Distribution]) -> optuna.
         return create_trial(params=o.params, distributions=space, value=o.value)
     if o.state == RunState.PRUNED:
         steps = {o.step: o.value} if finite else None
-        return create_trial(params=o.params, distributions=space, state=TrialState.PRUNED,
-                            intermediate_values=steps)
+        return create_trial(params=o.params, distributions=space, state=TrialState.PRUNED, intermediate_values=steps)
     if o.state == RunState.RUNNING:
         return create_trial(params=o.params, distributions=space, state=TrialState.RUNNING)
     return create_trial(params=o.params, distributions=space, state=TrialState.FAIL)
@@ -64,8 +64,9 @@ def sampler_seed(seed: int, number: int) -> int:
     return (seed * 1_000_003 + number) % 2**32
 
 
-def study_from(outcomes: list[Outcome], params: Mapping[str, dist.Distribution],
-               sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+def study_from(
+    outcomes: list[Outcome], params: Mapping[str, dist.Distribution], sampler: optuna.samplers.BaseSampler | None = None
+) -> optuna.Study:
     study = optuna.create_study(direction="minimize", sampler=sampler)
     for o in outcomes:
         trial = frozen_trial(o, params)
@@ -78,8 +79,9 @@ def propose(spec: SweepSpec, outcomes: list[Outcome], number: int) -> dict[str, 
     """TPE's params for trial `number`, from a study rebuilt from every trial so far (running
     ones included, so parallel proposals spread out). Always inside the spec's bounds."""
     startup = max(3, min(MAX_STARTUP, spec.n_trials // 3))
-    sampler = optuna.samplers.TPESampler(seed=sampler_seed(spec.seed, number), n_startup_trials=startup,
-                                         constant_liar=True)
+    sampler = optuna.samplers.TPESampler(
+        seed=sampler_seed(spec.seed, number), n_startup_trials=startup, constant_liar=True
+    )
     study = study_from(outcomes, spec.params, sampler)
     return dict(study.ask(distributions(spec.params)).params)
 

@@ -53,9 +53,12 @@ def from_env() -> Dist:
 def init(d: Dist, device_type: str) -> None:
     """torchrun's ranks meet through its store (env://); engine.launch's through a file."""
     if d.enabled and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo",
-                                init_method=os.environ.get("GPT_TUI_DIST_INIT", "env://"),
-                                rank=d.rank, world_size=d.world)
+        dist.init_process_group(
+            backend="nccl" if device_type == "cuda" else "gloo",
+            init_method=os.environ.get("GPT_TUI_DIST_INIT", "env://"),
+            rank=d.rank,
+            world_size=d.world,
+        )
 
 
 def shutdown(d: Dist) -> None:

@@ -31,6 +31,7 @@ def inject_fault(step: int, cfg: cfgmod.RunConfig) -> None:
     if not at.isdigit() or int(at) != step or not _applies(condition, cfg):
         return
     import torch
+
     if kind == "oom":
         raise torch.OutOfMemoryError(f"injected out-of-memory at step {step} ({FAULT_ENV})")
     if kind == "error":
@@ -43,4 +44,5 @@ def limit_file_size(cfg: cfgmod.RunConfig) -> None:
     size, _, condition = os.environ.get(FSIZE_ENV, "").partition(":")
     if size.isdigit() and _applies(condition, cfg):
         import resource
+
         resource.setrlimit(resource.RLIMIT_FSIZE, (int(size), resource.getrlimit(resource.RLIMIT_FSIZE)[1]))

@@ -7,7 +7,7 @@ appear in data, and sampling never picks them. The LM head shares the token embe
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn as nn
@@ -29,10 +29,8 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.size()
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-                   for t in self.c_attn(x).split(C, dim=2))
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
-                                           is_causal=True)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in self.c_attn(x).split(C, dim=2))
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
@@ -70,13 +68,15 @@ class GPT(nn.Module):
         self.config = cfg
         self.vocab_size = vocab_size
         self.block_size = cfg.block_size
-        self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(padded_vocab(vocab_size), cfg.n_embd),
-            wpe=nn.Embedding(cfg.block_size, cfg.n_embd),
-            drop=nn.Dropout(cfg.dropout),
-            h=nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer)),
-            ln_f=nn.LayerNorm(cfg.n_embd, bias=cfg.bias),
-        ))
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(padded_vocab(vocab_size), cfg.n_embd),
+                wpe=nn.Embedding(cfg.block_size, cfg.n_embd),
+                drop=nn.Dropout(cfg.dropout),
+                h=nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer)),
+                ln_f=nn.LayerNorm(cfg.n_embd, bias=cfg.bias),
+            )
+        )
         self.lm_head = nn.Linear(cfg.n_embd, padded_vocab(vocab_size), bias=False)
         self.lm_head.weight = self.transformer.wte.weight  # tied: one matrix, counted once
         self.apply(self._init_weights)
@@ -99,12 +99,13 @@ class GPT(nn.Module):
             n -= self.transformer.wpe.weight.numel()
         return n
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits over the padded vocabulary and the mean cross-entropy over every position when
         `targets` is given; without targets, only the last position's logits (for sampling)."""
         B, T = idx.size()
-        if T > self.block_size:
+        if self.block_size < T:
             raise ValueError(f"sequence of {T} tokens is longer than block_size {self.block_size}")
         pos = torch.arange(T, dtype=torch.long, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
@@ -117,8 +118,9 @@ class GPT(nn.Module):
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
-    def configure_optimizer(self, weight_decay: float, learning_rate: float, betas: tuple[float, float],
-                            device_type: str) -> torch.optim.AdamW:
+    def configure_optimizer(
+        self, weight_decay: float, learning_rate: float, betas: tuple[float, float], device_type: str
+    ) -> torch.optim.AdamW:
         """AdamW decaying only matrices (weights, embeddings), not biases or LayerNorm gains."""
         params = [p for p in self.parameters() if p.requires_grad]
         groups = [
@@ -128,23 +130,29 @@ class GPT(nn.Module):
         return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=device_type == "cuda")
 
     @torch.no_grad()
-    def stream(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-               top_k: int | None = None, generator: torch.Generator | None = None
-               ) -> Iterator[torch.Tensor]:
+    def stream(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[torch.Tensor]:
         """Yield each new token as it is sampled: a LongTensor of shape (B,), one id per row.
 
         The context is cropped to the last block_size tokens. temperature 0 picks the most likely
         token; top_k keeps only the k most likely before sampling."""
         for _ in range(max_new_tokens):
-            context = idx if idx.size(1) <= self.block_size else idx[:, -self.block_size:]
+            context = idx if idx.size(1) <= self.block_size else idx[:, -self.block_size :]
             logits, _ = self(context)
-            next_id = self._pick(logits[:, -1, :self.vocab_size].float(), temperature, top_k, generator)
+            next_id = self._pick(logits[:, -1, : self.vocab_size].float(), temperature, top_k, generator)
             idx = torch.cat((idx, next_id[:, None]), dim=1)
             yield next_id
 
     @staticmethod
-    def _pick(logits: torch.Tensor, temperature: float, top_k: int | None,
-              generator: torch.Generator | None) -> torch.Tensor:
+    def _pick(
+        logits: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None
+    ) -> torch.Tensor:
         if temperature <= 0:
             return logits.argmax(dim=-1)
         logits = logits / temperature
@@ -155,8 +163,14 @@ class GPT(nn.Module):
         return torch.multinomial(probs, num_samples=1, generator=generator)[:, 0]
 
     @torch.no_grad()
-    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """`idx` (B, T) followed by `max_new_tokens` sampled tokens: (B, T + max_new_tokens)."""
         new = list(self.stream(idx, max_new_tokens, temperature, top_k, generator))
         return torch.cat([idx, torch.stack(new, dim=1)], dim=1) if new else idx

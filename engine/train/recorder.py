@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.core import config as cfgmod
 from engine.store import runs as st
+from engine.store.schema import RunState
 
 ATTEMPT_ENV = "GPT_TUI_ATTEMPT"
 STATUS_EVERY_S = 1.0
@@ -73,8 +75,10 @@ class RunRecorder:
             if self.metrics is not None:
                 self.metrics.close()
                 self.metrics = None
-            raise Superseded(f"run {self.run_id} was queued again while this worker (attempt {self.attempt_id}) "
-                             "was alive; the newer attempt owns it, so this one exits without writing")
+            raise Superseded(
+                f"run {self.run_id} was queued again while this worker (attempt {self.attempt_id}) "
+                "was alive; the newer attempt owns it, so this one exits without writing"
+            )
         self.status = status
 
     def owns(self, status: st.Status) -> bool:
@@ -149,15 +153,17 @@ def keep_records_through(path: Path, step: int) -> str:
             past += 1
     rejected = [*read.rejected, *(st.format_record(t, r) for t, r in stepless)]
     if read.torn_bytes:
-        rejected.append(path.read_bytes()[-read.torn_bytes:].decode("utf-8", "replace"))
+        rejected.append(path.read_bytes()[-read.torn_bytes :].decode("utf-8", "replace"))
     if kept != read.records or rejected or path.stat().st_size != len(_serialise(read.records)):
         for text in rejected:
             st.keep_rejected(path, text.encode("utf-8", "replace"))
         st.write_atomic(path, _serialise(kept))
     said = [f"{len(kept)} records kept through step {step}", f"{past} past it dropped (trained again)"]
     if rejected:
-        said.append(f"{read.skipped} unreadable chunk(s), {len(stepless)} record(s) without a step and "
-                    f"{read.torn_bytes} torn byte(s) moved to {st.rejected_path(path).name}")
+        said.append(
+            f"{read.skipped} unreadable chunk(s), {len(stepless)} record(s) without a step and "
+            f"{read.torn_bytes} torn byte(s) moved to {st.rejected_path(path).name}"
+        )
     return ", ".join(said)
 
 
@@ -169,6 +175,51 @@ def disk_full_reason(e: OSError, run_dir: Path) -> str:
     """One line for status.toml: which file could not be written, and what to do."""
     where = str(e.filename or "a file of the run")
     if where.startswith(f"{run_dir}{os.sep}"):
-        where = where[len(str(run_dir)) + 1:]
-    return (f"disk full or file size limit reached while writing {where} ({e.strerror}); free some space "
-            f"(or raise the limit), then `gpt-tui resume {run_dir.name}`")
+        where = where[len(str(run_dir)) + 1 :]
+    return (
+        f"disk full or file size limit reached while writing {where} ({e.strerror}); free some space "
+        f"(or raise the limit), then `gpt-tui resume {run_dir.name}`"
+    )
+
+
+def latest(trainer: Any) -> dict[str, Any]:
+    """The trainer's latest readings that status.toml can hold (TOML has no NaN-free guarantee)."""
+    return {k: v for k, v in trainer.last.items() if _finite(v) and k != "step"}
+
+
+def result_row(
+    store: st.Store, run_id: str, cfg: cfgmod.RunConfig, trainer: Any, status: st.Status, duration: float
+) -> dict[str, Any]:
+    """The run's row of the trial table (results.toml)."""
+    rates = [
+        r["tokens_per_s"]
+        for t, r in st.read_log(store.metrics_path(run_id)).records
+        if t == "train" and r.get("tokens_per_s")
+    ]
+    rates.sort()
+    row = {
+        "run": run_id,
+        "name": status.name,
+        "sweep": status.sweep,
+        "state": str(RunState.DONE),
+        "n_layer": cfg.n_layer,
+        "n_head": cfg.n_head,
+        "n_embd": cfg.n_embd,
+        "block_size": cfg.block_size,
+        "learning_rate": cfg.learning_rate,
+        "batch_size": cfg.batch_size,
+        "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+        "batch": cfg.batch_label,
+        "params": status.params,
+        "steps": trainer.step,
+        "tokens": trainer.step * trainer.tokens_per_iter,
+        "best_val_loss": trainer.best_val_loss,
+        "final_val_loss": trainer.last.get("val_loss", math.nan),
+        "final_val_ppl": trainer.last.get("val_ppl", math.nan),
+        "tokens_per_s": rates[len(rates) // 2] if rates else 0.0,
+        "duration_s": duration,
+        "finished": st.now_iso(),
+        "device": trainer.device_label,
+        "note": status.note,
+    }
+    return row

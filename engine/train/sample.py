@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.train import checkpoint
 from engine.core import config as cfgmod
-from engine.store import runs as st
 from engine.core.errors import GptTuiError
+from engine.store import runs as st
+from engine.train import checkpoint
 
 
 class SampleError(GptTuiError):
@@ -28,8 +28,10 @@ def load_for_sampling(run_dir: Path, which: str = "best"):
     if not path.exists() and which == "best":
         path = ckpt_dir / checkpoint.LAST
     if not path.exists():
-        raise SampleError(f"run {run_dir.name} has no checkpoint yet; it is written at the first "
-                          "evaluation (step 0) - wait for it or check `worker.log`")
+        raise SampleError(
+            f"run {run_dir.name} has no checkpoint yet; it is written at the first "
+            "evaluation (step 0) - wait for it or check `worker.log`"
+        )
     try:
         payload = checkpoint.load(path)
     except Exception as e:  # a truncated or foreign file
@@ -38,14 +40,21 @@ def load_for_sampling(run_dir: Path, which: str = "best"):
     prepared = data.prepare(cfg.dataset, cfg.tokenizer, Path(run_dir).parent / "datasets")
     model = GPT(cfg, int(payload["vocab_size"]))
     model.load_state_dict(payload["model"])
-    device = pick_device(cfg.replace(device="cpu") if cfg.device == "auto" and not torch.cuda.is_available()
-                         else cfg)
+    device = pick_device(cfg.replace(device="cpu") if cfg.device == "auto" and not torch.cuda.is_available() else cfg)
     model.to(device).eval()
     return model, prepared.tokenizer(), device, int(payload["step"])
 
 
-def stream_sample(run_dir: Path, prompt: str, tokens: int, temperature: float, top_k: int | None,
-                  seed: int, which: str = "best", out=sys.stdout) -> None:
+def stream_sample(
+    run_dir: Path,
+    prompt: str,
+    tokens: int,
+    temperature: float,
+    top_k: int | None,
+    seed: int,
+    which: str = "best",
+    out=sys.stdout,
+) -> None:
     import torch
 
     from engine.data.tokenize import StreamDecoder

@@ -10,6 +10,7 @@ def memory_reading(device_type: str, device_index: int = 0) -> dict[str, int]:
     if device_type != "cuda":
         return {"mem_rss": process_rss()}
     import torch
+
     out = {
         "mem_allocated": int(torch.cuda.memory_allocated(device_index)),
         "mem_reserved": int(torch.cuda.memory_reserved(device_index)),
@@ -19,7 +20,9 @@ def memory_reading(device_type: str, device_index: int = 0) -> dict[str, int]:
     if nv is not None:
         try:
             bus = torch.cuda.get_device_properties(device_index)
-            h = nv.nvmlDeviceGetHandleByPciBusId(f"{bus.pci_domain_id:08x}:{bus.pci_bus_id:02x}:{bus.pci_device_id:02x}.0")
+            h = nv.nvmlDeviceGetHandleByPciBusId(
+                f"{bus.pci_domain_id:08x}:{bus.pci_bus_id:02x}:{bus.pci_device_id:02x}.0"
+            )
             mem = nv.nvmlDeviceGetMemoryInfo(h)
             out["mem_device_total"] = int(mem.total)
             out["mem_device_used"] = int(mem.used)
@@ -33,6 +36,7 @@ def memory_reading(device_type: str, device_index: int = 0) -> dict[str, int]:
 def device_name(device_type: str, device_index: int = 0) -> str:
     if device_type == "cuda":
         import torch
+
         return torch.cuda.get_device_name(device_index)
     if device_type == "mps":
         return "Apple GPU (mps)"

@@ -8,69 +8,26 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from engine.train import checkpoint
-from engine.train import distributed
-from engine.train import telemetry
 from engine.core import estimate as est
-from engine.core.config import DeviceCaps, RunConfig, resolved_dtype
-from engine.train.distributed import Dist
+from engine.core.config import RunConfig, resolved_dtype
 from engine.core.schedule import get_lr
+from engine.train import checkpoint, distributed, telemetry
+from engine.train.distributed import Dist
+from engine.train.loop_events import (
+    Diverged,
+    Events,
+    StopRequested,
+    pick_device,
+    sample_batch,
+    torch_caps,
+)
 
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-class Diverged(Exception):
-    """The loss became non-finite, or worse than a uniform guess twice over (2 * ln V)."""
-
-    def __init__(self, step: int, value: float, limit: float) -> None:
-        why = "non-finite" if not math.isfinite(value) else f"above {limit:.2f} (2 x ln vocab, worse than guessing)"
-        super().__init__(f"loss {value:.4g} at step {step} is {why}; lower learning_rate or turn on grad_clip")
-        self.step, self.value = step, value
-
-
-class StopRequested(Exception):
-    """A stop request or a signal ended the loop after a checkpoint."""
-
-    def __init__(self, step: int, reason: str) -> None:
-        super().__init__(f"stopped at step {step}: {reason}")
-        self.step, self.reason = step, reason
-
-
-def pick_device(c: RunConfig) -> torch.device:
-    if c.device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(c.device)
-
-
-def torch_caps() -> DeviceCaps:
-    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return DeviceCaps(cuda_count=n, cuda_bf16=bool(n) and torch.cuda.is_bf16_supported(),
-                      mps=bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()))
-
-
-def sample_batch(data: np.ndarray, batch_size: int, block_size: int, rng: np.random.Generator) -> np.ndarray:
-    """`batch_size` windows of block_size + 1 tokens at random offsets (inputs and shifted targets)."""
-    starts = rng.integers(0, len(data) - block_size, size=batch_size)
-    return np.asarray(data[starts[:, None] + np.arange(block_size + 1)], dtype=np.int64)
-
-
-@dataclass
-class Events:
-    """What the loop reports, as callables: the worker writes them to the store; benchmarks ignore them."""
-
-    on_train: Callable[[dict[str, Any]], None] = lambda r: None
-    on_eval: Callable[[dict[str, Any]], None] = lambda r: None
-    on_progress: Callable[[dict[str, Any]], None] = lambda s: None
-    should_stop: Callable[[], str | None] = lambda: None
 
 
 @dataclass
@@ -95,8 +52,10 @@ class Trainer:
         self.device_type = self.device.type
         distributed.init(self.dist, self.device_type)
         if c.gradient_accumulation_steps % self.dist.world:
-            raise ValueError(f"gradient_accumulation_steps ({c.gradient_accumulation_steps}) must be a "
-                             f"multiple of the {self.dist.world} processes")
+            raise ValueError(
+                f"gradient_accumulation_steps ({c.gradient_accumulation_steps}) must be a "
+                f"multiple of the {self.dist.world} processes"
+            )
         self.micro_steps = c.gradient_accumulation_steps // self.dist.world  # per process
         self.dtype = resolved_dtype(c, torch_caps())
         torch.manual_seed(c.seed)
@@ -107,16 +66,17 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         amp = self.dtype != "float32" and self.device_type in ("cuda", "cpu")
-        self.autocast = (torch.autocast(self.device_type, dtype=TORCH_DTYPES[self.dtype]) if amp
-                         else nullcontext())
+        self.autocast = torch.autocast(self.device_type, dtype=TORCH_DTYPES[self.dtype]) if amp else nullcontext()
         self.model = GPT(c, self.vocab_size).to(self.device)
-        self.optimizer = self.model.configure_optimizer(c.weight_decay, c.learning_rate,
-                                                        (c.beta1, c.beta2), self.device_type)
+        self.optimizer = self.model.configure_optimizer(
+            c.weight_decay, c.learning_rate, (c.beta1, c.beta2), self.device_type
+        )
         self.scaler = torch.amp.GradScaler(self.device_type, enabled=self.dtype == "float16")
         self.compiled = torch.compile(self.model) if c.compile else self.model
         self.forward = self.compiled  # what training calls: the model, compiled, wrapped for DDP
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
+
             ids = [self.device.index] if self.device_type == "cuda" else None
             self.forward = DistributedDataParallel(self.compiled, device_ids=ids)
         self.step = 0
@@ -195,9 +155,14 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------
     def eval_point(self) -> None:
         losses = self.evaluate()
-        record = {"step": self.step, "tokens": self.step * self.tokens_per_iter,
-                  "train_loss": losses["train"], "val_loss": losses["val"],
-                  "val_ppl": math.exp(min(losses["val"], 700.0)), "t": time.time()}
+        record = {
+            "step": self.step,
+            "tokens": self.step * self.tokens_per_iter,
+            "train_loss": losses["train"],
+            "val_loss": losses["val"],
+            "val_ppl": math.exp(min(losses["val"], 700.0)),
+            "t": time.time(),
+        }
         if not (losses["val"] <= self.diverge_above):
             raise Diverged(self.step, losses["val"], self.diverge_above)
         improved = losses["val"] < self.best_val_loss
@@ -268,12 +233,23 @@ class Trainer:
     def train_record(self, loss: float, lr: float, dt: float) -> dict[str, Any]:
         tokens_per_s = self.tokens_per_iter / dt if dt > 0 else 0.0
         record: dict[str, Any] = {
-            "step": self.step, "tokens": self.step * self.tokens_per_iter, "loss": loss, "lr": lr,
-            "ms_per_iter": dt * 1000.0, "tokens_per_s": tokens_per_s, "t": time.time(),
+            "step": self.step,
+            "tokens": self.step * self.tokens_per_iter,
+            "loss": loss,
+            "lr": lr,
+            "ms_per_iter": dt * 1000.0,
+            "tokens_per_s": tokens_per_s,
+            "t": time.time(),
         }
         if self.peak_flops:
             record["mfu"] = self.flops_per_token * tokens_per_s / self.peak_flops
         record.update(telemetry.memory_reading(self.device_type, self.device.index or 0))
-        self.last.update(step=self.step, loss=loss, lr=lr, tokens_per_s=tokens_per_s,
-                         tokens=record["tokens"], **{k: v for k, v in record.items() if k.startswith("mem")})
+        self.last.update(
+            step=self.step,
+            loss=loss,
+            lr=lr,
+            tokens_per_s=tokens_per_s,
+            tokens=record["tokens"],
+            **{k: v for k, v in record.items() if k.startswith("mem")},
+        )
         return record

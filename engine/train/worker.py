@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import errno
 import fcntl
-import math
 import os
 import signal
 import sys
@@ -17,15 +16,23 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from engine.train import checkpoint
 from engine.core import config as cfgmod
-from engine.train import faults
-from engine.sweeps import pruning
-from engine.store import runs as st
 from engine.core.hosts import this_host
+from engine.store import runs as st
 from engine.store.schema import RunState
+from engine.sweeps import pruning
+from engine.train import checkpoint, faults
 from engine.train.recorder import (  # noqa: F401 - STATUS_EVERY_S and RunRecorder are used from here too
-    ATTEMPT_ENV, STATUS_EVERY_S, RunRecorder, Superseded, _finite, disk_full_reason, keep_records_through, log,
+    ATTEMPT_ENV,
+    STATUS_EVERY_S,
+    RunRecorder,
+    Superseded,
+    _finite,
+    disk_full_reason,
+    keep_records_through,
+    latest,
+    log,
+    result_row,
 )
 
 EXIT_DONE, EXIT_FAILED, EXIT_DIVERGED, EXIT_OOM, EXIT_TERMINATED = 0, 1, 3, 4, 75
@@ -45,8 +52,10 @@ def run(run_dir: Path) -> int:
     # previous one is still exiting (a stop, then a quick resume) waits for it here, before it
     # reads or writes anything of the run.
     if dist.is_main and not hold_worker_lock(run_dir):
-        log(f"run {run_id}: another worker of this run still holds .worker.lock after "
-            f"{WORKER_LOCK_WAIT_S:.0f} s; this one exits without touching the run")
+        log(
+            f"run {run_id}: another worker of this run still holds .worker.lock after "
+            f"{WORKER_LOCK_WAIT_S:.0f} s; this one exits without touching the run"
+        )
         return EXIT_BUSY
     rec = RunRecorder(store, run_id, writes=dist.is_main)
     try:
@@ -61,14 +70,24 @@ def run(run_dir: Path) -> int:
 
 def run_attempt(store: st.Store, run_id: str, run_dir: Path, rec: RunRecorder, dist: Any) -> int:
     attempts = rec.status.attempts  # counted by whoever launched this worker
-    rec.write_status(state=RunState.RUNNING, pid=os.getpid(), host=this_host(), attempts=attempts,
-                     started=rec.status.started or st.now_iso(), error="", reason="",
-                     processes=dist.world)
-    log(f"run {run_id}: attempt {attempts}, pid {os.getpid()}"
-        + (f", rank {dist.rank} of {dist.world}" if dist.enabled else ""))
+    rec.write_status(
+        state=RunState.RUNNING,
+        pid=os.getpid(),
+        host=this_host(),
+        attempts=attempts,
+        started=rec.status.started or st.now_iso(),
+        error="",
+        reason="",
+        processes=dist.world,
+    )
+    log(
+        f"run {run_id}: attempt {attempts}, pid {os.getpid()}"
+        + (f", rank {dist.rank} of {dist.world}" if dist.enabled else "")
+    )
 
     def on_signal(signum, frame):
         rec.signal_reason = f"signal {signal.Signals(signum).name}"
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     # A file size limit (ulimit -f) would kill the process with SIGXFSZ and no word of why;
@@ -85,10 +104,12 @@ def run_attempt(store: st.Store, run_id: str, run_dir: Path, rec: RunRecorder, d
         return end(rec, RunState.FAILED, EXIT_FAILED, reason=f"invalid config: {'; '.join(map(str, e.problems))}")
     except Superseded:
         raise
-    except Exception as e:  # noqa: BLE001 - the run's end, with its reason, is the point
+    except Exception as e:
         import torch
+
         if isinstance(e, torch.OutOfMemoryError):
             from engine.train import telemetry
+
             device = "cuda" if torch.cuda.is_available() else "cpu"
             print_traceback()
             return end(rec, RunState.OOM, EXIT_OOM, reason=first_line(e), memory=telemetry.memory_reading(device))
@@ -96,8 +117,9 @@ def run_attempt(store: st.Store, run_id: str, run_dir: Path, rec: RunRecorder, d
         if isinstance(e, OSError) and e.errno in DISK_FULL:
             return end(rec, RunState.FAILED, EXIT_FAILED, reason=disk_full_reason(e, run_dir))
         # In a DDP job the usual cause is a peer process that died: worth another attempt.
-        return end(rec, RunState.FAILED, EXIT_FAILED, reason=f"{type(e).__name__}: {first_line(e)}",
-                   retryable=dist.enabled)
+        return end(
+            rec, RunState.FAILED, EXIT_FAILED, reason=f"{type(e).__name__}: {first_line(e)}", retryable=dist.enabled
+        )
 
 
 def hold_worker_lock(run_dir: Path, wait_s: float = WORKER_LOCK_WAIT_S) -> bool:
@@ -134,6 +156,7 @@ def start_beating(run_dir: Path, every_s: float = 10.0) -> None:
             except OSError:
                 pass
             time.sleep(every_s)
+
     threading.Thread(target=beat, name="heartbeat", daemon=True).start()
 
 
@@ -151,8 +174,9 @@ def first_line(e: BaseException) -> str:
 
 def end(rec: RunRecorder, state: RunState, code: int, reason: str = "", **extra: Any) -> int:
     log(f"run {rec.run_id}: {state}{' - ' + reason if reason else ''}")
-    rec.write_status(state=state, reason=reason, finished=st.now_iso(), pid=0,
-                     train_seconds=rec.train_seconds(), **extra)
+    rec.write_status(
+        state=state, reason=reason, finished=st.now_iso(), pid=0, train_seconds=rec.train_seconds(), **extra
+    )
     return code
 
 
@@ -162,31 +186,41 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
 
     prepared = data.prepare(cfg.dataset, cfg.tokenizer, store.datasets_dir)
     prepared.check_block_size(cfg.block_size)
-    events = Events(on_train=rec.on_train, on_eval=rec.on_eval, on_progress=rec.on_progress,
-                    should_stop=rec.should_stop)
+    events = Events(
+        on_train=rec.on_train, on_eval=rec.on_eval, on_progress=rec.on_progress, should_stop=rec.should_stop
+    )
     # A sweep trial with early stopping is judged after each eval; every other run is untouched.
     pruner = pruning.for_run(store, run_id, rec.status, cfg.eval_interval, cfg.max_iters) if dist.is_main else None
     if pruner is not None:
         events = pruner.watch(events)
-    trainer = Trainer(cfg, prepared.train(), prepared.val(), prepared.vocab_size,
-                      store.ckpt_dir(run_id), events, dist)
+    trainer = Trainer(cfg, prepared.train(), prepared.val(), prepared.vocab_size, store.ckpt_dir(run_id), events, dist)
     rec.max_iters, rec.tokens_per_iter = cfg.max_iters, trainer.tokens_per_iter
     resumed = restore_checkpoint(trainer, store.ckpt_dir(run_id))
     if dist.is_main and resumed:
-        log(f"resumed from step {trainer.step}: metrics.toml: "
-            f"{keep_records_through(store.metrics_path(run_id), trainer.step)}")
+        log(
+            f"resumed from step {trainer.step}: metrics.toml: "
+            f"{keep_records_through(store.metrics_path(run_id), trainer.step)}"
+        )
     elif dist.is_main and store.metrics_path(run_id).exists():
         log(f"starting from step 0: metrics.toml: {keep_records_through(store.metrics_path(run_id), -1)}")
     rec.open_metrics()
     from engine.core.estimate import param_count
-    rec.write_status(device=trainer.device_label, dtype=trainer.dtype, params=param_count(cfg, prepared.vocab_size),
-                     vocab_size=prepared.vocab_size, step=trainer.step, max_iters=cfg.max_iters)
+
+    rec.write_status(
+        device=trainer.device_label,
+        dtype=trainer.dtype,
+        params=param_count(cfg, prepared.vocab_size),
+        vocab_size=prepared.vocab_size,
+        step=trainer.step,
+        max_iters=cfg.max_iters,
+    )
     if os.environ.get(faults.FAULT_ENV):
         original = trainer.events.should_stop
 
         def should_stop_with_fault() -> str | None:
             faults.inject_fault(trainer.step, cfg)
             return original()
+
         trainer.events.should_stop = should_stop_with_fault
     try:
         trainer.train(resumed=resumed)
@@ -202,8 +236,13 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
     row = result_row(store, run_id, cfg, trainer, rec.status, rec.train_seconds())
     if not any(r.get("run") == run_id for r in st.read_results(store)):  # a kill after it, before `done`
         st.append_result(store, row)
-    final = {**latest(trainer), "step": trainer.step, "tokens_per_s": row["tokens_per_s"],
-             "final_val_loss": row["final_val_loss"], "final_val_ppl": row["final_val_ppl"]}
+    final = {
+        **latest(trainer),
+        "step": trainer.step,
+        "tokens_per_s": row["tokens_per_s"],
+        "final_val_loss": row["final_val_loss"],
+        "final_val_ppl": row["final_val_ppl"],
+    }
     return end(rec, RunState.DONE, EXIT_DONE, **final)
 
 
@@ -219,7 +258,7 @@ def restore_checkpoint(trainer: Any, ckpt_dir: Path) -> bool:
             continue
         try:
             payload = checkpoint.load(path, trainer.device)
-        except Exception as e:  # noqa: BLE001 - torch says "failed finding central directory" and kin
+        except Exception as e:
             log(f"checkpoint ckpt/{name} cannot be loaded ({type(e).__name__}: {first_line(e)}); skipping it")
             continue
         trainer.restore(payload)
@@ -229,33 +268,6 @@ def restore_checkpoint(trainer: Any, ckpt_dir: Path) -> bool:
     if any((ckpt_dir / name).exists() for name in (checkpoint.LAST, checkpoint.BEST)):
         log("no checkpoint can be loaded: starting over from step 0")
     return False
-
-
-def latest(trainer: Any) -> dict[str, Any]:
-    """The trainer's latest readings that status.toml can hold (TOML has no NaN-free guarantee)."""
-    return {k: v for k, v in trainer.last.items() if _finite(v) and k != "step"}
-
-
-def result_row(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, trainer: Any,
-               status: st.Status, duration: float) -> dict[str, Any]:
-    """The run's row of the trial table (results.toml)."""
-    rates = [r["tokens_per_s"] for t, r in st.read_log(store.metrics_path(run_id)).records
-             if t == "train" and r.get("tokens_per_s")]
-    rates.sort()
-    row = {
-        "run": run_id, "name": status.name, "sweep": status.sweep,
-        "state": str(RunState.DONE), "n_layer": cfg.n_layer, "n_head": cfg.n_head, "n_embd": cfg.n_embd,
-        "block_size": cfg.block_size, "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
-        "gradient_accumulation_steps": cfg.gradient_accumulation_steps, "batch": cfg.batch_label,
-        "params": status.params, "steps": trainer.step,
-        "tokens": trainer.step * trainer.tokens_per_iter,
-        "best_val_loss": trainer.best_val_loss, "final_val_loss": trainer.last.get("val_loss", math.nan),
-        "final_val_ppl": trainer.last.get("val_ppl", math.nan),
-        "tokens_per_s": rates[len(rates) // 2] if rates else 0.0,
-        "duration_s": duration, "finished": st.now_iso(), "device": trainer.device_label,
-        "note": status.note,
-    }
-    return row
 
 
 def main(argv: list[str] | None = None) -> int:

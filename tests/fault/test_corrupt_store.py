@@ -29,7 +29,7 @@ def clone(store: st.Store, source: str, name: str) -> str:
 
 def cut_in_half(path) -> None:
     data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 2])
+    path.write_bytes(data[: len(data) // 2])
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,8 @@ def corrupted(store, tmp_path_factory):
     metrics = store.metrics_path(runs["metrics"]).read_bytes()
     middle = metrics.index(b"\n\n", len(metrics) // 2) + 2
     store.metrics_path(runs["metrics"]).write_bytes(
-        metrics[:middle] + GARBAGE + b"\n" + b'[[eval]]\nstep = "ten"\n\n' + metrics[middle:])
+        metrics[:middle] + GARBAGE + b"\n" + b'[[eval]]\nstep = "ten"\n\n' + metrics[middle:]
+    )
     cut_in_half(store.ckpt_dir(runs["last"]) / "last.pt")
     cut_in_half(store.ckpt_dir(runs["both"]) / "last.pt")
     cut_in_half(store.ckpt_dir(runs["both"]) / "best.pt")
@@ -128,7 +129,7 @@ def test_the_engine_resumes_what_it_can_and_fails_the_rest_with_their_reasons(st
         engine.stop()
     assert "Traceback" not in engine.log()
     for kind in ("metrics", "last", "both"):  # each step once, whatever was lost
-        assert statuses[corrupted[kind]]["state"] == "done", statuses[corrupted[kind]]
+        assert statuses[corrupted[kind]].state == "done", statuses[corrupted[kind]]
         assert_logged_once(store, corrupted[kind])
         assert st.read_log(store.metrics_path(corrupted[kind])).skipped == 0
     last_log = store.worker_log(corrupted["last"]).read_text()
@@ -138,10 +139,10 @@ def test_the_engine_resumes_what_it_can_and_fails_the_rest_with_their_reasons(st
     assert list(store.datasets_dir.iterdir()), "the prepared dataset was made again"
 
     missing = statuses[corrupted["dataset"]]
-    assert missing["state"] == "failed" and "gone.txt" in missing["reason"] and "not found" in missing["reason"]
+    assert missing.state == "failed" and "gone.txt" in missing.reason and "not found" in missing.reason
     ticket = statuses[corrupted["ticket"]]
-    assert ticket["state"] == "failed" and "queue ticket was unreadable" in ticket["reason"]
-    assert f"gpt-tui resume {corrupted['ticket']}" in ticket["reason"]
+    assert ticket.state == "failed" and "queue ticket was unreadable" in ticket.reason
+    assert f"gpt-tui resume {corrupted['ticket']}" in ticket.reason
     assert any(p.name.endswith(".error") for p in store.bad_dir.iterdir())
 
     finished = {row["run"] for row in st.read_results(store)}

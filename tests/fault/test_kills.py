@@ -15,13 +15,17 @@ import pytest
 
 from engine.store import control
 from engine.store import runs as st
-from engine.sweeps import spec as sw
 from engine.sweeps import files as sf
 from engine.sweeps import plan as sp
 from engine.sweeps import report
+from engine.sweeps import spec as sw
 from engine.sweeps.distributions import Choice
-from tests.test_engine import (  # noqa: F401 - store is a fixture
-    TINY, EngineProc, assert_logged_once, store, tiny, wait_all_ended,
+from tests.test_engine import (
+    TINY,
+    EngineProc,
+    assert_logged_once,
+    tiny,
+    wait_all_ended,
 )
 
 pytestmark = pytest.mark.slow
@@ -38,8 +42,9 @@ class Chaos:
         self.landed: Counter[str] = Counter()
 
     def running_workers(self) -> list[int]:
-        return [int(s["pid"]) for s in self.store.read_all_status().values()
-                if isinstance(s, dict) and s.get("state") == "running" and s.get("pid")]
+        return [
+            s.pid for s in self.store.statuses().values() if isinstance(s, st.Status) and s.state == "running" and s.pid
+        ]
 
     def kill_engine(self) -> None:
         self.engine.proc.send_signal(signal.SIGKILL)
@@ -67,7 +72,9 @@ class Chaos:
                     return
                 time.sleep(0.05)
             return
-        workers = self.running_workers() + [p.pid for p in psutil.Process(self.engine.proc.pid).children(recursive=True)]
+        workers = self.running_workers() + [
+            p.pid for p in psutil.Process(self.engine.proc.pid).children(recursive=True)
+        ]
         self.kill_engine()
         self.landed["engine"] += 1
         if what == "both":
@@ -87,8 +94,8 @@ class Chaos:
 
 
 def settled(store: st.Store, run_ids: list[str]) -> bool:
-    statuses = [store.read_status(r) for r in run_ids]
-    return all(control.is_settled(s) for s in statuses)
+    statuses = [store.status(r) for r in run_ids]
+    return all(s.settled for s in statuses)
 
 
 def test_a_queue_outlives_workers_and_engines_killed_at_random_moments(store):
@@ -101,7 +108,7 @@ def test_a_queue_outlives_workers_and_engines_killed_at_random_moments(store):
         chaos.stop()
     print(f"kills that landed: {dict(chaos.landed)}")
     assert chaos.landed["engine"] >= 3 and chaos.landed["worker"] >= 3, chaos.landed
-    assert all(s["state"] == "done" for s in statuses.values()), statuses
+    assert all(s.state == "done" for s in statuses.values()), statuses
     for run_id in ids:
         assert_logged_once(store, run_id, 60, 10)
     assert {row["run"] for row in st.read_results(store)} == set(ids)
@@ -109,8 +116,9 @@ def test_a_queue_outlives_workers_and_engines_killed_at_random_moments(store):
 
 
 def test_a_grid_sweep_outlives_workers_and_engines_killed_at_random_moments(store):
-    spec = sw.SweepSpec(id="chaos", method="grid", base={**TINY, "max_iters": 60},
-                        params={"learning_rate": Choice((2e-3, 3e-3, 5e-3))})
+    spec = sw.SweepSpec(
+        id="chaos", method="grid", base={**TINY, "max_iters": 60}, params={"learning_rate": Choice((2e-3, 3e-3, 5e-3))}
+    )
     record = sf.create(store, sp.plan(spec))
     ids = record.run_ids()
     chaos = Chaos(store, seed=802)
@@ -124,12 +132,15 @@ def test_a_grid_sweep_outlives_workers_and_engines_killed_at_random_moments(stor
         chaos.stop()
     print(f"kills that landed: {dict(chaos.landed)}")
     assert chaos.landed["engine"] >= 3 and chaos.landed["worker"] >= 3, chaos.landed
-    assert [statuses[r]["state"] for r in ids] == ["done"] * 3, statuses
+    assert [statuses[r].state for r in ids] == ["done"] * 3, statuses
     for run_id in ids:
         assert_logged_once(store, run_id, 60, 10)
     assert sf.load(store, "chaos").finished
     table = report.build(store, "chaos")
     assert [(r.trial, r.values["learning_rate"], r.state) for r in table.rows] == [
-        ("t001", 2e-3, "done"), ("t002", 3e-3, "done"), ("t003", 5e-3, "done")]
-    assert [r.final_val_ppl for r in table.rows] == [statuses[r]["final_val_ppl"] for r in ids]
+        ("t001", 2e-3, "done"),
+        ("t002", 3e-3, "done"),
+        ("t003", 5e-3, "done"),
+    ]
+    assert [r.final_val_ppl for r in table.rows] == [statuses[r].final_val_ppl for r in ids]
     assert table.best in (1, 2, 3)

@@ -12,7 +12,7 @@ import pytest
 
 from engine.store import control
 from engine.store import runs as st
-from tests.test_engine import EngineProc, store, tiny, wait_all_ended  # noqa: F401 - store is a fixture
+from tests.test_engine import EngineProc, tiny, wait_all_ended
 
 pytestmark = pytest.mark.slow
 RACES_PER_RUN = 25  # two runs at once: 50 stop -> resume races
@@ -56,17 +56,17 @@ def race(store: st.Store, run_id: str, times: int) -> int:
     done = 0
     deadline = time.time() + 400
     while done < times and time.time() < deadline:
-        status = store.read_status(run_id)
-        if status.get("state") == "done":
+        status = store.status(run_id)
+        if status.state == "done":
             break
-        if status.get("state") != "running" or not status.get("pid"):
+        if status.state != "running" or not status.pid:
             time.sleep(0.01)
             continue
         try:
             control.stop(store, run_id)
         except control.ControlError:
             continue  # it ended between the read and the request
-        while store.read_status(run_id).get("state") == "running":
+        while store.status(run_id).state == "running":
             time.sleep(0.005)
         try:
             control.resume(store, run_id)  # while the stopped worker is still on its way out
@@ -84,8 +84,9 @@ def test_stop_then_resume_at_once_never_runs_two_workers_or_loses_a_step(store):
     census = WorkerCensus(store, runs)
     try:
         results: dict[str, int] = {}
-        threads = [threading.Thread(target=lambda r=r: results.__setitem__(r, race(store, r, RACES_PER_RUN)))
-                   for r in runs]
+        threads = [
+            threading.Thread(target=lambda r=r: results.__setitem__(r, race(store, r, RACES_PER_RUN))) for r in runs
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -97,13 +98,13 @@ def test_stop_then_resume_at_once_never_runs_two_workers_or_loses_a_step(store):
     assert most == {r: 1 for r in runs}, f"more than one live worker for a run: {most}"
     want_train, want_eval = steps(store, twin, "train"), steps(store, twin, "eval")
     for run_id in runs:
-        assert statuses[run_id]["state"] == "done", statuses[run_id]
+        assert statuses[run_id].state == "done", statuses[run_id]
         got_train, got_eval = steps(store, run_id, "train"), steps(store, run_id, "eval")
         assert [r["step"] for r in got_train] == list(range(1, MAX_ITERS + 1))
         assert [r["step"] for r in got_eval] == list(range(0, MAX_ITERS + 1, 20))
         assert [r["loss"] for r in got_train] == [r["loss"] for r in want_train]
         assert [r["val_loss"] for r in got_eval] == [r["val_loss"] for r in want_eval]
-        assert statuses[run_id]["step"] == MAX_ITERS
+        assert statuses[run_id].step == MAX_ITERS
     rows = [row["run"] for row in st.read_results(store)]
     assert sorted(rows) == sorted([twin, *runs])  # one trial-table row each
     assert sum(results.values()) >= 2 * RACES_PER_RUN - 4, results  # nearly every race was run

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import rich_click as click
 from rich.console import Console
@@ -40,16 +41,28 @@ class Group(click.RichGroup):
             return super().resolve_command(ctx, args)
         except click.exceptions.NoSuchCommand as e:
             hint = cfgmod.suggest(e.command_name, self.commands)
-            raise click.UsageError(f"unknown {self.what} {e.command_name!r}{hint} "
-                                   f"(choose from {', '.join(self.commands)}{self.also})", ctx) from None
+            raise click.UsageError(
+                f"unknown {self.what} {e.command_name!r}{hint} (choose from {', '.join(self.commands)}{self.also})", ctx
+            ) from None
 
 
 def config_options(f: F) -> F:
     """--preset, --config and any number of --set, applied in that order (config_from)."""
-    f = click.option("--set", "-s", "overrides", multiple=True, metavar="KEY=VALUE",
-                     help="override one hyperparameter (repeatable, applied in order), e.g. --set learning_rate=3e-4")(f)
-    f = click.option("--config", "-c", type=click.Path(path_type=Path), metavar="FILE",
-                     help="a TOML file of hyperparameters (applied after the preset)")(f)
+    f = click.option(
+        "--set",
+        "-s",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="override one hyperparameter (repeatable, applied in order), e.g. --set learning_rate=3e-4",
+    )(f)
+    f = click.option(
+        "--config",
+        "-c",
+        type=click.Path(path_type=Path),
+        metavar="FILE",
+        help="a TOML file of hyperparameters (applied after the preset)",
+    )(f)
     return click.option("--preset", "-p", metavar="NAME", help=f"start from a preset ({', '.join(PRESETS)})")(f)
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import rich_click as click
 from rich.table import Table
 
-from engine.core.errors import GptTuiError
 from engine.core import config as cfgmod
-from engine.core.presets import PRESETS
 from engine.core import estimate as est
+from engine.core.errors import GptTuiError
+from engine.core.presets import PRESETS
 from engine.store.runs import write_atomic
 from tui.cli.base import EXIT_OK, config_from, config_options, console, fail, store
 
@@ -32,8 +32,11 @@ def estimate_table(c: cfgmod.RunConfig, vocab: int, tokens_per_s: float | None) 
     t.add_column(style="bold")
     t.add_column(justify="right")
     t.add_column(style="dim")
-    t.add_row("model", f"{c.n_layer} layers x {c.n_embd} wide, {c.n_head} heads",
-              f"context {c.block_size}, vocab {vocab} ({c.tokenizer})")
+    t.add_row(
+        "model",
+        f"{c.n_layer} layers x {c.n_embd} wide, {c.n_head} heads",
+        f"context {c.block_size}, vocab {vocab} ({c.tokenizer})",
+    )
     t.add_row("parameters", f"{e.params:,}", est.human_count(e.params))
     t.add_row("non-embedding", f"{e.non_embedding:,}", "nanoGPT's count (excludes position embedding)")
     t.add_row("FLOPs / token", f"{e.flops_per_token:,}", "6N + 12·L·H·Q·T, forward + backward")
@@ -42,17 +45,25 @@ def estimate_table(c: cfgmod.RunConfig, vocab: int, tokens_per_s: float | None) 
     t.add_row("tokens in the run", f"{e.total_tokens:,}", est.human_count(e.total_tokens))
     for d, x in ests.items():
         m = x.memory
-        where = {"float32": " (CPU or fp32)", "bfloat16": " (GPU, bf16 autocast)"}.get(d, "") if c.dtype == "auto" else ""
-        t.add_row(f"memory {d}{where}", est.human_bytes(m.total),
-                  f"weights {est.human_bytes(m.weights)}, grads {est.human_bytes(m.gradients)}, "
-                  f"AdamW {est.human_bytes(m.optimizer)}, activations {est.human_bytes(m.activations)}, "
-                  f"logits {est.human_bytes(m.logits)}")
+        where = (
+            {"float32": " (CPU or fp32)", "bfloat16": " (GPU, bf16 autocast)"}.get(d, "") if c.dtype == "auto" else ""
+        )
+        t.add_row(
+            f"memory {d}{where}",
+            est.human_bytes(m.total),
+            f"weights {est.human_bytes(m.weights)}, grads {est.human_bytes(m.gradients)}, "
+            f"AdamW {est.human_bytes(m.optimizer)}, activations {est.human_bytes(m.activations)}, "
+            f"logits {est.human_bytes(m.logits)}",
+        )
     if tokens_per_s:
         t.add_row("time", est.human_seconds(e.seconds_at(tokens_per_s)), f"at {tokens_per_s:,.0f} tokens/s")
     for gpu in REFERENCE_GPUS:
         rate = est.tokens_per_s_at(c, vocab, est.GPU_PEAK_FLOPS[gpu], REFERENCE_MFU)
-        t.add_row(f"time on one {gpu}", est.human_seconds(e.seconds_at(rate)),
-                  f"at {REFERENCE_MFU:.0%} MFU = {rate:,.0f} tokens/s")
+        t.add_row(
+            f"time on one {gpu}",
+            est.human_seconds(e.seconds_at(rate)),
+            f"at {REFERENCE_MFU:.0%} MFU = {rate:,.0f} tokens/s",
+        )
     return t
 
 
@@ -60,8 +71,13 @@ def estimate_table(c: cfgmod.RunConfig, vocab: int, tokens_per_s: float | None) 
 @config_options
 @click.option("--tokens-per-s", type=float, metavar="N", help="throughput to estimate the run's time at")
 @click.option("--vocab-size", type=int, metavar="N", help="vocabulary size (default: from the tokenizer)")
-def estimate(preset: str | None, config: Path | None, overrides: tuple[str, ...],
-             tokens_per_s: float | None, vocab_size: int | None) -> int:
+def estimate(
+    preset: str | None,
+    config: Path | None,
+    overrides: tuple[str, ...],
+    tokens_per_s: float | None,
+    vocab_size: int | None,
+) -> int:
     c = config_from(preset, config, overrides)
     if tokens_per_s is not None and tokens_per_s <= 0:
         return fail(f"--tokens-per-s must be above 0, got {tokens_per_s}")
@@ -77,8 +93,13 @@ def estimate(preset: str | None, config: Path | None, overrides: tuple[str, ...]
 
 @click.command("config", help="print a resolved config as TOML (or write it with --out)")
 @config_options
-@click.option("--out", "-o", type=click.Path(path_type=Path), metavar="FILE",
-              help="write the TOML to this file instead of printing it")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="write the TOML to this file instead of printing it",
+)
 def config_toml(preset: str | None, config: Path | None, overrides: tuple[str, ...], out: Path | None) -> int:
     c = config_from(preset, config, overrides)
     if out is None:
@@ -101,8 +122,13 @@ def fields() -> int:
         t.add_column(col, overflow="fold")
     for group in cfgmod.GROUPS:
         for name in cfgmod.fields_in_group(group):
-            t.add_row(group, name, cfgmod.field_type(name).__name__,
-                      repr(getattr(cfgmod.DEFAULTS, name)), cfgmod.field_help(name))
+            t.add_row(
+                group,
+                name,
+                cfgmod.field_type(name).__name__,
+                repr(getattr(cfgmod.DEFAULTS, name)),
+                cfgmod.field_help(name),
+            )
     console.print(t)
     return EXIT_OK
 
@@ -114,8 +140,17 @@ def presets() -> int:
         t.add_column(col)
     for name in PRESETS:
         c = cfgmod.preset(name)
-        t.add_row(name, str(c.n_layer), str(c.n_head), str(c.n_embd), str(c.block_size),
-                  f"{c.learning_rate:g}", c.batch_label, c.tokenizer, f"{c.max_iters:,}")
+        t.add_row(
+            name,
+            str(c.n_layer),
+            str(c.n_head),
+            str(c.n_embd),
+            str(c.block_size),
+            f"{c.learning_rate:g}",
+            c.batch_label,
+            c.tokenizer,
+            f"{c.max_iters:,}",
+        )
     console.print(t)
     return EXIT_OK
 

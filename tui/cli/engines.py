@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import rich_click as click
+from rich.markup import escape
 
 from engine.core.estimate import human_seconds
 from engine.serve import engines as eng
@@ -27,10 +28,13 @@ def start(**values) -> int:
 def stop() -> int:
     s = store()
     stopped = eng.stop_engine(s)
-    running = stopped.data.get("running", []) if stopped else []
-    console.print("no engine is running on this host" if stopped is None else
-                  f"engine {stopped.pid} stopped" + (f"; {len(running)} run(s) checkpointed and queued to resume"
-                                                      if running else ""))
+    running = stopped.record.running if stopped else []
+    console.print(
+        "no engine is running on this host"
+        if stopped is None
+        else f"engine {stopped.pid} stopped"
+        + (f"; {len(running)} run(s) checkpointed and queued to resume" if running else "")
+    )
     return EXIT_OK
 
 
@@ -41,11 +45,13 @@ def status() -> int:
     if not engines:
         console.print(f"no engine has served {s.root}; `gpt-tui engine start` starts one")
     for e in engines:
-        d = e.data
-        console.print(f"{'[green]alive[/]' if e.alive else '[red]dead[/]'} {e.host} pid {e.pid}, "
-                      f"started {d.get('started')}, last beat {human_seconds(e.age_s)} ago, "
-                      f"{'GPUs ' + ','.join(map(str, d.get('gpus', []))) if d.get('gpus') else 'CPU'}, "
-                      f"{len(d.get('running', []))}/{d.get('slots')} running: {', '.join(d.get('running', [])) or '-'}")
+        r = e.record
+        console.print(
+            f"{'[green]alive[/]' if e.alive else '[red]dead[/]'} {escape(e.host)} pid {e.pid}, "
+            f"started {escape(r.started)}, last beat {human_seconds(e.age_s)} ago, "
+            f"{'GPUs ' + ','.join(map(str, r.gpus)) if r.gpus else 'CPU'}, "
+            f"{len(r.running)}/{r.slots} running: {', '.join(r.running) or '-'}"
+        )
     console.print(f"{len(s.list_queue())} run(s) queued")
     return EXIT_OK if any(e.alive for e in engines) else EXIT_FAILED
 

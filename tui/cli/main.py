@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Sequence
+from collections.abc import Sequence
 
 import rich_click as click
 
@@ -27,10 +27,14 @@ PANELS = {  # the help lists the commands by what they are for
 }
 
 
-@click.group("gpt-tui", cls=Group, invoke_without_command=True,
-             commands=[command for commands in PANELS.values() for command in commands],
-             panels=[click.RichCommandPanel(title, commands=[c.name for c in cs]) for title, cs in PANELS.items()],
-             context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.group(
+    "gpt-tui",
+    cls=Group,
+    invoke_without_command=True,
+    commands=[command for commands in PANELS.values() for command in commands],
+    panels=[click.RichCommandPanel(title, commands=[c.name for c in cs]) for title, cs in PANELS.items()],
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
+)
 @click.option("--runs", metavar="DIR", help="the run store (default: $GPT_TUI_RUNS, else ./runs)")
 @click.pass_context
 def gpt_tui(ctx: click.Context, runs: str | None) -> int:
@@ -48,8 +52,9 @@ def gpt_tui(ctx: click.Context, runs: str | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command line; a GptTuiError is the person's to fix (2), anything else is a bug (1)."""
     try:
-        code = gpt_tui.main(args=sys.argv[1:] if argv is None else list(argv), prog_name="gpt-tui",
-                            standalone_mode=False)
+        code = gpt_tui.main(
+            args=sys.argv[1:] if argv is None else list(argv), prog_name="gpt-tui", standalone_mode=False
+        )
     except ConfigError as e:
         report_config_error(e)
         return EXIT_USAGE

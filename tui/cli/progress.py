@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
@@ -21,7 +21,7 @@ ROW_LABELS = {"best val": "best val loss", "val PPL": "final val PPL", "time": "
 
 def trial_row_table(store: st.Store, run_id: str) -> Table:
     """The run's row of the trial table (engine.table), one column a line so it fits any terminal."""
-    row = trial.row_for(store, run_id, store.read_status(run_id))
+    row = trial.row_for(store, run_id, store.status(run_id))
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column()
@@ -34,8 +34,13 @@ def trial_row_table(store: st.Store, run_id: str) -> Table:
 def follow_progress(store: st.Store, run_id: str, max_iters: int, is_over: Callable[[], bool]) -> None:
     """A progress bar with loss, val loss, tokens/s and ETA, fed by the run's log, until is_over()."""
     tail = st.LogTail(store.metrics_path(run_id))
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-               TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(run_id[-24:], total=max_iters, info="waiting to start")
         loss = val = rate = None
@@ -47,8 +52,12 @@ def follow_progress(store: st.Store, run_id: str, max_iters: int, is_over: Calla
                 elif table == "eval":
                     val = r.get("val_loss")
                 progress.update(task, completed=r["step"])
-                parts = [f"step {r['step']}", f"loss {loss:.4f}" if loss is not None else "",
-                         f"val {val:.4f}" if val is not None else "", f"{rate:,.0f} tok/s" if rate else ""]
+                parts = [
+                    f"step {r['step']}",
+                    f"loss {loss:.4f}" if loss is not None else "",
+                    f"val {val:.4f}" if val is not None else "",
+                    f"{rate:,.0f} tok/s" if rate else "",
+                ]
                 progress.update(task, info="  ".join(p for p in parts if p))
             if over:
                 return

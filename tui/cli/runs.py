@@ -17,11 +17,21 @@ from engine.store import runs as st
 from engine.store import table as trial
 from engine.store.tail import TextTail
 from tui.cli.base import (
-    EXIT_FAILED, EXIT_OK, config_from, config_options, console, emit, ensure_engine, existing_run, fail, store,
+    EXIT_FAILED,
+    EXIT_OK,
+    config_from,
+    config_options,
+    console,
+    emit,
+    ensure_engine,
+    existing_run,
+    fail,
+    store,
 )
 from tui.cli.progress import follow_progress, trial_row_table
 
 RUN_ID = dict(help="the run id (`gpt-tui ls` lists them)")
+FAILURES = (st.RunState.FAILED, st.RunState.OOM, st.RunState.DIVERGED)  # their reason shows in red
 
 
 @click.command("run", help="queue a run for the engine (starting one if none is alive)")
@@ -30,8 +40,15 @@ RUN_ID = dict(help="the run id (`gpt-tui ls` lists them)")
 @click.option("--priority", type=int, default=0, help="-99..99; higher runs first")
 @click.option("--wait", "-w", is_flag=True, help="follow it with a progress bar to its end")
 @click.option("--no-engine", is_flag=True, help="only queue it; do not start an engine")
-def run(preset: str | None, config: Path | None, overrides: tuple[str, ...], name: str | None, priority: int,
-        wait: bool, no_engine: bool) -> int:
+def run(
+    preset: str | None,
+    config: Path | None,
+    overrides: tuple[str, ...],
+    name: str | None,
+    priority: int,
+    wait: bool,
+    no_engine: bool,
+) -> int:
     cfg = config_from(preset, config, overrides)
     s = store()
     if not -99 <= priority <= 99:
@@ -51,18 +68,17 @@ def wait_for(s: st.Store, run_id: str, cfg: cfgmod.RunConfig) -> int:
     except KeyboardInterrupt:
         console.print(f"[yellow]stopped waiting; the run goes on (`gpt-tui stop {run_id}` stops it)[/]")
         return EXIT_FAILED
-    status = s.read_status(run_id)
+    status = s.status(run_id)
     console.print(trial_row_table(s, run_id))
-    if status.get("state") != "done":
-        console.print(f"[red]{status.get('state')}[/]: {escape(str(status.get('reason', '')))}  "
-                      f"(log: {s.worker_log(run_id)})")
+    if status.state != st.RunState.DONE:
+        console.print(f"[red]{status.state}[/]: {escape(status.reason)}  (log: {s.worker_log(run_id)})")
         return EXIT_FAILED
     return EXIT_OK
 
 
 def ended(s: st.Store, run_id: str) -> bool:
     try:
-        return control.is_settled(s.read_status(run_id))
+        return s.status(run_id).settled
     except st.StoreError:
         return False
 
@@ -84,20 +100,27 @@ def ls(state: str | None, sweep: str | None, sort: str | None, reverse: bool) ->
     best = trial.best_run(rows)
     t = Table(title=f"runs in {s.root}" + (f" (state {state})" if state else ""))
     for col in trial.COLUMNS:
-        t.add_column(col, justify="left" if col in ("run", "state", "note", "batch") else "right",
-                     no_wrap=col != "note", overflow="ellipsis", min_width=min(len(col), 8))
+        t.add_column(
+            col,
+            justify="left" if col in ("run", "state", "note", "batch") else "right",
+            no_wrap=col != "note",
+            overflow="ellipsis",
+            min_width=min(len(col), 8),
+        )
     for r in rows:
         cells = [escape(c) for c in trial.cells(r)]  # notes and reasons are text, never markup
         if r.run == best:
             cells[0] = f"[bold green]★ {cells[0]}[/]"
-        if r.state == "broken" or (r.state in ("failed", "oom", "diverged") and r.reason):
+        if r.state == st.BROKEN or (r.state in FAILURES and r.reason):
             cells[-1] = f"[red]{escape(r.reason)}[/]" + (f" {cells[-1]}" if cells[-1] else "")
         t.add_row(*cells)
     console.print(t)
     queued = len(s.list_queue())
     engines = eng.live_engines(s)
-    console.print(f"[dim]{len(rows)} run(s), {queued} queued; "
-                  f"{'engine ' + ', '.join(f'{e.host}:{e.pid}' for e in engines) if engines else 'no engine running'}[/]")
+    console.print(
+        f"[dim]{len(rows)} run(s), {queued} queued; "
+        f"{'engine ' + ', '.join(f'{e.host}:{e.pid}' for e in engines) if engines else 'no engine running'}[/]"
+    )
     return EXIT_OK
 
 
@@ -127,8 +150,9 @@ def logs(run: str, follow: bool, lines: int) -> int:
 
 @click.command("export", help="the trial table as markdown or CSV")
 @click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md", help="markdown table or CSV")
-@click.option("--out", "-o", type=click.Path(path_type=Path), metavar="FILE",
-              help="write it to this file instead of printing it")
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), metavar="FILE", help="write it to this file instead of printing it"
+)
 @filters
 def export(fmt: str, out: Path | None, state: str | None, sweep: str | None) -> int:
     rows = trial.rows(store(), state, sweep)

@@ -32,12 +32,24 @@ def show(run: str) -> int:
         for col in ("step", "tokens", "train loss", "val loss", "val PPL"):
             e.add_column(col, justify="right")
         for r in evals[-10:]:
-            e.add_row(*(number(r.get(key), fmt) for key, fmt in (
-                ("step", "d"), ("tokens", ",d"), ("train_loss", ".4f"), ("val_loss", ".4f"), ("val_ppl", ".2f"))))
+            e.add_row(
+                *(
+                    number(r.get(key), fmt)
+                    for key, fmt in (
+                        ("step", "d"),
+                        ("tokens", ",d"),
+                        ("train_loss", ".4f"),
+                        ("val_loss", ".4f"),
+                        ("val_ppl", ".2f"),
+                    )
+                )
+            )
         console.print(e)
     if metrics.skipped:
-        console.print(f"[red]metrics.toml: {metrics.skipped} unreadable record(s) skipped[/] (hand edits or disk "
-                      "damage); every reader ignores them, and a resume rewrites the file without them")
+        console.print(
+            f"[red]metrics.toml: {metrics.skipped} unreadable record(s) skipped[/] (hand edits or disk "
+            "damage); every reader ignores them, and a resume rewrites the file without them"
+        )
     console.print("[bold]config.toml[/]")
     try:
         console.out(s.config_path(run_id).read_text(errors="replace"), end="")
@@ -56,9 +68,9 @@ def number(value: object, fmt: str) -> str:
     return "?"
 
 
-def status_or_error(s: st.Store, run_id: str) -> dict | st.StoreError:
+def status_or_error(s: st.Store, run_id: str) -> st.Status | st.StoreError:
     """A damaged status.toml is shown as a broken run, not refused."""
     try:
-        return s.read_status(run_id)
+        return s.status(run_id)
     except st.StoreError as e:
         return e

@@ -3,8 +3,9 @@ they are queued; the tables it prints, and `sweep show` and `sweep ls`, are in t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import rich_click as click
 
@@ -32,8 +33,14 @@ PANELS = {  # the sweep screen's groups, in its order
     "the base (as for a run)": ["preset", "config", "overrides"],
     "trials": ["name", "n_trials", "seed", "parallel"],
     "the seed's rules": ["keep_effective_batch", "scale_lr"],
-    "early stopping and budgets": ["early_stop", "early_stop_startup", "early_stop_min_step", "early_stop_eta",
-                                   "max_trials", "max_hours"],
+    "early stopping and budgets": [
+        "early_stop",
+        "early_stop_startup",
+        "early_stop_min_step",
+        "early_stop_eta",
+        "max_trials",
+        "max_hours",
+    ],
     "queueing": ["priority", "dry_run", "no_engine", "help"],
 }
 
@@ -41,17 +48,27 @@ PANELS = {  # the sweep screen's groups, in its order
 def create_options(sampled: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The options of every sweep that queues trials; `sampled` adds -n (random, tpe, a file)."""
     options = [
-        click.option("--name", metavar="ID",
-                     help="the sweep's id (lowercase, at most 18 characters); trials are ID-t001, ..."),
-        *([click.option("-n", "--n-trials", "n_trials", type=int, metavar="N", help="how many trials")]
-          if sampled else []),
+        click.option(
+            "--name", metavar="ID", help="the sweep's id (lowercase, at most 18 characters); trials are ID-t001, ..."
+        ),
+        *(
+            [click.option("-n", "--n-trials", "n_trials", type=int, metavar="N", help="how many trials")]
+            if sampled
+            else []
+        ),
         click.option("--seed", type=int, metavar="N", help="seed of the draws (random, tpe)"),
         click.option("--parallel", type=int, metavar="K", help="tpe: trials in flight at once (1)"),
-        click.option("--keep-effective-batch", is_flag=True,
-                     help="when batch_size varies, gradient_accumulation_steps follows so batch x accumulation stays"),
-        click.option("--scale-lr", type=click.Choice(sw.LR_SCALINGS),
-                     help="scale the learning rate with the effective batch"),
-        click.option("--early-stop", type=click.Choice(sw.RULES), help="prune trials at eval points: median rule or ASHA"),
+        click.option(
+            "--keep-effective-batch",
+            is_flag=True,
+            help="when batch_size varies, gradient_accumulation_steps follows so batch x accumulation stays",
+        ),
+        click.option(
+            "--scale-lr", type=click.Choice(sw.LR_SCALINGS), help="scale the learning rate with the effective batch"
+        ),
+        click.option(
+            "--early-stop", type=click.Choice(sw.RULES), help="prune trials at eval points: median rule or ASHA"
+        ),
         click.option("--early-stop-startup", type=int, metavar="N", help="other trials needed before pruning (3)"),
         click.option("--early-stop-min-step", type=int, metavar="STEP", help="no pruning before this step"),
         click.option("--early-stop-eta", type=int, metavar="ETA", help="ASHA's reduction factor (3)"),
@@ -69,6 +86,7 @@ def create_options(sampled: bool) -> Callable[[Callable[..., Any]], Callable[...
         for title, names in reversed(PANELS.items()):
             f = click.option_panel(title, options=names)(f)
         return f
+
     return decorate
 
 
@@ -78,11 +96,15 @@ def method_command(method: str, sampled: bool) -> click.Command:
     @create_options(sampled)
     def create(dry_run: bool, no_engine: bool, params: tuple[str, ...], **values) -> int:
         return queue(SweepRequest(method=method, params=params, **values), dry_run, no_engine)
+
     return create
 
 
-@click.command("file", help="queue the sweep a TOML file describes (`gpt-tui sweep FILE.toml` for short); "
-                            "the options given win over the file's")
+@click.command(
+    "file",
+    help="queue the sweep a TOML file describes (`gpt-tui sweep FILE.toml` for short); "
+    "the options given win over the file's",
+)
 @click.argument("file", type=click.Path(path_type=Path), help="the sweep file, e.g. examples/day38.toml")
 @create_options(sampled=True)
 def from_file(dry_run: bool, no_engine: bool, **values) -> int:
@@ -97,10 +119,11 @@ def queue(request: SweepRequest, dry_run: bool, no_engine: bool) -> int:
         console.print("[dim]dry run: nothing was queued[/]")
         return EXIT_OK
     record = sf.create(s, plan, request.priority)
-    console.print(f"queued sweep [bold]{plan.spec.id}[/]: "
-                  + (f"{len(record.runs)} trial(s)" if plan.spec.method != "tpe"
-                     else "the engine proposes its trials one by one")
-                  + f"  ({sf.sweep_path(s, plan.spec.id)}; `gpt-tui sweep show {plan.spec.id}` for the table)")
+    console.print(
+        f"queued sweep [bold]{plan.spec.id}[/]: "
+        + (f"{len(record.runs)} trial(s)" if plan.spec.method != "tpe" else "the engine proposes its trials one by one")
+        + f"  ({sf.sweep_path(s, plan.spec.id)}; `gpt-tui sweep show {plan.spec.id}` for the table)"
+    )
     if not no_engine:
         ensure_engine(s)
     return EXIT_OK
@@ -118,7 +141,15 @@ class SweepGroup(Group):
         return super().resolve_command(ctx, args)
 
 
-sweep = SweepGroup("sweep", help=HELP, commands=[
-    method_command("grid", sampled=False), method_command("random", sampled=True),
-    method_command("tpe", sampled=True), from_file, show, ls,
-])
+sweep = SweepGroup(
+    "sweep",
+    help=HELP,
+    commands=[
+        method_command("grid", sampled=False),
+        method_command("random", sampled=True),
+        method_command("tpe", sampled=True),
+        from_file,
+        show,
+        ls,
+    ],
+)

@@ -22,8 +22,10 @@ from tui.models.sweep_form import describe, estimate_plan
 
 def print_plan(s: st.Store, plan: sp.Plan) -> None:
     spec, base = plan.spec, plan.base
-    console.print(f"sweep [bold]{spec.id}[/]: {describe(spec)}; base {spec.preset or 'config'} "
-                  f"({base.n_layer} x {base.n_embd}, batch {base.batch_label}, {base.max_iters:,} steps)")
+    console.print(
+        f"sweep [bold]{spec.id}[/]: {describe(spec)}; base {spec.preset or 'config'} "
+        f"({base.n_layer} x {base.n_embd}, batch {base.batch_label}, {base.max_iters:,} steps)"
+    )
     estimate = estimate_plan(s, plan)
     columns = [c for c in spec.swept if c not in report.BATCH_FIELDS]
     if plan.trials:
@@ -31,8 +33,13 @@ def print_plan(s: st.Store, plan: sp.Plan) -> None:
         for col in ("trial", *columns, "batch", "params", "est. time"):
             t.add_column(col, justify="left" if col in ("trial", "batch") else "right")
         for trial, seconds, params in zip(plan.trials, estimate.seconds, estimate.params):
-            t.add_row(f"t{trial.number:03d}", *(report.value_text(trial.config[c]) for c in columns),
-                      trial.batch_label, params, "?" if seconds is None else est.human_seconds(seconds))
+            t.add_row(
+                f"t{trial.number:03d}",
+                *(report.value_text(trial.config[c]) for c in columns),
+                trial.batch_label,
+                params,
+                "?" if seconds is None else est.human_seconds(seconds),
+            )
         console.print(t)
     for trial in plan.skipped:
         shown = ", ".join(f"{k}={report.value_text(v)}" for k, v in trial.params.items())
@@ -40,18 +47,27 @@ def print_plan(s: st.Store, plan: sp.Plan) -> None:
     if plan.skipped:
         console.print(f"[yellow]{len(plan.skipped)} invalid combination(s) skipped; the other trials are queued[/]")
     if spec.method == "tpe":
-        console.print(f"TPE proposes up to {spec.trial_cap} trial(s), {spec.parallel} at a time, each from the "
-                      f"results so far (objective: {sw.OBJECTIVE}); time per trial like the base")
+        console.print(
+            f"TPE proposes up to {spec.trial_cap} trial(s), {spec.parallel} at a time, each from the "
+            f"results so far (objective: {sw.OBJECTIVE}); time per trial like the base"
+        )
     console.print(estimate.summary(plan))
     if spec.max_total_seconds and estimate.total and estimate.total > spec.max_total_seconds:
-        console.print(f"[yellow]the time budget of {est.human_seconds(spec.max_total_seconds)} stops the sweep "
-                      "before every trial has run[/]")
+        console.print(
+            f"[yellow]the time budget of {est.human_seconds(spec.max_total_seconds)} stops the sweep "
+            "before every trial has run[/]"
+        )
 
 
 @click.command("show", help="a sweep's trial table, the best marked, with how much each parameter mattered")
 @click.argument("sweep", help="the sweep id (`gpt-tui sweep ls`)")
-@click.option("--format", "fmt", type=click.Choice(["table", "md", "csv"]), default="table",
-              help="a table here, or markdown or CSV to keep")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "md", "csv"]),
+    default="table",
+    help="a table here, or markdown or CSV to keep",
+)
 @click.option("--out", "-o", type=click.Path(path_type=Path), metavar="FILE", help="write the md or csv to this file")
 def show(sweep: str, fmt: str, out: Path | None) -> int:
     s = store()
@@ -64,8 +80,11 @@ def show(sweep: str, fmt: str, out: Path | None) -> int:
     spec = table.record.spec
     t = Table(title=f"sweep {spec.id}: {describe(spec)}")
     for col in report.header(table):
-        t.add_column(col, justify="left" if col in ("trial", "batch", "state", "note") else "right",
-                     overflow="fold" if col == "note" else "ellipsis")
+        t.add_column(
+            col,
+            justify="left" if col in ("trial", "batch", "state", "note") else "right",
+            overflow="fold" if col == "note" else "ellipsis",
+        )
     for r in table.rows:
         cells = [escape(c) for c in report.cells(table, r)]  # notes are text, never markup
         if r.number == table.best:
@@ -76,8 +95,13 @@ def show(sweep: str, fmt: str, out: Path | None) -> int:
         t.add_row(*cells)
     console.print(t)
     console.print(report.importance_text(imp))
-    status = ("finished" if table.record.finished else
-              f"stopped early: {table.record.stopped}" if table.record.stopped else "in progress")
+    status = (
+        "finished"
+        if table.record.finished
+        else f"stopped early: {table.record.stopped}"
+        if table.record.stopped
+        else "in progress"
+    )
     console.print(f"[dim]{len(table.rows)} trial(s), {len(table.finished)} finished; sweep {status}[/]")
     return EXIT_OK
 
@@ -98,8 +122,16 @@ def ls() -> int:
         best = next((r for r in rows if r.number == table.best), None)
         state = "finished" if rec.finished else "stopped" if rec.stopped else "in progress"
         planned = f"/{rec.spec.trial_cap}" if rec.spec.method == "tpe" else ""
-        t.add_row(rec.spec.id, rec.spec.method, ", ".join(rec.spec.swept), f"{len(rows)}{planned}",
-                  str(sum(r.state == "done" for r in rows)), str(sum(r.state == "pruned" for r in rows)),
-                  "-" if best is None else f"{best.final_val_ppl:.2f} ({best.trial})", state, rec.created[:19])
+        t.add_row(
+            rec.spec.id,
+            rec.spec.method,
+            ", ".join(rec.spec.swept),
+            f"{len(rows)}{planned}",
+            str(sum(r.state == "done" for r in rows)),
+            str(sum(r.state == "pruned" for r in rows)),
+            "-" if best is None else f"{best.final_val_ppl:.2f} ({best.trial})",
+            state,
+            rec.created[:19],
+        )
     console.print(t)
     return EXIT_OK

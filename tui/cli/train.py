@@ -29,9 +29,13 @@ def start_worker(s: st.Store, run_id: str) -> subprocess.Popen:
     """The worker is a plain child process writing its own output to worker.log."""
     log = open(s.worker_log(run_id), "ab")
     try:
-        return subprocess.Popen([sys.executable, "-m", "engine.worker", str(s.run_dir(run_id))],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=os.getcwd())
+        return subprocess.Popen(
+            [sys.executable, "-m", "engine.worker", str(s.run_dir(run_id))],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=os.getcwd(),
+        )
     finally:
         log.close()
 
@@ -45,8 +49,10 @@ def train(preset: str | None, config: Path | None, overrides: tuple[str, ...], n
     s = open_store()
     prepare_dataset(s, cfg)  # in the foreground, so a large corpus shows its progress here
     run_id = s.create_run(cfgmod.to_toml(cfg), name, {"source": "cli train", "attempts": 1})
-    console.print(f"run [bold]{run_id}[/] in {s.run_dir(run_id)}  "
-                  f"(batch {cfg.batch_label}, {cfg.max_iters} steps; log: {s.worker_log(run_id)})")
+    console.print(
+        f"run [bold]{run_id}[/] in {s.run_dir(run_id)}  "
+        f"(batch {cfg.batch_label}, {cfg.max_iters} steps; log: {s.worker_log(run_id)})"
+    )
     proc = start_worker(s, run_id)
     try:
         follow_progress(s, run_id, cfg.max_iters, lambda: proc.poll() is not None)
@@ -54,11 +60,11 @@ def train(preset: str | None, config: Path | None, overrides: tuple[str, ...], n
     except KeyboardInterrupt:
         console.print("[yellow]stopping: the worker saves a checkpoint first[/]")
         code = proc.wait()
-    status = s.read_status(run_id)
+    status = s.status(run_id)
     console.print(trial_row_table(s, run_id))
-    if status.get("state") != "done":
-        reason = status.get("reason") or WORKER_EXIT_MEANING.get(code, f"exit code {code}")
-        console.print(f"[red]{status.get('state', 'failed')}[/]: {escape(str(reason))}  (log: {s.worker_log(run_id)})")
+    if status.state != st.RunState.DONE:
+        reason = status.reason or WORKER_EXIT_MEANING.get(code, f"exit code {code}")
+        console.print(f"[red]{status.state}[/]: {escape(reason)}  (log: {s.worker_log(run_id)})")
         return EXIT_FAILED
     return EXIT_OK
 
@@ -70,9 +76,11 @@ def prepare_dataset(s: st.Store, cfg: cfgmod.RunConfig) -> int:
     prepared = data.prepare(cfg.dataset, cfg.tokenizer, s.datasets_dir, progress=True)
     prepared.check_block_size(cfg.block_size)
     meta = prepared.meta
-    console.print(f"dataset [bold]{prepared.dir.name}[/]: {meta['train_tokens']:,} train and "
-                  f"{meta['val_tokens']:,} val tokens, vocabulary {prepared.vocab_size:,} "
-                  f"({time.perf_counter() - t0:.2f}s)")
+    console.print(
+        f"dataset [bold]{prepared.dir.name}[/]: {meta['train_tokens']:,} train and "
+        f"{meta['val_tokens']:,} val tokens, vocabulary {prepared.vocab_size:,} "
+        f"({time.perf_counter() - t0:.2f}s)"
+    )
     return EXIT_OK
 
 
@@ -90,8 +98,12 @@ def prepare(preset: str | None, config: Path | None, overrides: tuple[str, ...])
 @click.option("--temperature", type=float, default=0.8, help="0 is greedy; higher is more random")
 @click.option("--top-k", type=int, default=200, help="sample among the k likeliest tokens")
 @click.option("--seed", type=int, default=1337, help="seed of the sampling")
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best",
-              help="the best checkpoint (lowest val loss) or the last one saved")
+@click.option(
+    "--checkpoint",
+    type=click.Choice(["best", "last"]),
+    default="best",
+    help="the best checkpoint (lowest val loss) or the last one saved",
+)
 def sample(run: str, prompt: str, tokens: int, temperature: float, top_k: int, seed: int, checkpoint: str) -> int:
     """engine.train.sample runs in a subprocess (this process never imports torch) and is streamed."""
     s = store()
@@ -101,8 +113,24 @@ def sample(run: str, prompt: str, tokens: int, temperature: float, top_k: int, s
         return fail(str(e))
     if not run_dir.is_dir():
         return fail(f"no run {run!r} in {s.root}; `ls {s.root}` lists the runs")
-    cmd = [sys.executable, "-m", "engine.train.sample", str(run_dir), "--prompt", prompt, "--tokens", str(tokens),
-           "--temperature", str(temperature), "--top-k", str(top_k), "--seed", str(seed), "--checkpoint", checkpoint]
+    cmd = [
+        sys.executable,
+        "-m",
+        "engine.train.sample",
+        str(run_dir),
+        "--prompt",
+        prompt,
+        "--tokens",
+        str(tokens),
+        "--temperature",
+        str(temperature),
+        "--top-k",
+        str(top_k),
+        "--seed",
+        str(seed),
+        "--checkpoint",
+        checkpoint,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     while chunk := proc.stdout.read1(256):

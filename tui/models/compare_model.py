@@ -72,8 +72,9 @@ class CompareFeed(Source[CompareUpdate]):
     def __init__(self, store: st.Store, run_ids: list[str]) -> None:
         self.store = store
         self.run_ids = run_ids
-        self.tails = {str(store.metrics_path(run_id)): (run_id, st.LogTail(store.metrics_path(run_id)))
-                      for run_id in run_ids}
+        self.tails = {
+            str(store.metrics_path(run_id)): (run_id, st.LogTail(store.metrics_path(run_id))) for run_id in run_ids
+        }
         self.first = True
 
     def paths(self) -> list[str]:

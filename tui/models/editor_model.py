@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from engine.core import config as cfgmod
 from engine.core import estimate as est
 from engine.store import runs as st
 
 FORM_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
-    (g, tuple(cfgmod.fields_in_group(g))) for g in cfgmod.GROUPS)
+    (g, tuple(cfgmod.fields_in_group(g))) for g in cfgmod.GROUPS
+)
 CHOICES: dict[str, tuple[str, ...]] = {
     "dtype": cfgmod.DTYPES,
     "tokenizer": cfgmod.TOKENIZERS_BUILTIN + cfgmod.TIKTOKEN_ENCODINGS,
@@ -67,6 +69,7 @@ def check_form(texts: Mapping[str, str], caps: cfgmod.DeviceCaps | None = None) 
 
 # -- the device and its measured speed -------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Device:
     """What the engine will train on: a GPU (NVML) or this machine's CPU and RAM."""
@@ -89,7 +92,7 @@ def engine_device(store: st.Store) -> Device:
 
     found = {g.index: g for g in gpus()}
     engine = eng.local_engine(store)
-    serving = [i for i in (engine.data.get("gpus", []) if engine else found) if i in found]
+    serving = [i for i in (engine.record.gpus if engine else found) if i in found]
     if serving:
         g = found[serving[0]]
         return Device(g.name, "cuda", g.total_bytes, est.peak_flops_for(g.name))
@@ -107,8 +110,13 @@ class Calibration:
 def calibrate(store: st.Store, device_name: str) -> Calibration | None:
     done = []
     for run_id, status in store.statuses().items():
-        if (isinstance(status, st.Status) and status.state == st.RunState.DONE and status.device == device_name
-                and status.tokens_per_s is not None and status.vocab_size):
+        if (
+            isinstance(status, st.Status)
+            and status.state == st.RunState.DONE
+            and status.device == device_name
+            and status.tokens_per_s is not None
+            and status.vocab_size
+        ):
             done.append((run_id, status))
     achieved = []
     for run_id, status in sorted(done, reverse=True)[:CALIBRATION_RUNS]:
@@ -124,6 +132,7 @@ def calibrate(store: st.Store, device_name: str) -> Calibration | None:
 
 # -- the estimate panel ----------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Line:
     label: str
@@ -132,8 +141,9 @@ class Line:
     style: str = ""
 
 
-def estimate_lines(cfg: cfgmod.RunConfig, vocab: int, device: Device | None,
-                   calibration: Calibration | None) -> list[Line]:
+def estimate_lines(
+    cfg: cfgmod.RunConfig, vocab: int, device: Device | None, calibration: Calibration | None
+) -> list[Line]:
     caps = cfgmod.DeviceCaps(cuda_count=1 if device and device.kind == "cuda" else 0, cuda_bf16=True)
     dtype = cfgmod.resolved_dtype(cfg, caps)
     e = est.estimate(cfg, vocab, dtype)
@@ -155,19 +165,24 @@ def _memory_line(total: int, dtype: str, device: Device | None) -> Line:
     share = total / device.memory if device.memory else 0.0
     style = "red" if share > 0.9 else "yellow" if share > 0.6 else "green"
     verdict = "does not fit in" if share > 1 else "under 1% of" if share < 0.01 else f"{share:.0%} of"
-    return Line("memory", est.human_bytes(total),
-                f"{verdict} {est.human_bytes(device.memory)} {device.memory_label} ({dtype})", style)
+    return Line(
+        "memory",
+        est.human_bytes(total),
+        f"{verdict} {est.human_bytes(device.memory)} {device.memory_label} ({dtype})",
+        style,
+    )
 
 
-def _time_line(cfg: cfgmod.RunConfig, e: est.Estimate, device: Device | None,
-               calibration: Calibration | None) -> Line:
+def _time_line(cfg: cfgmod.RunConfig, e: est.Estimate, device: Device | None, calibration: Calibration | None) -> Line:
     if calibration is not None:
         rate = calibration.flops_per_s / e.flops_per_token
         runs = f"{calibration.runs} finished run{'s' if calibration.runs > 1 else ''}"
-        return Line("time", est.human_seconds(e.seconds_at(rate)),
-                    f"at {rate:,.0f} tok/s, measured from {runs} here")
+        return Line("time", est.human_seconds(e.seconds_at(rate)), f"at {rate:,.0f} tok/s, measured from {runs} here")
     if device is not None and device.peak_flops:
         rate = device.peak_flops * ASSUMED_GPU_MFU / e.flops_per_token
-        return Line("time", est.human_seconds(e.seconds_at(rate)),
-                    f"at {ASSUMED_GPU_MFU:.0%} MFU (no finished run here to measure from yet)")
+        return Line(
+            "time",
+            est.human_seconds(e.seconds_at(rate)),
+            f"at {ASSUMED_GPU_MFU:.0%} MFU (no finished run here to measure from yet)",
+        )
     return Line("time", "unknown", "no finished run on this device yet to measure speed from")

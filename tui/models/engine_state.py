@@ -22,13 +22,15 @@ class EngineState:
     def describe(self) -> str:
         if self.alive:
             many = f" (+{self.engines - 1} more)" if self.engines > 1 else ""
-            return (f"engine ● pid {self.pid}{many} · {self.device} · {self.running}/{self.slots} running"
-                    f" · {self.queued} queued")
+            return (
+                f"engine ● pid {self.pid}{many} · {self.device} · {self.running}/{self.slots} running"
+                f" · {self.queued} queued"
+            )
         why = f" ({self.note})" if self.note else ""
         return f"engine ○ none{why} · {self.queued} queued"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def gpu_names() -> dict[int, str]:
     """NVML's names for this machine's GPUs (asked once: they do not change under us)."""
     from engine.serve.devices import gpus
@@ -52,8 +54,15 @@ def read_engine_state(store: st.Store, note: str = "") -> EngineState:
     if not live:
         return EngineState(queued=queued, note=note)
     local = next((e for e in live if e.host == eng.this_host()), live[0])
-    gpu_ids = [int(g) for g in local.data.get("gpus", []) if isinstance(g, int)]
-    running = sum(len(e.data.get("running", [])) for e in live)
-    slots = sum(int(e.data.get("slots", 0)) for e in live)
-    return EngineState(alive=True, pid=local.pid, engines=len(live), device=device_label(gpu_ids),
-                       slots=slots, running=running, queued=queued)
+    gpu_ids = local.record.gpus
+    running = sum(len(e.record.running) for e in live)
+    slots = sum(e.record.slots for e in live)
+    return EngineState(
+        alive=True,
+        pid=local.pid,
+        engines=len(live),
+        device=device_label(gpu_ids),
+        slots=slots,
+        running=running,
+        queued=queued,
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from engine.store import runs as st
 from engine.store import table as trial
@@ -42,8 +41,11 @@ class RunsReader(Source[dict[str, Row]]):
             out[run_id] = row
         for gone in self._cache.keys() - out.keys():
             del self._cache[gone]
-        self._paths = [self.root, *self._unlisted_dirs(out),
-                       *(os.path.join(self.root, run_id, name) for run_id in out for name in RUN_FILES)]
+        self._paths = [
+            self.root,
+            *self._unlisted_dirs(out),
+            *(os.path.join(self.root, run_id, name) for run_id in out for name in RUN_FILES),
+        ]
         return out
 
     def _unlisted_dirs(self, listed: dict[str, Row]) -> list[str]:
@@ -51,8 +53,7 @@ class RunsReader(Source[dict[str, Row]]):
         # mkdir that changed the root: watch the directory itself until then.
         try:
             with os.scandir(self.root) as entries:
-                return [e.path for e in entries
-                        if e.name not in listed and not e.name.startswith(".") and e.is_dir()]
+                return [e.path for e in entries if e.name not in listed and not e.name.startswith(".") and e.is_dir()]
         except OSError:
             return []
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from rich.text import Text
 
-from engine.store.schema import BROKEN, RunState
-from engine.store import table as trial
 from engine.core.estimate import human_count, human_seconds
+from engine.store import table as trial
+from engine.store.schema import BROKEN, RunState
 
 Row = trial.Row
 
@@ -116,8 +117,20 @@ def _time_cell(r: Row) -> str:
     return human_seconds(r.duration_s) if r.duration_s is not None else "-"
 
 
-NUMERIC = frozenset({"n_layer", "n_head", "n_embd", "block_size", "learning_rate", "params", "best_val_loss",
-                     "val_ppl", "tokens_per_s", "time"})
+NUMERIC = frozenset(
+    {
+        "n_layer",
+        "n_head",
+        "n_embd",
+        "block_size",
+        "learning_rate",
+        "params",
+        "best_val_loss",
+        "val_ppl",
+        "tokens_per_s",
+        "time",
+    }
+)
 
 
 def cells(r: Row, best: bool = False, selected: bool = False) -> dict[str, Text]:
@@ -145,12 +158,14 @@ def cells(r: Row, best: bool = False, selected: bool = False) -> dict[str, Text]
         "name": Text(label(r), style="bold" if best else ""),
     }
     for key, value in plain.items():
-        out[key] = Text(value, justify="right" if key in NUMERIC else "left",
-                        style="dim" if key == "note" and not r.note else "")
+        out[key] = Text(
+            value, justify="right" if key in NUMERIC else "left", style="dim" if key == "note" and not r.note else ""
+        )
     return {key: out[key] for key in COLUMN_KEYS}
 
 
 # -- filtering --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RunFilter:
@@ -185,5 +200,15 @@ def parse_filter(text: str) -> RunFilter:
     return RunFilter(tuple(words), tuple(states), tuple(sweeps))
 
 
-__all__ = ["COLUMNS", "COLUMN_KEYS", "Column", "Row", "RunFilter", "cells", "label",
-           "parse_filter", "sort_order", "val_ppl"]
+__all__ = [
+    "COLUMNS",
+    "COLUMN_KEYS",
+    "Column",
+    "Row",
+    "RunFilter",
+    "cells",
+    "label",
+    "parse_filter",
+    "sort_order",
+    "val_ppl",
+]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 NAN = float("nan")
 
@@ -25,7 +26,7 @@ class Table:
                 col = self.columns[key] = [NAN] * self.rows
             col.append(float(value))
         self.rows += 1
-        for key, col in self.columns.items():
+        for col in self.columns.values():
             if len(col) < self.rows:
                 col.append(NAN)
         self.last = record
@@ -65,8 +66,7 @@ class RunSeries:
         return int(max(steps)) if steps else 0
 
 
-def points(xs: list[float], ys: list[float], limit: int = 240,
-           scale: float = 1.0) -> tuple[list[float], list[float]]:
+def points(xs: list[float], ys: list[float], limit: int = 240, scale: float = 1.0) -> tuple[list[float], list[float]]:
     """At most about `limit` finite (x, y * scale) pairs, evenly strided with the last point
     kept. A chart a few dozen cells wide shows no more, and both the stride (a C-speed slice)
     and plotting then cost by the points drawn, not by the length of the run."""
@@ -74,6 +74,6 @@ def points(xs: list[float], ys: list[float], limit: int = 240,
     if n == 0:
         return [], []
     stride = max(1, math.ceil(n / limit))
-    sx, sy = xs[n - 1::-stride][::-1], ys[n - 1::-stride][::-1]
+    sx, sy = xs[n - 1 :: -stride][::-1], ys[n - 1 :: -stride][::-1]
     pairs = [(x, y * scale) for x, y in zip(sx, sy) if math.isfinite(x) and math.isfinite(y)]
     return [p[0] for p in pairs], [p[1] for p in pairs]

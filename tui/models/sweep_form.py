@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import dataclasses
 
-from engine.core.errors import GptTuiError
 from engine.core import config as cfgmod
 from engine.core import estimate as est
+from engine.core.errors import GptTuiError
 from engine.store import runs as st
-from engine.sweeps import spec as sw
-from engine.sweeps import plan as sp
 from engine.store import throughput
+from engine.sweeps import plan as sp
+from engine.sweeps import spec as sw
 
 
 @dataclasses.dataclass(frozen=True)
 class PlanEstimate:
-    seconds: list[float | None]   # per planned trial
-    params: list[str]             # each trial's parameter count, for a person
-    total: float | None           # the sweep (TPE: its trial budget at the base's cost)
-    why_unknown: str              # when total is None
+    seconds: list[float | None]  # per planned trial
+    params: list[str]  # each trial's parameter count, for a person
+    total: float | None  # the sweep (TPE: its trial budget at the base's cost)
+    why_unknown: str  # when total is None
     measured: throughput.Measured | None
 
     def summary(self, plan: sp.Plan) -> str:
@@ -27,8 +27,10 @@ class PlanEstimate:
         count = f"{len(plan.trials)} trial(s)" if spec.method != "tpe" else f"up to {spec.trial_cap} trial(s)"
         if self.total is None:
             return f"{count}; estimated total time unknown: {self.why_unknown}"
-        return (f"{count}; estimated total time {est.human_seconds(self.total)} "
-                f"({self.measured.describe()}, scaled by each trial's FLOPs)")
+        return (
+            f"{count}; estimated total time {est.human_seconds(self.total)} "
+            f"({self.measured.describe()}, scaled by each trial's FLOPs)"
+        )
 
 
 def estimate_plan(store: st.Store, plan: sp.Plan) -> PlanEstimate:
@@ -39,8 +41,11 @@ def estimate_plan(store: st.Store, plan: sp.Plan) -> PlanEstimate:
         total = None if seconds is None else seconds * (plan.spec.trial_cap or 0)
     else:
         total = None if any(c[0] is None for c in costs) else sum(c[0] for c in costs)
-    why = ("no finished run on this machine yet to measure its speed (finish one, e.g. `make quickstart`)"
-           if measured is None else "a trial's vocabulary is unknown")
+    why = (
+        "no finished run on this machine yet to measure its speed (finish one, e.g. `make quickstart`)"
+        if measured is None
+        else "a trial's vocabulary is unknown"
+    )
     return PlanEstimate([c[0] for c in costs], [c[1] for c in costs], total, why, measured)
 
 
@@ -56,8 +61,12 @@ def trial_cost(store: st.Store, cfg: cfgmod.RunConfig, m: throughput.Measured | 
 
 
 def describe(spec: sw.SweepSpec) -> str:
-    what = {"grid": "grid over", "random": f"{spec.n_trials} random draws of", "tpe": "TPE search of",
-            "list": "hand-picked trials of"}[spec.method]
+    what = {
+        "grid": "grid over",
+        "random": f"{spec.n_trials} random draws of",
+        "tpe": "TPE search of",
+        "list": "hand-picked trials of",
+    }[spec.method]
     parts = [f"{what} {' x '.join(spec.swept)}"]
     if spec.keep_effective_batch:
         parts.append("effective batch kept")

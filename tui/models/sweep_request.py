@@ -21,12 +21,12 @@ METHODS = ("grid", "random", "tpe", "file")
 class SweepRequest:
     """None and the empty tuple mean "not given": the file's value, else the spec's default."""
 
-    method: str                         # grid, random, tpe, or file (a sweep TOML file)
-    params: tuple[str, ...] = ()        # NAME=VALUES texts; not for a file
-    file: Path | None = None            # the sweep file, for method "file"
+    method: str  # grid, random, tpe, or file (a sweep TOML file)
+    params: tuple[str, ...] = ()  # NAME=VALUES texts; not for a file
+    file: Path | None = None  # the sweep file, for method "file"
     preset: str | None = None
     config: Path | None = None
-    overrides: tuple[str, ...] = ()     # key=value texts, applied in order after preset and config
+    overrides: tuple[str, ...] = ()  # key=value texts, applied in order after preset and config
     name: str | None = None
     n_trials: int | None = None
     seed: int | None = None
@@ -59,8 +59,13 @@ class SweepRequest:
             problems.extend(e.problems)
         if problems or base is None:
             raise ConfigError(problems, "sweep")
-        spec = sw.SweepSpec(id=sf.new_id(store, self.name or self.method), method=self.method, params=params,
-                            base=base.to_dict(), preset=self.preset or "")
+        spec = sw.SweepSpec(
+            id=sf.new_id(store, self.name or self.method),
+            method=self.method,
+            params=params,
+            base=base.to_dict(),
+            preset=self.preset or "",
+        )
         return self.applied(spec)
 
     def spec_from_file(self, store: st.Store) -> sw.SweepSpec:
@@ -73,26 +78,44 @@ class SweepRequest:
         spec = sw.from_toml(text, source=str(path), default_id=sw.slug(path.stem) or "sweep", check=False)
         preset = self.preset or spec.preset
         start = cfgmod.preset(preset) if preset else cfgmod.DEFAULTS
-        data = {**spec.base, **(cfgmod.read_mapping(self.config) if self.config else {}),
-                **cfgmod.overrides_to_mapping(self.overrides)}
+        data = {
+            **spec.base,
+            **(cfgmod.read_mapping(self.config) if self.config else {}),
+            **cfgmod.overrides_to_mapping(self.overrides),
+        }
         base = cfgmod.from_mapping(data, start, source=f"{path} [base]")
-        spec = dataclasses.replace(spec, id=sf.new_id(store, self.name or spec.id), preset=preset,
-                                   base=base.to_dict())
+        spec = dataclasses.replace(spec, id=sf.new_id(store, self.name or spec.id), preset=preset, base=base.to_dict())
         return self.applied(spec)
 
     def applied(self, spec: sw.SweepSpec) -> sw.SweepSpec:
         """The options given win over the file's (or the defaults)."""
-        changes = {k: v for k, v in (("n_trials", self.n_trials), ("seed", self.seed), ("max_trials", self.max_trials),
-                                     ("parallel", self.parallel), ("scale_lr_with_batch", self.scale_lr))
-                   if v is not None}
+        changes = {
+            k: v
+            for k, v in (
+                ("n_trials", self.n_trials),
+                ("seed", self.seed),
+                ("max_trials", self.max_trials),
+                ("parallel", self.parallel),
+                ("scale_lr_with_batch", self.scale_lr),
+            )
+            if v is not None
+        }
         if self.keep_effective_batch:
             changes["keep_effective_batch"] = True
         if self.max_hours is not None:
             if not self.max_hours > 0:
                 raise ConfigError([Problem("--max-hours", f"must be above 0, got {self.max_hours}")])
             changes["max_total_seconds"] = self.max_hours * 3600.0
-        es = {k: v for k, v in (("rule", self.early_stop), ("n_startup", self.early_stop_startup),
-                                ("min_step", self.early_stop_min_step), ("eta", self.early_stop_eta)) if v is not None}
+        es = {
+            k: v
+            for k, v in (
+                ("rule", self.early_stop),
+                ("n_startup", self.early_stop_startup),
+                ("min_step", self.early_stop_min_step),
+                ("eta", self.early_stop_eta),
+            )
+            if v is not None
+        }
         if es:
             changes["early_stopping"] = dataclasses.replace(spec.early_stopping, **es)
         return dataclasses.replace(spec, **changes)
@@ -100,11 +123,21 @@ class SweepRequest:
     def command_line(self) -> str:
         """The `gpt-tui sweep` command that asks for this sweep (the sweep screen shows it)."""
         parts = ["gpt-tui", "sweep", self.method, *([str(self.file)] if self.method == "file" else self.params)]
-        for flag, key in (("--preset", "preset"), ("--config", "config"), ("--name", "name"), ("-n", "n_trials"),
-                          ("--seed", "seed"), ("--scale-lr", "scale_lr"), ("--early-stop", "early_stop"),
-                          ("--early-stop-startup", "early_stop_startup"),
-                          ("--early-stop-min-step", "early_stop_min_step"), ("--early-stop-eta", "early_stop_eta"),
-                          ("--max-trials", "max_trials"), ("--max-hours", "max_hours"), ("--parallel", "parallel")):
+        for flag, key in (
+            ("--preset", "preset"),
+            ("--config", "config"),
+            ("--name", "name"),
+            ("-n", "n_trials"),
+            ("--seed", "seed"),
+            ("--scale-lr", "scale_lr"),
+            ("--early-stop", "early_stop"),
+            ("--early-stop-startup", "early_stop_startup"),
+            ("--early-stop-min-step", "early_stop_min_step"),
+            ("--early-stop-eta", "early_stop_eta"),
+            ("--max-trials", "max_trials"),
+            ("--max-hours", "max_hours"),
+            ("--parallel", "parallel"),
+        ):
             if getattr(self, key) not in (None, ""):
                 parts += [flag, str(getattr(self, key))]
         for override in self.overrides:

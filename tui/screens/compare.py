@@ -81,8 +81,10 @@ class CompareScreen(WatchedScreen):
 
     def draw_chart(self) -> None:
         x = "tokens" if self.by_tokens else "steps"
-        lines = [Line(c.label, getattr(c, x), c.val_loss, COLORS[i % len(COLORS)])
-                 for i, c in enumerate(self.curves.values())]
+        lines = [
+            Line(c.label, getattr(c, x), c.val_loss, COLORS[i % len(COLORS)])
+            for i, c in enumerate(self.curves.values())
+        ]
         self.query_one("#compare-chart", LineChart).show(lines, "tokens seen" if self.by_tokens else "step")
 
     def action_toggle_axis(self) -> None:

@@ -14,11 +14,11 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
-from engine.core.errors import GptTuiError
 from engine.core import config as cfgmod
-from engine.store import control
-from engine.data.tokenize import vocab_size_for
+from engine.core.errors import GptTuiError
 from engine.core.presets import PRESETS
+from engine.data.tokenize import vocab_size_for
+from engine.store import control
 from tui.models import editor_model as em
 from tui.widgets import EngineBar, EstimatePanel, FieldRow
 
@@ -45,8 +45,9 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
             self.device, self.caps, self.calibration = device, caps, calibration
 
     class EstimateRead(Message):
-        def __init__(self, config: cfgmod.RunConfig, lines: list[em.Line] | None, error: str = "",
-                     measured: tuple = (None, None)) -> None:
+        def __init__(
+            self, config: cfgmod.RunConfig, lines: list[em.Line] | None, error: str = "", measured: tuple = (None, None)
+        ) -> None:
             super().__init__()
             self.config, self.lines, self.error, self.measured = config, lines, error, measured
 
@@ -77,8 +78,13 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
                 presets = [(name, name) for name in PRESETS]
                 with Horizontal(classes="side-line"):
                     yield Label("preset", classes="side-label")
-                    yield Select(presets, prompt="(from run)" if self.origin else "preset…",
-                                 value=Select.NULL if self.origin else DEFAULT_PRESET, compact=True, id="preset")
+                    yield Select(
+                        presets,
+                        prompt="(from run)" if self.origin else "preset…",
+                        value=Select.NULL if self.origin else DEFAULT_PRESET,
+                        compact=True,
+                        id="preset",
+                    )
                 with Horizontal(classes="side-line"):
                     yield Label("name", classes="side-label")
                     yield Input(placeholder="optional, part of the run id", id="run-name", compact=True)
@@ -137,7 +143,8 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
         if widget_id.startswith("f-"):
             name = widget_id[2:]
             self.query_one("#field-help", Static).update(
-                f"[b]{name}[/] ({cfgmod.field_group(name)}): {cfgmod.field_help(name)}")
+                f"[b]{name}[/] ({cfgmod.field_group(name)}): {cfgmod.field_help(name)}"
+            )
 
     # -- presets -----------------------------------------------------------------------
     @on(Select.Changed, "#preset")
@@ -179,8 +186,9 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
 
     @on(EstimateRead)
     def estimate_read(self, message: EstimateRead) -> None:
-        if message.config != self.config or (message.lines is not None
-                                             and message.measured != (self.device, self.calibration)):
+        if message.config != self.config or (
+            message.lines is not None and message.measured != (self.device, self.calibration)
+        ):
             return  # typed over since, or made before the device was read: a newer one follows
         panel = self.query_one("#estimates", EstimatePanel)
         if message.lines is None:

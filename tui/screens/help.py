@@ -29,8 +29,13 @@ def key_label(keys: str) -> str:
 
 
 def bindings_table(title: str, bindings: list, current: bool = False) -> Table:
-    t = Table(title=Text(title + ("  (this screen)" if current else ""), style="bold"), title_justify="left",
-              show_header=False, box=None, padding=(0, 2))
+    t = Table(
+        title=Text(title + ("  (this screen)" if current else ""), style="bold"),
+        title_justify="left",
+        show_header=False,
+        box=None,
+        padding=(0, 2),
+    )
     t.add_column(style="bold cyan", no_wrap=True, min_width=10)
     t.add_column()
     for b in bindings:
@@ -50,16 +55,24 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog", id="help"):
-            yield Label("Keys  (esc closes; ctrl+p opens the command palette; the mouse works too)",
-                        classes="dialog-title")
+            yield Label(
+                "Keys  (esc closes; ctrl+p opens the command palette; the mouse works too)", classes="dialog-title"
+            )
             for module, name, title in SCREENS:
                 if importlib.util.find_spec(module) is None:
                     continue
                 screen = getattr(importlib.import_module(module), name)
                 yield Static(bindings_table(title, screen.BINDINGS, screen is self.current))
-            yield Static(bindings_table("everywhere", [*type(self.app).BINDINGS,
-                                                       Binding("ctrl+p", "palette", "command palette"),
-                                                       Binding("ctrl+q", "quit", "quit")]))
+            yield Static(
+                bindings_table(
+                    "everywhere",
+                    [
+                        *type(self.app).BINDINGS,
+                        Binding("ctrl+p", "palette", "command palette"),
+                        Binding("ctrl+q", "quit", "quit"),
+                    ],
+                )
+            )
             yield Label(f"store: {self.app.store.root.resolve()}", classes="dialog-hint")
 
     def action_close(self) -> None:

@@ -78,8 +78,10 @@ class MonitorScreen(WatchedScreen):
         state = s.state
         badge, style = STATE_BADGES.get(state, (state, ""))
         name, device = s.name, s.device
-        _show(self.query_one("#run-title", Static),
-              f"[{style}]{badge}[/]  [b]{name}[/] {self.run_id}" + (f"  [dim]on {device}[/]" if device else ""))
+        _show(
+            self.query_one("#run-title", Static),
+            f"[{style}]{badge}[/]  [b]{name}[/] {self.run_id}" + (f"  [dim]on {device}[/]" if device else ""),
+        )
         step = max(self.series.step, s.step)
         max_iters = s.max_iters
         if state == st.RunState.RUNNING and s.eta_s is not None:

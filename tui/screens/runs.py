@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -55,8 +55,11 @@ class RunsScreen(WatchedScreen):
     def compose(self) -> ComposeResult:
         yield EngineBar("runs")
         yield RunTable(id="runs")
-        yield Input(placeholder="filter: words  state:running  sweep:NAME   (enter keeps it, esc clears)",
-                    id="filter", compact=True)
+        yield Input(
+            placeholder="filter: words  state:running  sweep:NAME   (enter keeps it, esc clears)",
+            id="filter",
+            compact=True,
+        )
         yield Static("", id="runs-summary")
         yield Footer(compact=True)
 
@@ -160,19 +163,22 @@ class RunsScreen(WatchedScreen):
         from tui.screens.confirm import ConfirmScreen
 
         if run_id := self.current():
+
             def confirmed(yes: bool | None) -> None:
                 if yes:
                     self.act(control.delete, run_id)
-            self.app.push_screen(ConfirmScreen(f"Delete run {run_id} and all its files?", "delete"),
-                                 callback=confirmed)
+
+            self.app.push_screen(ConfirmScreen(f"Delete run {run_id} and all its files?", "delete"), callback=confirmed)
 
     def action_note(self) -> None:
         from tui.screens.note import NoteScreen
 
         if run_id := self.current():
+
             def noted(text: str | None) -> None:
                 if text is not None:
                     self.act(lambda store, rid: control.set_note(store, rid, text), run_id)
+
             note = self.table.rows_by_id[run_id].note
             self.app.push_screen(NoteScreen(f"Note for {run_id}", note), callback=noted)
 
@@ -197,6 +203,7 @@ class RunsScreen(WatchedScreen):
             if key is not None:
                 self.table.sort_by(key)
                 self.show_summary()
+
         self.app.push_screen(SortScreen(self.table.order), callback=chosen)
 
     def action_filter(self) -> None:

@@ -19,11 +19,26 @@ from textual.widgets import Button, Footer, Input, Label, Log, Select, Static
 from tui.widgets import EngineBar
 
 
-def sample_command(run_dir: str, prompt: str, tokens: int, temperature: float, top_k: int,
-                   checkpoint: str) -> list[str]:
+def sample_command(
+    run_dir: str, prompt: str, tokens: int, temperature: float, top_k: int, checkpoint: str
+) -> list[str]:
     """The same command `gpt-tui sample` runs."""
-    return [sys.executable, "-m", "engine.train.sample", run_dir, "--prompt", prompt, "--tokens", str(tokens),
-            "--temperature", str(temperature), "--top-k", str(top_k), "--checkpoint", checkpoint]
+    return [
+        sys.executable,
+        "-m",
+        "engine.train.sample",
+        run_dir,
+        "--prompt",
+        prompt,
+        "--tokens",
+        str(tokens),
+        "--temperature",
+        str(temperature),
+        "--top-k",
+        str(top_k),
+        "--checkpoint",
+        checkpoint,
+    ]
 
 
 class SampleScreen(Screen[None]):
@@ -50,8 +65,9 @@ class SampleScreen(Screen[None]):
             yield Input("0.8", id="temperature", compact=True, type="number", classes="sample-number")
             yield Label("top-k", classes="sample-label")
             yield Input("200", id="top-k", compact=True, type="integer", classes="sample-number")
-            yield Select([("best", "best"), ("last", "last")], value="best", allow_blank=False, compact=True,
-                         id="checkpoint")
+            yield Select(
+                [("best", "best"), ("last", "last")], value="best", allow_blank=False, compact=True, id="checkpoint"
+            )
             yield Button("generate ^g", id="generate", variant="primary", compact=True)
         yield Log(id="sample-out")
         yield Static("", id="sample-status")
@@ -74,8 +90,14 @@ class SampleScreen(Screen[None]):
             self.show_status("tokens and top-k must be whole numbers, temperature a number", "red")
             return
         run_dir = str(self.app.store.run_dir(self.run_id).resolve())
-        cmd = sample_command(run_dir, self.query_one("#prompt", Input).value, tokens, temperature, top_k,
-                             str(self.query_one("#checkpoint", Select).value))
+        cmd = sample_command(
+            run_dir,
+            self.query_one("#prompt", Input).value,
+            tokens,
+            temperature,
+            top_k,
+            str(self.query_one("#checkpoint", Select).value),
+        )
         self.query_one("#sample-out", Log).clear()
         self.stream(cmd)
 
@@ -91,8 +113,12 @@ class SampleScreen(Screen[None]):
         self.show_status("loading the checkpoint…", "yellow")
         out = self.query_one("#sample-out", Log)
         proc = await asyncio.create_subprocess_exec(
-            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            stdin=asyncio.subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            *cmd,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
             first = True

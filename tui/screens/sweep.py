@@ -17,12 +17,12 @@ from textual.screen import Screen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
-from engine.core.errors import GptTuiError
 from engine.core import config as cfgmod
-from engine.sweeps import spec as sw
-from engine.sweeps import files as sf
 from engine.core.config import ConfigError
+from engine.core.errors import GptTuiError
 from engine.core.presets import PRESETS
+from engine.sweeps import files as sf
+from engine.sweeps import spec as sw
 from tui.models import sweep_form as form
 from tui.models.sweep_request import SweepRequest
 from tui.widgets import EngineBar
@@ -31,9 +31,13 @@ PARAM_ROWS = 4
 DEFAULT_PRESET = "quickstart"
 METHODS = ("grid", "random", "tpe")
 NUMBERS = {  # input id -> (the SweepRequest field it fills, its type)
-    "sweep-n": ("n_trials", int), "sweep-seed": ("seed", int), "sweep-parallel": ("parallel", int),
-    "sweep-startup": ("early_stop_startup", int), "sweep-min-step": ("early_stop_min_step", int),
-    "sweep-max-trials": ("max_trials", int), "sweep-max-hours": ("max_hours", float),
+    "sweep-n": ("n_trials", int),
+    "sweep-seed": ("seed", int),
+    "sweep-parallel": ("parallel", int),
+    "sweep-startup": ("early_stop_startup", int),
+    "sweep-min-step": ("early_stop_min_step", int),
+    "sweep-max-trials": ("max_trials", int),
+    "sweep-max-hours": ("max_hours", float),
 }
 
 
@@ -78,30 +82,52 @@ class SweepScreen(Screen[str | None]):
         yield EngineBar("new sweep")
         with VerticalScroll(id="form"):
             yield Label("what to search", classes="group-title")
-            yield line("method", Select([(m, m) for m in METHODS], value="grid", allow_blank=False,
-                                        id="sweep-method", compact=True))
-            yield line("base preset", Select([(p, p) for p in PRESETS], value=DEFAULT_PRESET, allow_blank=False,
-                                             id="sweep-preset", compact=True))
+            yield line(
+                "method",
+                Select([(m, m) for m in METHODS], value="grid", allow_blank=False, id="sweep-method", compact=True),
+            )
+            yield line(
+                "base preset",
+                Select(
+                    [(p, p) for p in PRESETS], value=DEFAULT_PRESET, allow_blank=False, id="sweep-preset", compact=True
+                ),
+            )
             yield line("base changes", Input(placeholder="key=value ... (as --set)", id="sweep-set", compact=True))
-            yield Label("hyperparameters: a,b,c choices · lo:hi uniform · log:lo:hi · int:lo:hi",
-                        classes="group-title")
+            yield Label("hyperparameters: a,b,c choices · lo:hi uniform · log:lo:hi · int:lo:hi", classes="group-title")
             for i in range(PARAM_ROWS):
-                yield line(f"parameter {i + 1}",
-                           Input(placeholder="e.g. learning_rate", id=f"param-{i}", classes="sweep-param", compact=True,
-                                 suggester=SuggestFromList(list(cfgmod.FIELDS), case_sensitive=True)),
-                           Input(placeholder="values or range", id=f"values-{i}", classes="sweep-values", compact=True))
+                yield line(
+                    f"parameter {i + 1}",
+                    Input(
+                        placeholder="e.g. learning_rate",
+                        id=f"param-{i}",
+                        classes="sweep-param",
+                        compact=True,
+                        suggester=SuggestFromList(list(cfgmod.FIELDS), case_sensitive=True),
+                    ),
+                    Input(placeholder="values or range", id=f"values-{i}", classes="sweep-values", compact=True),
+                )
             yield Label("trials", classes="group-title")
             yield line("n (random, tpe)", number("sweep-n", "20"))
             yield line("seed", number("sweep-seed", "0"))
             yield line("in flight (tpe)", number("sweep-parallel", "1"))
             yield Label("the seed's rules", classes="group-title")
-            yield line("batch", Checkbox("keep the effective batch (accumulation follows)", id="sweep-keep-batch",
-                                         compact=True))
-            yield line("scale LR", Select([(r, r) for r in sw.LR_SCALINGS], value="none", allow_blank=False,
-                                          id="sweep-scale-lr", compact=True))
+            yield line(
+                "batch",
+                Checkbox("keep the effective batch (accumulation follows)", id="sweep-keep-batch", compact=True),
+            )
+            yield line(
+                "scale LR",
+                Select(
+                    [(r, r) for r in sw.LR_SCALINGS], value="none", allow_blank=False, id="sweep-scale-lr", compact=True
+                ),
+            )
             yield Label("early stopping and budgets", classes="group-title")
-            yield line("early stopping", Select([(r, r) for r in sw.RULES], value="none", allow_blank=False,
-                                                id="sweep-early-stop", compact=True))
+            yield line(
+                "early stopping",
+                Select(
+                    [(r, r) for r in sw.RULES], value="none", allow_blank=False, id="sweep-early-stop", compact=True
+                ),
+            )
             yield line("after trials", number("sweep-startup", "3"))
             yield line("from step", number("sweep-min-step", "first eval"))
             yield line("max trials", number("sweep-max-trials", "no cap"))
@@ -138,12 +164,16 @@ class SweepScreen(Screen[str | None]):
                 numbers[key] = kind(text) if text else None
             except ValueError:
                 raise GptTuiError(f"{key.replace('_', ' ')}: {text!r} is not a number") from None
-        return SweepRequest(method=method, params=tuple(params),
-                            preset=str(self.query_one("#sweep-preset", Select).value),
-                            overrides=tuple(self.query_one("#sweep-set", Input).value.split()),
-                            name=self.query_one("#sweep-name", Input).value.strip() or None,
-                            keep_effective_batch=self.query_one("#sweep-keep-batch", Checkbox).value,
-                            **choices, **numbers)
+        return SweepRequest(
+            method=method,
+            params=tuple(params),
+            preset=str(self.query_one("#sweep-preset", Select).value),
+            overrides=tuple(self.query_one("#sweep-set", Input).value.split()),
+            name=self.query_one("#sweep-name", Input).value.strip() or None,
+            keep_effective_batch=self.query_one("#sweep-keep-batch", Checkbox).value,
+            **choices,
+            **numbers,
+        )
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -173,8 +203,9 @@ class SweepScreen(Screen[str | None]):
         estimate = form.estimate_plan(self.app.store, plan)
         lines = [f"[green]✔[/] sweep [b]{plan.spec.id}[/]: {form.describe(plan.spec)}", estimate.summary(plan)]
         if plan.skipped:
-            lines.append(f"[yellow]{len(plan.skipped)} invalid combination(s) skipped, e.g. "
-                         f"{escape(plan.skipped[0].reason)}[/]")
+            lines.append(
+                f"[yellow]{len(plan.skipped)} invalid combination(s) skipped, e.g. {escape(plan.skipped[0].reason)}[/]"
+            )
         self.command = command
         self.post_message(self.PlanRead(request, "\n".join(lines) + f"\n[dim]same as: {escape(command)}[/]", True))
 

@@ -29,8 +29,12 @@ class WatchedScreen(Screen[None]):
     watcher: StoreWatcher | None = None
 
     def start_watcher(self, source: Source, interval: float) -> None:
-        self.watcher = StoreWatcher(source, lambda: self.post_message(self.StoreChanged()), interval,
-                                    on_error=lambda err: self.post_message(self.WatchFailed(err)))
+        self.watcher = StoreWatcher(
+            source,
+            lambda: self.post_message(self.StoreChanged()),
+            interval,
+            on_error=lambda err: self.post_message(self.WatchFailed(err)),
+        )
         if self.app.screen is not self:
             self.watcher.pause()  # covered already: the first pass waits for resume
         self.watcher.start()

@@ -12,7 +12,17 @@ from tui.widgets.progress_line import ProgressLine
 from tui.widgets.readouts import Readouts
 from tui.widgets.run_table import RunTable
 
-__all__ = ["EngineBar", "EstimatePanel", "FieldRow", "Line", "LineChart", "ProgressLine", "Readouts", "RunCharts", "RunTable"]
+__all__ = [
+    "EngineBar",
+    "EstimatePanel",
+    "FieldRow",
+    "Line",
+    "LineChart",
+    "ProgressLine",
+    "Readouts",
+    "RunCharts",
+    "RunTable",
+]
 _LAZY = {"LineChart": "charts", "Line": "charts", "RunCharts": "run_charts"}
 
 

@@ -58,8 +58,14 @@ class LineChart(PlotextPlot):
                 continue
             drawn += 1
             marker = "hd" if len(xs) > 1 else "o"
-            plt.plot(xs, ys, label=line.label or None, color=line.color or COLORS[i % len(COLORS)],
-                     marker=marker, yside=line.yside)
+            plt.plot(
+                xs,
+                ys,
+                label=line.label or None,
+                color=line.color or COLORS[i % len(COLORS)],
+                marker=marker,
+                yside=line.yside,
+            )
         if ceiling is not None and drawn:
             plt.hline(ceiling, "red")
         if not drawn:

@@ -30,8 +30,14 @@ class FieldRow(Vertical):
             help_text = f"{' | '.join(CHOICES[name])} · {help_text}"
         with Horizontal(classes="field-line"):
             yield Label(name, classes="field-name")
-            yield Input(self.text, compact=True, id=f"f-{name}", classes="field-input",
-                        suggester=SuggestFromList(choices) if choices else None, tooltip=help_text)
+            yield Input(
+                self.text,
+                compact=True,
+                id=f"f-{name}",
+                classes="field-input",
+                suggester=SuggestFromList(choices) if choices else None,
+                tooltip=help_text,
+            )
             yield Label(help_text, classes="field-help")
         yield Static("", id=f"e-{name}", classes="field-error")
 

@@ -18,8 +18,7 @@ CHART_EVERY_S = 3.0
 CHART_BUDGET = 0.005  # of one core, for plotext's part; Textual's compositing about doubles it
 GIB, MIB = 2**30, 2**20
 # which record kinds each chart draws from
-SOURCES = {"loss": {"train", "eval"}, "ppl": {"eval"}, "lr": {"train"}, "speed": {"train"},
-           "memory": {"train"}}
+SOURCES = {"loss": {"train", "eval"}, "ppl": {"eval"}, "lr": {"train"}, "speed": {"train"}, "memory": {"train"}}
 
 
 class RunCharts(Grid):
@@ -89,8 +88,10 @@ class RunCharts(Grid):
 
     def _draw_loss(self, chart: LineChart) -> None:
         train, evals = self.series.train, self.series.eval
-        chart.show([Line("train", self._x(train), train.get("loss")),
-                    Line("val", self._x(evals), evals.get("val_loss"))], self.xlabel)
+        chart.show(
+            [Line("train", self._x(train), train.get("loss")), Line("val", self._x(evals), evals.get("val_loss"))],
+            self.xlabel,
+        )
 
     def _draw_ppl(self, chart: LineChart) -> None:
         evals = self.series.eval
@@ -113,9 +114,14 @@ class RunCharts(Grid):
         if train.has("mem_allocated"):
             total = train.last.get("mem_device_total")
             chart.title = "VRAM (GiB)" + (f" of {total / GIB:.0f} GiB" if total else "")
-            chart.show([Line(key.removeprefix("mem_"), self._x(train), train.get(key), scale=1 / GIB)
-                        for key in ("mem_allocated", "mem_reserved", "mem_peak")], self.xlabel,
-                       ceiling=total / GIB if total else None)
+            chart.show(
+                [
+                    Line(key.removeprefix("mem_"), self._x(train), train.get(key), scale=1 / GIB)
+                    for key in ("mem_allocated", "mem_reserved", "mem_peak")
+                ],
+                self.xlabel,
+                ceiling=total / GIB if total else None,
+            )
         else:
             chart.title = "process memory (CPU), MiB"
             chart.show([Line("", self._x(train), train.get("mem_rss"), "yellow", scale=1 / MIB)], self.xlabel)

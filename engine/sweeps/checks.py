@@ -1,0 +1,132 @@
+"""The checks of a sweep's own settings: method, trials, rules, budgets (its trials are plan()'s)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from engine.core import config as cfgmod
+from engine.core.config import Problem
+from engine.sweeps import distributions as dist
+
+METHODS = ("grid", "random", "tpe", "list")
+LR_SCALINGS = ("none", "linear", "sqrt")
+RULES = ("none", "median", "asha")
+OBJECTIVE = "final val loss"
+# More trials than this is a typo or an attack, not a sweep: planning alone would take hours.
+MAX_TRIALS = 10_000
+MAX_SWEEP_ID = 18  # so that `<sweep>-t001` fits the 24 characters of a run id's name part
+
+_SWEEP_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+
+def is_sweep_id(text: str) -> bool:
+    return bool(_SWEEP_ID.fullmatch(text)) and len(text) <= MAX_SWEEP_ID
+
+
+def check_spec(spec: Any) -> list[Problem]:
+    """Every problem with the sweep's own settings (the trials are checked by plan())."""
+    p: list[Problem] = []
+    if not is_sweep_id(spec.id):
+        p.append(
+            Problem(
+                "name",
+                f"sweep id {spec.id!r} must be lowercase letters, digits and '-', "
+                f"at most {MAX_SWEEP_ID} characters, e.g. 'lr-batch'",
+            )
+        )
+    if spec.method not in METHODS:
+        p.append(
+            Problem(
+                "method",
+                f"unknown method {spec.method!r}{cfgmod.suggest(spec.method, METHODS)} "
+                f"(choose from {', '.join(METHODS)})",
+            )
+        )
+    if spec.method == "list":
+        if not spec.trials:
+            p.append(Problem("trial", "method 'list' needs [[trial]] tables, one per trial"))
+        if spec.params:
+            p.append(Problem("params", "method 'list' takes its trials from [[trial]]; drop [params]"))
+        for i, t in enumerate(spec.trials, 1):
+            p.extend(Problem(f"trial {i}", str(q)) for q in _unknown_keys(t))
+    elif spec.method in METHODS:
+        if not spec.params:
+            p.append(Problem("params", "give at least one hyperparameter to sweep, e.g. learning_rate=1e-4,3e-4"))
+        if spec.method == "grid":
+            p.extend(
+                Problem(
+                    n,
+                    f"a grid needs a list of values, not the range {d.text()}; write e.g. "
+                    f"{n}={d.lo!r},{d.hi!r} or use random or tpe",
+                )
+                for n, d in spec.params.items()
+                if dist.grid_values(d) is None
+            )
+            sizes = [dist.grid_values(d) for d in spec.params.values()]
+            if all(v is not None for v in sizes) and math.prod(map(len, sizes)) > MAX_TRIALS:
+                p.append(
+                    Problem(
+                        "params",
+                        f"a grid of {math.prod(map(len, sizes)):,} combinations is more than "
+                        f"the {MAX_TRIALS:,} a sweep may hold; list fewer values, or use "
+                        "random or tpe with -n",
+                    )
+                )
+        elif spec.n_trials < 1:
+            p.append(Problem("n_trials", f"{spec.method} needs the number of trials (-n N), at least 1"))
+    if spec.scale_lr_with_batch not in LR_SCALINGS:
+        p.append(
+            Problem("scale_lr_with_batch", f"must be one of {', '.join(LR_SCALINGS)}, got {spec.scale_lr_with_batch!r}")
+        )
+    if spec.keep_effective_batch and "gradient_accumulation_steps" in spec.swept:
+        p.append(
+            Problem(
+                "gradient_accumulation_steps",
+                "keep_effective_batch sets it from batch_size; sweep one of the two, not both",
+            )
+        )
+    if spec.keep_effective_batch and isinstance(spec.params.get("batch_size"), dist.IntRange):
+        p.append(
+            Problem(
+                "batch_size",
+                "with keep_effective_batch, list batch sizes that divide the "
+                "effective batch (e.g. batch_size=4,8,12) rather than a range",
+            )
+        )
+    es = spec.early_stopping
+    if es.rule not in RULES:
+        p.append(
+            Problem(
+                "early_stopping",
+                f"unknown rule {es.rule!r}{cfgmod.suggest(es.rule, RULES)} (choose from {', '.join(RULES)})",
+            )
+        )
+    for name, value, low in (
+        ("n_startup", es.n_startup, 1),
+        ("min_step", es.min_step, 0),
+        ("eta", es.eta, 2),
+        ("n_trials", spec.n_trials, 0),
+        ("max_trials", spec.max_trials, 0),
+        ("parallel", spec.parallel, 1),
+        ("seed", spec.seed, 0),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            p.append(Problem(name, f"must be a whole number, at least {low}; got {value!r}"))
+        elif name in ("n_trials", "max_trials", "parallel") and value > MAX_TRIALS:
+            p.append(Problem(name, f"{value:,} is more than the {MAX_TRIALS:,} trials a sweep may hold"))
+    if not isinstance(spec.keep_effective_batch, bool):
+        p.append(Problem("keep_effective_batch", f"must be true or false, got {spec.keep_effective_batch!r}"))
+    if not (
+        isinstance(spec.max_total_seconds, (int, float))
+        and not isinstance(spec.max_total_seconds, bool)
+        and spec.max_total_seconds >= 0
+    ):
+        p.append(Problem("max_total_seconds", f"must be 0 (no limit) or more, got {spec.max_total_seconds!r}"))
+    return p
+
+
+def _unknown_keys(mapping: Mapping[str, Any]) -> list[Problem]:
+    return [cfgmod.unknown_key(k) for k in mapping if k not in cfgmod.FIELDS]
