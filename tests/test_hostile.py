@@ -20,7 +20,7 @@ from engine.store.logfile import LogTail, format_record, parse_records, read_log
 from engine.sweeps import distributions as dist
 from engine.sweeps import plan as sp
 from engine.sweeps import spec as sw
-from tests.test_cli import gpt_tui, tree
+from tests.tui.test_cli import gpt_tui, tree
 
 ROOT = Path(__file__).resolve().parents[1]
 FUZZ = settings(max_examples=250, deadline=2000, suppress_health_check=[HealthCheck.too_slow])

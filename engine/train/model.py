@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -163,14 +164,7 @@ class GPT(nn.Module):
         return torch.multinomial(probs, num_samples=1, generator=generator)[:, 0]
 
     @torch.no_grad()
-    def generate(
-        self,
-        idx: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, **sampling: Any) -> torch.Tensor:
         """`idx` (B, T) followed by `max_new_tokens` sampled tokens: (B, T + max_new_tokens)."""
-        new = list(self.stream(idx, max_new_tokens, temperature, top_k, generator))
+        new = list(self.stream(idx, max_new_tokens, **sampling))
         return torch.cat([idx, torch.stack(new, dim=1)], dim=1) if new else idx

@@ -10,9 +10,9 @@ import pytest
 
 from engine.store import control
 from engine.store import runs as st
-from tests.test_cli import gpt_tui
-from tests.test_engine import EngineProc, assert_logged_once, tiny, wait_all_ended
-from tests.test_worker import EXIT_FAILED, new_run, run_to_end
+from tests.serve.test_engine import EngineProc, assert_logged_once, tiny, wait_all_ended
+from tests.train.test_worker import EXIT_FAILED, new_run, run_to_end
+from tests.tui.test_cli import gpt_tui
 
 pytestmark = pytest.mark.slow
 

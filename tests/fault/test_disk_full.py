@@ -9,8 +9,8 @@ import pytest
 from engine.store import control
 from engine.store import runs as st
 from engine.train.faults import FSIZE_ENV
-from tests.test_cli import gpt_tui
-from tests.test_engine import EngineProc, assert_logged_once, steps_of, tiny, wait_all_ended
+from tests.serve.test_engine import EngineProc, assert_logged_once, steps_of, tiny, wait_all_ended
+from tests.tui.test_cli import gpt_tui
 
 pytestmark = pytest.mark.slow
 

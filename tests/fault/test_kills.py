@@ -20,7 +20,7 @@ from engine.sweeps import plan as sp
 from engine.sweeps import report
 from engine.sweeps import spec as sw
 from engine.sweeps.distributions import Choice
-from tests.test_engine import (
+from tests.serve.test_engine import (
     TINY,
     EngineProc,
     assert_logged_once,

@@ -12,7 +12,7 @@ import pytest
 
 from engine.store import control
 from engine.store import runs as st
-from tests.test_engine import EngineProc, tiny, wait_all_ended
+from tests.serve.test_engine import EngineProc, tiny, wait_all_ended
 
 pytestmark = pytest.mark.slow
 RACES_PER_RUN = 25  # two runs at once: 50 stop -> resume races

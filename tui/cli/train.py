@@ -15,6 +15,7 @@ from engine.core import config as cfgmod
 from engine.store import runs as st
 from tui.cli.base import EXIT_FAILED, EXIT_OK, EXIT_USAGE, config_from, config_options, console, fail, store
 from tui.cli.progress import follow_progress, trial_row_table
+from tui.models.sample_command import sample_command
 
 WORKER_EXIT_MEANING = {0: "done", 1: "failed", 3: "diverged", 4: "oom", 75: "stopped"}
 
@@ -113,24 +114,7 @@ def sample(run: str, prompt: str, tokens: int, temperature: float, top_k: int, s
         return fail(str(e))
     if not run_dir.is_dir():
         return fail(f"no run {run!r} in {s.root}; `ls {s.root}` lists the runs")
-    cmd = [
-        sys.executable,
-        "-m",
-        "engine.train.sample",
-        str(run_dir),
-        "--prompt",
-        prompt,
-        "--tokens",
-        str(tokens),
-        "--temperature",
-        str(temperature),
-        "--top-k",
-        str(top_k),
-        "--seed",
-        str(seed),
-        "--checkpoint",
-        checkpoint,
-    ]
+    cmd = sample_command(str(run_dir), prompt, tokens, temperature, top_k, checkpoint, seed)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     while chunk := proc.stdout.read1(256):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import os
-import sys
 
 from rich.text import Text
 from textual import on, work
@@ -16,29 +15,8 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Log, Select, Static
 
+from tui.models.sample_command import sample_command
 from tui.widgets import EngineBar
-
-
-def sample_command(
-    run_dir: str, prompt: str, tokens: int, temperature: float, top_k: int, checkpoint: str
-) -> list[str]:
-    """The same command `gpt-tui sample` runs."""
-    return [
-        sys.executable,
-        "-m",
-        "engine.train.sample",
-        run_dir,
-        "--prompt",
-        prompt,
-        "--tokens",
-        str(tokens),
-        "--temperature",
-        str(temperature),
-        "--top-k",
-        str(top_k),
-        "--checkpoint",
-        checkpoint,
-    ]
 
 
 class SampleScreen(Screen[None]):

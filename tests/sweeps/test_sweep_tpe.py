@@ -18,7 +18,7 @@ from engine.sweeps import files as sf
 from engine.sweeps import plan as sp
 from engine.sweeps import spec as sw
 from engine.sweeps.distributions import Choice, IntRange, LogUniform, Uniform
-from tests.test_sweep_spec import TINY
+from tests.sweeps.test_sweep_spec import TINY
 
 SPACE = {
     "learning_rate": LogUniform(1e-5, 1e-1),

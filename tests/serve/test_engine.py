@@ -17,7 +17,7 @@ from engine.serve import engines as eng
 from engine.store import control
 from engine.store import runs as st
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 TINY = dict(

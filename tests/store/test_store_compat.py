@@ -13,9 +13,9 @@ import pytest
 
 from engine.store import control
 from engine.store import runs as st
-from tests.test_engine import EngineProc, wait_all_ended
+from tests.serve.test_engine import EngineProc, wait_all_ended
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "store_v1"
 DONE, STOPPED, QUEUED = (
     "20261130-051208-677-old-done-11ad",

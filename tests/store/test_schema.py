@@ -16,7 +16,7 @@ import tomli_w
 from engine.serve import engines as eng
 from engine.store import runs as st
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUN = "20260101-090000-000-baseline-0a01"
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from engine.serve import engines as eng
 from engine.store import runs as st
-from tests.test_cli import gpt_tui, tree
+from tests.tui.test_cli import gpt_tui, tree
 
 TINY = [
     "--preset",

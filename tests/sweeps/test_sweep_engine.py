@@ -13,7 +13,7 @@ from engine.sweeps import plan as sp
 from engine.sweeps import report
 from engine.sweeps import spec as sw
 from engine.sweeps.distributions import Choice, LogUniform
-from tests.test_engine import TINY, EngineProc, steps_of, wait_all_ended
+from tests.serve.test_engine import TINY, EngineProc, steps_of, wait_all_ended
 
 pytestmark = pytest.mark.slow
 

@@ -27,7 +27,7 @@ from tui.screens.monitor import MonitorScreen
 from tui.screens.sample import SampleScreen
 from tui.widgets import LineChart, Readouts, RunCharts
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(
     n_layer=1,
     n_head=2,

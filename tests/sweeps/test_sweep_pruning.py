@@ -15,7 +15,7 @@ from engine.sweeps import pruning
 from engine.sweeps import spec as sw
 from engine.sweeps.distributions import Choice
 from engine.train.trainer import Events
-from tests.test_sweep_spec import TINY
+from tests.sweeps.test_sweep_spec import TINY
 
 losses = st.floats(0.5, 10.0)
 

@@ -18,7 +18,7 @@ from engine.core import config as cfgmod
 from engine.store import runs as st
 from engine.train.worker import EXIT_DIVERGED, EXIT_DONE, EXIT_FAILED, EXIT_OOM, EXIT_SUPERSEDED
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 TINY = dict(

@@ -8,7 +8,7 @@ from textual.widgets import Checkbox, Input, Select
 from engine.store import runs as stmod
 from engine.sweeps import files as sf
 from engine.sweeps import spec as sw
-from tests.test_cli import gpt_tui
+from tests.tui.test_cli import gpt_tui
 from tests.tui_store import make_app, runs_loaded, until
 from tui.screens.runs import RunsScreen
 from tui.screens.sweep import SweepScreen

@@ -17,9 +17,9 @@ from engine.core import config as cfgmod
 from engine.serve.executors import worker_command, worker_env
 from engine.store import control
 from engine.store import runs as st
-from tests.test_engine import EngineProc, assert_logged_once, steps_of, wait_all_ended
+from tests.serve.test_engine import EngineProc, assert_logged_once, steps_of, wait_all_ended
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 BASE = dict(

@@ -16,10 +16,10 @@ from engine.sweeps import plan as sp
 from engine.sweeps import report
 from engine.sweeps import spec as sw
 from engine.sweeps.distributions import Choice, LogUniform, Uniform
-from tests.test_cli import gpt_tui, tree
+from tests.tui.test_cli import gpt_tui, tree
 from tui.models.sweep_request import SweepRequest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY_SET = [
     "--set",
     "n_layer=1",

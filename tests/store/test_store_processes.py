@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.store.runs import LogTail, Store, format_record, read_log, read_toml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SPAWN = multiprocessing.get_context("spawn")
 
 

@@ -21,7 +21,7 @@ from tui.cli import config as cli_config
 from tui.cli import engines as cli_engines
 from tui.cli.main import gpt_tui, main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUG_LINE = "this is a bug in gpt-tui; please report it with the traceback above"
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from engine.store import runs as st
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def gpt_tui(*args: str, store: Path | None = None, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:

@@ -29,7 +29,7 @@ from engine.store.runs import (
     write_toml,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

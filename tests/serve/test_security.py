@@ -18,9 +18,9 @@ import pytest
 
 from engine.store import runs as st
 from engine.sweeps import files as sf
-from tests.test_cli_runs import TINY
+from tests.tui.test_cli_runs import TINY
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted(p for folder in ("engine", "tui") for p in (ROOT / folder).rglob("*.py"))
 LOOPBACK = {"127.0.0.1", "::1"}
 

@@ -25,7 +25,7 @@ from engine.data.prepare import (
 )
 from engine.data.tokenize import vocab_size_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
