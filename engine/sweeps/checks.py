@@ -50,6 +50,15 @@ def check_spec(spec: Any) -> list[Problem]:
             p.append(Problem("trial", "method 'list' needs [[trial]] tables, one per trial"))
         if spec.params:
             p.append(Problem("params", "method 'list' takes its trials from [[trial]]; drop [params]"))
+        if len(spec.trials) > MAX_TRIALS:
+            p.append(
+                Problem(
+                    "trial",
+                    f"{len(spec.trials):,} [[trial]] tables are more than the {MAX_TRIALS:,} "
+                    "a sweep may hold; split it into several sweeps",
+                )
+            )
+            return p  # checking each of them would take as long as the sweep is absurd
         for i, t in enumerate(spec.trials, 1):
             p.extend(Problem(f"trial {i}", str(q)) for q in _unknown_keys(t))
     elif spec.method in METHODS:

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.core.errors import GptTuiError
+
 LAST, BEST = "last.pt", "best.pt"
 
 
@@ -90,9 +92,23 @@ def save(path: Path, payload: dict[str, Any]) -> None:
         os.close(dir_fd)
 
 
+class CheckpointRefused(GptTuiError):
+    """A checkpoint that holds more than tensors and plain data: it is never loaded."""
+
+
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load with weights_only=True: a checkpoint can hold tensors and plain data, never code."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        # torch's own message goes on to suggest weights_only=False, which would run the file's
+        # code; a checkpoint that needs it is refused, never loaded that way.
+        if type(e).__name__ == "UnpicklingError":
+            raise CheckpointRefused(
+                f"{Path(path).name} holds more than tensors and plain data, so it is refused (checkpoints are "
+                "loaded as data only, never as code); delete it, or put back a copy you trust"
+            ) from None
+        raise
 
 
 def strip_compile_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

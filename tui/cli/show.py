@@ -6,6 +6,7 @@ import rich_click as click
 from rich.markup import escape
 from rich.table import Table
 
+from engine.core.text import printable
 from engine.store import runs as st
 from engine.store import table as trial
 from tui.cli.base import EXIT_OK, console, existing_run, store
@@ -52,7 +53,7 @@ def show(run: str) -> int:
         )
     console.print("[bold]config.toml[/]")
     try:
-        console.out(s.config_path(run_id).read_text(errors="replace"), end="")
+        console.out(printable(s.config_path(run_id).read_text(errors="replace")), end="")
     except OSError as err:
         console.print(f"[red]cannot read config.toml: {err}[/]")
     return EXIT_OK
