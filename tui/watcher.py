@@ -6,6 +6,7 @@ import contextvars
 import os
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
@@ -35,18 +36,18 @@ def settling(tail: LogTail) -> bool:
     return info.st_size > tail.offset and time.time() - info.st_mtime <= SETTLED_TAIL_S
 
 
-class Source(Generic[T]):
+class Source(ABC, Generic[T]):
     """What a watcher follows: the paths to stat, and how to read them once they changed."""
 
     # Paths to read on the next pass even if unchanged; a source sets this in read_changed().
     again: frozenset[str] = frozenset()
 
-    def paths(self) -> Iterable[str]:
-        raise NotImplementedError
+    @abstractmethod
+    def paths(self) -> Iterable[str]: ...
 
+    @abstractmethod
     def read_changed(self, changed: set[str]) -> T | None:
         """Read what is new in `changed` (incrementally); None when there is nothing to show."""
-        raise NotImplementedError
 
 
 class StoreWatcher(Generic[T]):

@@ -83,7 +83,7 @@ class AppendLog:
         data = os.pread(self._fd, size, 0)  # rare: only a log whose tail is not a terminator
         read = parse_log(data)
         if read.torn_bytes:
-            keep_rejected(self.path, data[size - read.torn_bytes :])
+            keep_rejected(self.path, read.torn)
             os.ftruncate(self._fd, size - read.torn_bytes)
             self.cut_bytes += read.torn_bytes
             data = data[: size - read.torn_bytes]

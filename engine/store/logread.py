@@ -22,6 +22,7 @@ class LogRead:
     records: list[Record] = field(default_factory=list)
     skipped: int = 0
     torn_bytes: int = 0
+    torn: bytes = b""  # the torn tail itself, to keep aside when it is cut
     unterminated: bool = False
     rejected: list[str] = field(default_factory=list)
 
@@ -105,7 +106,8 @@ def parse_log(data: bytes) -> LogRead:
         result.unterminated = True
     else:
         found = data.rfind(TERMINATOR)
-        result.torn_bytes = len(data) - (found + 2 if found >= 0 else 0)
+        result.torn = data[found + 2 if found >= 0 else 0 :]
+        result.torn_bytes = len(result.torn)
     for text, records in pieces:
         if records is None:
             result.skipped += 1

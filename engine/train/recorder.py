@@ -153,7 +153,7 @@ def keep_records_through(path: Path, step: int) -> str:
             past += 1
     rejected = [*read.rejected, *(st.format_record(t, r) for t, r in stepless)]
     if read.torn_bytes:
-        rejected.append(path.read_bytes()[-read.torn_bytes :].decode("utf-8", "replace"))
+        rejected.append(read.torn.decode("utf-8", "replace"))
     if kept != read.records or rejected or path.stat().st_size != len(_serialise(read.records)):
         for text in rejected:
             st.keep_rejected(path, text.encode("utf-8", "replace"))

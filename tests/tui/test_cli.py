@@ -14,6 +14,31 @@ from engine.store import runs as st
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# A tiny run of the quickstart preset, as command-line arguments.
+TINY = [
+    "--preset",
+    "quickstart",
+    "--set",
+    "n_layer=1",
+    "--set",
+    "n_embd=32",
+    "--set",
+    "n_head=2",
+    "--set",
+    "block_size=32",
+    "--set",
+    "max_iters=30",
+    "--set",
+    "eval_interval=10",
+    "--set",
+    "eval_iters=2",
+    "--set",
+    "threads=1",
+    "--set",
+    "warmup_iters=5",
+]
+
+
 def gpt_tui(*args: str, store: Path | None = None, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "COLUMNS": "160", **env}
     if store is not None:
@@ -102,28 +127,9 @@ def test_train_then_sample_from_the_command_line(tmp_path):
     store = tmp_path / "runs"
     out = gpt_tui(
         "train",
-        "--preset",
-        "quickstart",
+        *TINY,
         "--name",
         "cli test",
-        "--set",
-        "n_layer=1",
-        "--set",
-        "n_embd=32",
-        "--set",
-        "n_head=2",
-        "--set",
-        "block_size=32",
-        "--set",
-        "max_iters=30",
-        "--set",
-        "eval_interval=10",
-        "--set",
-        "eval_iters=2",
-        "--set",
-        "threads=1",
-        "--set",
-        "warmup_iters=5",
         store=store,
         timeout=300,
     )

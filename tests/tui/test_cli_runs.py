@@ -11,30 +11,7 @@ import pytest
 
 from engine.serve import engines as eng
 from engine.store import runs as st
-from tests.tui.test_cli import gpt_tui, tree
-
-TINY = [
-    "--preset",
-    "quickstart",
-    "--set",
-    "n_layer=1",
-    "--set",
-    "n_embd=32",
-    "--set",
-    "n_head=2",
-    "--set",
-    "block_size=32",
-    "--set",
-    "max_iters=30",
-    "--set",
-    "eval_interval=10",
-    "--set",
-    "eval_iters=2",
-    "--set",
-    "threads=1",
-    "--set",
-    "warmup_iters=5",
-]
+from tests.tui.test_cli import TINY, gpt_tui, tree
 
 
 @pytest.fixture

@@ -148,7 +148,7 @@ class Probe(WatchedScreen):
         self.got: list[list] = []
 
     def on_mount(self) -> None:
-        self.start_watcher(self.source, TICK)
+        self.start_watcher(self.source, TICK, self.store_changed)
 
     def store_changed(self, items: list) -> None:
         self.got.append(items)

@@ -39,7 +39,7 @@ class CompareScreen(WatchedScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.start_watcher(CompareFeed(self.app.store, self.run_ids), POLL_S)
+        self.start_watcher(CompareFeed(self.app.store, self.run_ids), POLL_S, self.store_changed)
 
     def store_changed(self, items: list[CompareUpdate]) -> None:
         for update in items:

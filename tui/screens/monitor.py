@@ -47,7 +47,7 @@ class MonitorScreen(WatchedScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.start_watcher(RunFeed(self.app.store, self.run_id), POLL_S)
+        self.start_watcher(RunFeed(self.app.store, self.run_id), POLL_S, self.store_changed)
 
     def store_changed(self, items: list[RunUpdate]) -> None:
         kinds: set[str] = set()

@@ -65,7 +65,7 @@ class RunsScreen(WatchedScreen):
 
     def on_mount(self) -> None:
         # The first frame first: see GptTuiApp.after_first_frame.
-        self.call_after_refresh(self.start_watcher, RunsReader(self.app.store), REFRESH_S)
+        self.call_after_refresh(self.start_watcher, RunsReader(self.app.store), REFRESH_S, self.store_changed)
 
     @property
     def table(self) -> RunTable:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual import on
@@ -12,8 +13,8 @@ from tui.watcher import Source, StoreWatcher
 
 
 class WatchedScreen(Screen[None]):
-    """Call `start_watcher(source)`; `store_changed(items)` then gets what the watcher read, on
-    the UI thread. The watcher pauses while another screen is on top and stops with this one."""
+    """Call `start_watcher(source, interval, on_change)`; `on_change(items)` then gets what the
+    watcher read, on the UI thread. The watcher pauses while another screen is on top and stops with this one."""
 
     class StoreChanged(Message):
         """What the screen watches changed; what was read waits in the watcher's inbox."""
@@ -28,7 +29,8 @@ class WatchedScreen(Screen[None]):
 
     watcher: StoreWatcher | None = None
 
-    def start_watcher(self, source: Source, interval: float) -> None:
+    def start_watcher(self, source: Source, interval: float, on_change: Callable[[list[Any]], None]) -> None:
+        self._on_change = on_change
         self.watcher = StoreWatcher(
             source,
             lambda: self.post_message(self.StoreChanged()),
@@ -39,14 +41,10 @@ class WatchedScreen(Screen[None]):
             self.watcher.pause()  # covered already: the first pass waits for resume
         self.watcher.start()
 
-    def store_changed(self, items: list[Any]) -> None:
-        """Show what the watcher read, oldest first."""
-        raise NotImplementedError
-
     @on(StoreChanged)
     def _take_inbox(self) -> None:
         if self.watcher is not None and (items := self.watcher.take()):
-            self.store_changed(items)
+            self._on_change(items)
 
     @on(WatchFailed)
     def _report(self, message: WatchFailed) -> None:
