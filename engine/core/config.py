@@ -10,6 +10,8 @@ from typing import Any
 
 import tomli_w
 
+from engine.core import regular
+from engine.core.coerce import check_type, coerce_text, parse_text, range_text  # noqa: F401 - config.check_type
 from engine.core.fields import *  # noqa: F403 - the config's types are used as config.RunConfig everywhere
 from engine.core.fields import (
     DEFAULTS,
@@ -18,8 +20,6 @@ from engine.core.fields import (
     DeviceCaps,
     Problem,
     RunConfig,
-    check_type,
-    coerce_text,
     suggest,
     unknown_key,
 )
@@ -65,8 +65,9 @@ def parse_override(text: str) -> tuple[str, str]:
 def overrides_to_mapping(overrides: Iterable[str]) -> dict[str, Any]:
     """Values from `key=value` texts, typed where the text fits the field.
 
-    Text that does not fit (or an unknown key) is kept as it is, so that from_mapping reports it
-    together with every other problem.
+    Text that does not fit (or an unknown key) is kept as it is, and a number is kept as read even
+    past its field's range (99999999999999999999999, 1e999), so that from_mapping reports it, with
+    the field's allowed range, together with every other problem.
     """
     problems: list[Problem] = []
     out: dict[str, Any] = {}
@@ -77,7 +78,7 @@ def overrides_to_mapping(overrides: Iterable[str]) -> dict[str, Any]:
             problems.extend(e.problems)
             continue
         try:
-            out[key] = coerce_text(key, value) if key in FIELDS else value
+            out[key] = parse_text(key, value) if key in FIELDS else value
         except ValueError:
             out[key] = value
     if problems:
@@ -118,9 +119,9 @@ def from_toml(text: str, base: RunConfig = DEFAULTS, caps: DeviceCaps | None = N
 
 def read_mapping(path: str | Path) -> dict[str, Any]:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+    try:  # a config may come from the store, where anyone may have put a FIFO or a huge file
+        text = regular.read_regular(p, regular.STATE_CAP).decode("utf-8")
+    except (OSError, UnicodeDecodeError, regular.UnreadableFile) as e:
         raise ConfigError([Problem("file", f"cannot read {p}: {e}")], str(p)) from None
     return toml_mapping(text, str(p))
 

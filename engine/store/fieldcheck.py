@@ -79,7 +79,19 @@ def typed_fields(
             continue
         typed = check[0](value)
         if typed is None:
-            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-            raise SchemaError(f"{source}: {key} = {shown} is not {check[1]}; {fix}")
+            raise schema_error(source, key, value, check[1], fix)
         known[key] = typed
     return known, extra
+
+
+def schema_error(source: str, key: str, value: Any, expected: str, fix: str) -> SchemaError:
+    """The error for one field that does not fit: the file, the field, the value cut short, what fits."""
+    return SchemaError(f"{source}: {key} = {shown(value)} is not {expected}; {fix}")
+
+
+def shown(value: Any) -> str:
+    """A stored value in a message: its repr, cut short (str() of an int past 4,300 digits even raises)."""
+    if isinstance(value, int) and value.bit_length() > 200:
+        return "an integer far too large"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

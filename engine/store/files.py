@@ -11,6 +11,7 @@ from typing import Any
 
 import tomli_w
 
+from engine.core import regular
 from engine.core.errors import GptTuiError
 
 FILE_MODE = 0o644
@@ -50,17 +51,37 @@ def write_toml(path: Path, data: dict[str, Any], durable: bool = True) -> None:
     write_atomic(path, tomli_w.dumps(data), durable)
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """The TOML file at `path`, or a StoreError that names it and says what to do."""
+STATE_CAP, TOML_CAP, LOG_CAP = regular.STATE_CAP, regular.TOML_CAP, regular.LOG_CAP
+
+
+def open_regular(path: str | os.PathLike[str]) -> int:
+    """regular.open_regular, refusing with a StoreError: a descriptor of the regular file at `path`."""
+    return regular.open_regular(path, StoreError)
+
+
+def check_regular(path: str | os.PathLike[str], info: os.stat_result) -> None:
+    regular.check_regular(path, info, StoreError)
+
+
+def check_size(path: str | os.PathLike[str], size: int, cap: int) -> None:
+    regular.check_size(path, size, cap, StoreError)
+
+
+def read_regular(path: str | os.PathLike[str], cap: int = TOML_CAP) -> bytes:
+    """The bytes of the regular file at `path`, at most `cap` of them, else a StoreError naming it."""
+    return regular.read_regular(path, cap, StoreError)
+
+
+def read_toml(path: str | os.PathLike[str], cap: int = TOML_CAP) -> dict[str, Any]:
+    """The TOML file at `path`, or a StoreError that names it and says what to do. Only a regular
+    file of at most `cap` bytes is read (read_regular)."""
     path = Path(path)
     try:
-        return tomllib.loads(path.read_bytes().decode("utf-8"))
+        return tomllib.loads(read_regular(path, cap).decode("utf-8"))
     except FileNotFoundError:
         raise StoreError(f"{path} does not exist; check the run id and the store root") from None
     except (ValueError, RecursionError) as err:  # bad TOML or UTF-8, a huge int, deep nesting
         raise StoreError(f"{path} is not valid TOML ({_first_line(err)}); fix or delete the file") from None
-    except OSError as err:
-        raise StoreError(f"{path} cannot be read ({err.strerror}); check its permissions") from None
 
 
 def _first_line(err: BaseException) -> str:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.store.files import LOG_CAP, check_size, open_regular, read_regular
 from engine.store.logformat import _RECORD_HEADER, TERMINATOR, Record, parse_chunk
 
 # A live tail takes a record that lacks its blank line only once the file has been still this
@@ -28,9 +29,10 @@ class LogRead:
 
 
 def read_log(path: str | os.PathLike[str]) -> LogRead:
-    """Every complete record of the log at `path`; a missing file has none."""
+    """Every complete record of the log at `path`; a missing file has none. StoreError names a
+    log that is no regular file or is larger than LOG_CAP."""
     try:
-        data = Path(path).read_bytes()
+        data = read_regular(path, LOG_CAP)
     except FileNotFoundError:
         return LogRead()
     return parse_log(data)
@@ -47,7 +49,8 @@ class LogTail:
     The offset stops just after a terminator, so a half-written record is read again, whole,
     on a later poll; a last record without its blank line is taken once the file has been still
     for SETTLED_TAIL_S. A file replaced (new inode) or truncated below the offset is read from
-    the start, with `reset` set for that poll so callers can drop what they had.
+    the start, with `reset` set for that poll so callers can drop what they had. A log that is no
+    regular file, or larger than LOG_CAP (so no poll reads more than that), is a StoreError.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -60,11 +63,12 @@ class LogTail:
     def poll(self) -> list[Record]:
         self.reset = False
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = open_regular(self.path)
         except FileNotFoundError:
             return []
         try:
             info = os.fstat(fd)
+            check_size(self.path, info.st_size, LOG_CAP)
             identity = (info.st_dev, info.st_ino)
             if self._identity is not None and (identity != self._identity or info.st_size < self.offset):
                 self.offset, self.reset = 0, True

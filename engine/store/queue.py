@@ -14,6 +14,7 @@ from typing import Any
 import tomli_w
 
 from engine.store.files import (
+    STATE_CAP,
     StoreError,
     fsync_dir,
     make_dirs,
@@ -106,7 +107,8 @@ class Queue:
                 continue  # another claimer won it (or it was cancelled)
             entry = replace(entry, path=claimed)
             try:
-                ticket = Ticket.from_toml(read_toml(claimed), source=str(claimed))
+                # Read as untrusted: a FIFO or a device named like a ticket is refused, not waited on.
+                ticket = Ticket.from_toml(read_toml(claimed, STATE_CAP), source=str(claimed))
             except StoreError as err:
                 self._set_aside_and_fail(entry, str(err))
                 continue

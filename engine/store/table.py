@@ -12,12 +12,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from engine.core.config import first_line, format_batch
-from engine.core.estimate import human_count, human_seconds
+from engine.core.estimate import human_bytes, human_count, human_seconds
 from engine.store import runs as st
 from engine.store.control import read_note
+from engine.store.files import STATE_CAP, check_regular, open_regular, read_regular
 from engine.store.schema import BROKEN
 
 CHECKPOINTS = ("last.pt", "best.pt")  # engine.checkpoint's LAST and BEST (that module imports torch)
+OTHER_FILES = ("metrics.toml", "worker.log", "control.toml", "note.toml")  # a row reads none of them
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,14 @@ def read_config(store: st.Store, run_id: str) -> dict[str, Any]:
 
 def _read_config(store: st.Store, run_id: str) -> tuple[dict[str, Any], str]:
     """The run's config.toml as a mapping, and what is wrong with it ("" when nothing)."""
+    path = store.config_path(run_id)
     try:
-        with open(store.config_path(run_id), "rb") as f:
-            return tomllib.load(f), ""
+        return tomllib.loads(read_regular(path, STATE_CAP).decode("utf-8")), ""
     except FileNotFoundError:
         return {}, "config.toml is missing; put the run's hyperparameters back in it, or delete the run"
-    except (OSError, ValueError, RecursionError) as e:  # unreadable, bad TOML, a huge int, deep nesting
+    except st.StoreError as e:  # a FIFO, a device, a directory, a huge file, no permission
+        return {}, str(e).replace(str(path), "config.toml")
+    except (ValueError, RecursionError) as e:  # bad TOML or UTF-8, a huge int, deep nesting
         return {}, (
             f"config.toml is not valid TOML ({first_line(e)}); fix it by hand (`gpt-tui config` "
             "prints a valid one), or delete the run"
@@ -95,7 +99,15 @@ def damaged_checkpoint(store: st.Store, run_id: str) -> str:
     directory sits at its end, so one cut short is seen from its last bytes, without torch."""
     for name in CHECKPOINTS:
         path = store.ckpt_dir(run_id) / name
-        if path.exists() and not zipfile.is_zipfile(path):
+        try:
+            fd = open_regular(path)
+        except FileNotFoundError:
+            continue
+        except st.StoreError as e:
+            return str(e).replace(str(path), f"ckpt/{name}")
+        with os.fdopen(fd, "rb") as f:
+            whole = zipfile.is_zipfile(f)
+        if not whole:
             return (
                 f"ckpt/{name} is cut short or damaged and cannot be loaded (a resume falls back to the "
                 "other checkpoint or starts over); delete it to clear this"
@@ -103,11 +115,24 @@ def damaged_checkpoint(store: st.Store, run_id: str) -> str:
     return ""
 
 
+def misplaced_file(store: st.Store, run_id: str) -> str:
+    """The first of the run's OTHER_FILES that is no regular file ("" when none): a FIFO, a device or a
+    directory where the file belongs, which its next reader would refuse. A stat each, nothing opened."""
+    for name in OTHER_FILES:
+        try:
+            check_regular(name, os.stat(store.run_dir(run_id) / name))
+        except st.StoreError as e:
+            return str(e)
+        except OSError:  # none yet, or not reachable: the readers say so when they get there
+            continue
+    return ""
+
+
 def row_for(store: st.Store, run_id: str, status: st.Status | st.StoreError) -> Row:
     """A row even for a broken run: its state says `broken` and the reason names the file that is
     wrong and what to do (its recorded state follows in brackets)."""
     cfg, problem = _read_config(store, run_id)
-    problem = problem or damaged_checkpoint(store, run_id)
+    problem = problem or damaged_checkpoint(store, run_id) or misplaced_file(store, run_id)
     if isinstance(status, st.StoreError):  # name the file, not its whole path
         state, reason = BROKEN, str(status).replace(f"{store.run_dir(run_id)}{os.sep}", "")
         status = st.Status(st.RunState.FAILED)
@@ -116,19 +141,20 @@ def row_for(store: st.Store, run_id: str, status: st.Status | st.StoreError) -> 
         if problem:
             state, reason = BROKEN, f"{problem} (status: {status.state})"
     bs, acc = _int(cfg.get("batch_size")), _int(cfg.get("gradient_accumulation_steps"))
+    cfg_iters = _int(cfg.get("max_iters")) or 0
     return Row(
         run=run_id,
         name=status.name,
         sweep=status.sweep,
         state=state,
         step=status.step,
-        max_iters=status.max_iters or _int(cfg.get("max_iters")) or 0,
+        max_iters=status.max_iters or (cfg_iters if 0 < cfg_iters <= 2**62 else 0),
         n_layer=_int(cfg.get("n_layer")),
         n_head=_int(cfg.get("n_head")),
         n_embd=_int(cfg.get("n_embd")),
         block_size=_int(cfg.get("block_size")),
         learning_rate=_num(cfg.get("learning_rate")),
-        batch=format_batch(bs, acc) if bs and acc else "-",
+        batch=_batch(bs, acc),
         params=status.params or None,
         best_val_loss=status.best_val_loss,
         final_val_ppl=status.final_val_ppl,
@@ -140,6 +166,14 @@ def row_for(store: st.Store, run_id: str, status: st.Status | st.StoreError) -> 
         reason=reason,
         created=status.created,
     )
+
+
+def _batch(bs: int | None, acc: int | None) -> str:
+    if not bs or not acc:
+        return "-"
+    if 0 < bs * acc <= 10**9:
+        return format_batch(bs, acc)
+    return f"{shown(bs, 'd')}x{shown(acc, 'd')}"  # a hand-edited config: not worth spelling out
 
 
 def rows(store: st.Store, state: str | None = None, sweep: str | None = None) -> list[Row]:
@@ -155,7 +189,7 @@ def sort_rows(items: list[Row], key: str, descending: bool = False) -> list[Row]
 
 
 def best_run(items: list[Row]) -> str | None:
-    scored = [r for r in items if r.best_val_loss is not None]
+    scored = [r for r in items if r.best_val_loss is not None and math.isfinite(r.best_val_loss)]
     return min(scored, key=lambda r: r.best_val_loss).run if scored else None
 
 
@@ -176,24 +210,80 @@ COLUMNS = (
 
 
 def cells(r: Row) -> list[str]:
-    def f(v: float | None, fmt: str) -> str:
-        return "-" if v is None else format(v, fmt)
-
     state = r.state if r.state != st.RunState.RUNNING or not r.max_iters else f"running {r.step}/{r.max_iters}"
     return [
         r.run,
         state,
-        f(r.n_layer, "d"),
-        f(r.n_embd, "d"),
-        f(r.learning_rate, "g"),
+        shown(r.n_layer, "d"),
+        shown(r.n_embd, "d"),
+        shown(r.learning_rate, "g"),
         r.batch,
-        "-" if r.params is None else human_count(r.params),
-        f(r.best_val_loss, ".4f"),
-        f(r.final_val_ppl, ".2f"),
-        f(r.tokens_per_s, ",.0f"),
-        "-" if r.duration_s is None else human_seconds(r.duration_s),
+        shown_count(r.params),
+        shown(r.best_val_loss, ".4f"),
+        shown(r.final_val_ppl, ".2f"),
+        shown(r.tokens_per_s, ",.0f"),
+        shown_seconds(r.duration_s),
         r.note,
     ]
+
+
+# -- numbers as a person reads them ------------------------------------------------------
+# A stored number is whatever a file says: 1e308, inf, nan, an integer of 4,000 digits. Shown, it
+# stays within SHOWN_WIDTH characters, so one odd file cannot widen a column and collapse a table.
+SHOWN_WIDTH = 12
+
+
+def shown(value: Any, fmt: str) -> str:
+    """`value` formatted by `fmt`, or in e-notation when that would be wider than SHOWN_WIDTH;
+    "-" for None, "?" for anything not a number, and inf, -inf and nan as such."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "?"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, int) and value.bit_length() > 64:
+        return _e_notation(value)
+    try:
+        text = format(value, fmt)
+    except ValueError:  # a float where an int format was asked
+        text = format(value, "g")
+    return text if len(text) <= SHOWN_WIDTH else _e_notation(value)
+
+
+def _e_notation(value: int | float) -> str:
+    if isinstance(value, int) and value.bit_length() > 1000:  # past a float; str() may refuse it too
+        return f"{'-' if value < 0 else ''}>1e+300"
+    return format(float(value), ".3g")
+
+
+def _human(value: Any, human: Any, limit: float, unit: str = "") -> str:
+    """`human(value)` for a number within `limit`, else shown() with `unit`: the estimate module's
+    formatters are for numbers a run can reach, and overflow or run long past them."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "?"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if abs(value) >= limit:
+        return shown(value, ".3g") + unit
+    return human(value)
+
+
+def shown_count(value: Any) -> str:
+    """1.23M, 4.56B: human_count, safe for any stored value."""
+    return _human(value, human_count, 1e15)
+
+
+def shown_bytes(value: Any) -> str:
+    """12.3 MiB: human_bytes, safe for any stored value."""
+    return _human(value, human_bytes, 2.0**50, " B")
+
+
+def shown_seconds(value: Any) -> str:
+    """3m20s, 2d04h: human_seconds, safe for any stored value (a century and more in seconds)."""
+    return _human(value, human_seconds, 1e10, "s")
 
 
 def to_markdown(items: list[Row]) -> str:

@@ -3,6 +3,7 @@ FLOPs into an honest time estimate (evaluations included). Light: reads results.
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 
@@ -44,7 +45,7 @@ def measured(store: st.Store, host: str | None = None) -> Measured | None:
     found: list[tuple[str, float, float, float]] = []  # device, FLOP/s, run FLOPs, wall seconds
     for row in reversed(st.read_results(store)):
         rate, run_id = row.get("tokens_per_s"), str(row.get("run", ""))
-        if not isinstance(rate, (int, float)) or rate <= 0:
+        if type(rate) not in (int, float) or not 0 < rate < math.inf:  # a row anyone may have edited
             continue
         try:
             status = store.status(run_id)

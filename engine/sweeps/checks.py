@@ -8,7 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.core import config as cfgmod
+from engine.core.bounds import INT_MAX, out_of_bounds
 from engine.core.config import Problem
+from engine.store.fieldcheck import shown
 from engine.sweeps import distributions as dist
 
 METHODS = ("grid", "random", "tpe", "list")
@@ -18,6 +20,8 @@ OBJECTIVE = "final val loss"
 # More trials than this is a typo or an attack, not a sweep: planning alone would take hours.
 MAX_TRIALS = 10_000
 MAX_SWEEP_ID = 18  # so that `<sweep>-t001` fits the 24 characters of a run id's name part
+MAX_TOTAL_SECONDS = 10 * 365 * 24 * 3600  # a time budget of ten years is no budget: a typo or an attack
+MAX_ETA = 100  # ASHA's reduction factor: past this no trial reaches a second rung
 
 _SWEEP_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 
@@ -113,28 +117,49 @@ def check_spec(spec: Any) -> list[Problem]:
                 f"unknown rule {es.rule!r}{cfgmod.suggest(es.rule, RULES)} (choose from {', '.join(RULES)})",
             )
         )
-    for name, value, low in (
-        ("n_startup", es.n_startup, 1),
-        ("min_step", es.min_step, 0),
-        ("eta", es.eta, 2),
-        ("n_trials", spec.n_trials, 0),
-        ("max_trials", spec.max_trials, 0),
-        ("parallel", spec.parallel, 1),
-        ("seed", spec.seed, 0),
+    for name, value, low, high in (
+        ("n_startup", es.n_startup, 1, MAX_TRIALS),
+        ("min_step", es.min_step, 0, INT_MAX),
+        ("eta", es.eta, 2, MAX_ETA),
+        ("n_trials", spec.n_trials, 0, MAX_TRIALS),
+        ("max_trials", spec.max_trials, 0, MAX_TRIALS),
+        ("parallel", spec.parallel, 1, MAX_TRIALS),
+        ("seed", spec.seed, 0, INT_MAX),
     ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            p.append(Problem(name, f"must be a whole number, at least {low}; got {value!r}"))
-        elif name in ("n_trials", "max_trials", "parallel") and value > MAX_TRIALS:
-            p.append(Problem(name, f"{value:,} is more than the {MAX_TRIALS:,} trials a sweep may hold"))
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            too_many = high == MAX_TRIALS and name != "n_startup" and isinstance(value, int) and value > high
+            why = f", more than the {MAX_TRIALS:,} trials a sweep may hold" if too_many else ""
+            p.append(Problem(name, f"must be a whole number from {low} to {_upper(high)}; got {shown(value)}{why}"))
     if not isinstance(spec.keep_effective_batch, bool):
-        p.append(Problem("keep_effective_batch", f"must be true or false, got {spec.keep_effective_batch!r}"))
-    if not (
-        isinstance(spec.max_total_seconds, (int, float))
-        and not isinstance(spec.max_total_seconds, bool)
-        and spec.max_total_seconds >= 0
-    ):
-        p.append(Problem("max_total_seconds", f"must be 0 (no limit) or more, got {spec.max_total_seconds!r}"))
+        p.append(Problem("keep_effective_batch", f"must be true or false, got {shown(spec.keep_effective_batch)}"))
+    budget = spec.max_total_seconds
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget <= MAX_TOTAL_SECONDS:
+        p.append(
+            Problem(
+                "max_total_seconds",
+                f"must be 0 (no limit) or a number of seconds up to {MAX_TOTAL_SECONDS:,} (ten years); "
+                f"got {shown(budget)}",
+            )
+        )
+    p.extend(_distribution_problems(spec.params))
     return p
+
+
+def _distribution_problems(params: Mapping[str, Any]) -> list[Problem]:
+    """Each swept value or range end outside what its field may be: a range reaching past it would
+    draw trials that can only be skipped, and an absurd end (1e308) breaks the drawing itself."""
+    out = []
+    for name, d in params.items():
+        ends = d.values if isinstance(d, dist.Choice) else (d.lo, d.hi)
+        bad = [v for v in ends if not isinstance(v, (bool, str)) and out_of_bounds(name, v)]
+        if bad:
+            what = f"{shown(bad[0])}" if isinstance(d, dist.Choice) else f"the range {d.text()}"
+            out.append(Problem(name, f"{what} reaches outside what {name} may be: {out_of_bounds(name, bad[0])}"))
+    return out
+
+
+def _upper(high: int) -> str:
+    return "2^63-1" if high == INT_MAX else f"{high:,}"
 
 
 def _unknown_keys(mapping: Mapping[str, Any]) -> list[Problem]:

@@ -30,22 +30,37 @@ def drive(store: st.Store, log: Callable[[str], None] = print) -> list[str]:
         path = sf.sweep_path(store, sweep_id)
         if _finished.get(str(path)) == _mtime(path):
             continue
-        with sf.locked(store, sweep_id, wait=False) as held:
-            if not held:
-                continue
-            try:
-                record = sf.load(store, sweep_id)
-            except (GptTuiError, ValueError) as e:  # StoreError, ConfigError: a broken file never stops the engine
-                log(f"sweep {sweep_id}: skipped until its file changes: {str(e).splitlines()[0]}")
-                _finished[str(path)] = _mtime(path)
-                continue
-            new = [] if record.finished else drive_one(store, record)
-            for run_id in new:
-                log(f"sweep {sweep_id}: queued trial {run_id}")
-            created.extend(new)
-            if record.finished:
-                _finished[str(path)] = _mtime(path)
+        try:
+            with sf.locked(store, sweep_id, wait=False) as held:
+                if held:
+                    created.extend(_drive_held(store, sweep_id, path, log))
+        except OSError as e:  # the store's disk or permissions: tried again on the next pass
+            log(f"sweep {sweep_id}: {type(e).__name__}: {e}; trying again on the next pass")
+        except Exception as e:  # a bug, shown as one; the other sweeps are still served
+            log(f"sweep {sweep_id}: skipped until its file changes, after a bug: {type(e).__name__}: {e}")
+            _finished[str(path)] = _mtime(path)
     return created
+
+
+def _drive_held(store: st.Store, sweep_id: str, path: os.PathLike[str], log: Callable[[str], None]) -> list[str]:
+    """One sweep's pass, its lock held. A broken sweep file is logged and left until it changes."""
+    try:
+        record = sf.load(store, sweep_id)
+    except GptTuiError as e:  # StoreError, SchemaError: a broken file never stops the engine
+        log(f"sweep {sweep_id}: broken, skipped until its file changes: {str(e).splitlines()[0]}")
+        _finished[str(path)] = _mtime(path)
+        return []
+    try:
+        new = [] if record.finished else drive_one(store, record)
+    except GptTuiError as e:  # e.g. a base that no longer validates on this engine
+        log(f"sweep {sweep_id}: skipped until its file changes: {str(e).splitlines()[0]}")
+        _finished[str(path)] = _mtime(path)
+        return []
+    for run_id in new:
+        log(f"sweep {sweep_id}: queued trial {run_id}")
+    if record.finished:
+        _finished[str(path)] = _mtime(path)
+    return new
 
 
 def _mtime(path) -> int:
@@ -82,7 +97,7 @@ def all_created(record: sf.SweepRecord) -> bool:
     return record.next_number() > (record.spec.trial_cap or 0)
 
 
-def top_up(store: st.Store, record: sf.SweepRecord, statuses: dict[int, dict[str, Any]]) -> list[str]:
+def top_up(store: st.Store, record: sf.SweepRecord, statuses: dict[int, sf.TrialStatus]) -> list[str]:
     """Propose and queue TPE trials until `parallel` are in flight or the trial budget is used.
 
     Each proposal is written to the sweep file (number + params) before its run exists, so a
@@ -119,7 +134,7 @@ def outcomes(record: sf.SweepRecord, statuses: dict[int, sf.TrialStatus]) -> lis
 
     out = []
     for entry in record.runs:
-        status = statuses.get(int(entry["number"]), st.Status(st.RunState.QUEUED))
+        status = statuses.get(entry["number"], st.Status(st.RunState.QUEUED))
         state = _state(status)
         if isinstance(status, st.Status) and state == st.RunState.DONE:
             out.append(Outcome(entry["params"], state, status.final_val_loss))
@@ -159,7 +174,7 @@ def _timestamp(text: Any) -> float:
 def cancel_queued(store: st.Store, record: sf.SweepRecord, statuses: dict[int, sf.TrialStatus]) -> None:
     """Take the sweep's waiting trials out of the queue; running ones finish."""
     waiting = {
-        r["run"] for r in record.runs if _state(statuses.get(int(r["number"]), st.StoreError(""))) == st.RunState.QUEUED
+        r["run"] for r in record.runs if _state(statuses.get(r["number"], st.StoreError(""))) == st.RunState.QUEUED
     }
     for entry in store.list_queue():
         if entry.run_id in waiting and store.cancel(entry):

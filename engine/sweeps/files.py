@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.core import config as cfgmod
+from engine.core.config import ConfigError
 from engine.store import control
 from engine.store import runs as st
+from engine.store.fieldcheck import Checks, SchemaError, _table_list, _text, schema_error, shown, typed_fields
+from engine.store.ids import is_valid_run_id
 from engine.sweeps import plan as sp
 from engine.sweeps import spec as sw
 
@@ -36,7 +39,7 @@ class SweepRecord:
         return [r["run"] for r in self.runs if r.get("run")]
 
     def next_number(self) -> int:
-        return max([0, *(int(r["number"]) for r in self.runs + self.skipped)]) + 1
+        return max([0, *(r["number"] for r in self.runs + self.skipped)]) + 1
 
     def to_mapping(self) -> dict[str, Any]:
         out = sw.to_mapping(self.spec)
@@ -66,20 +69,78 @@ def ids(store: st.Store) -> list[str]:
 
 
 def load(store: st.Store, sweep_id: str) -> SweepRecord:
-    """The sweep's record; StoreError when it is missing, ConfigError when its spec is broken."""
+    """The sweep's record, every field checked: a sweep file is untrusted input. StoreError when it
+    is missing or unreadable, SchemaError (a StoreError) naming the file and the field that does not fit."""
     path = sweep_path(store, sweep_id)
     if not os.path.exists(path):
         raise st.StoreError(f"no sweep {sweep_id!r} in {store.root}; `gpt-tui sweep ls` lists them")
     data = st.read_toml(path)
-    spec = sw.from_mapping(data, source=str(path), default_id=sweep_id)
+    source = str(path)
+    known, _ = typed_fields(data, _RECORD_FIELDS, source, FIX)
+    try:
+        spec = sw.from_mapping(data, source=source, default_id=sweep_id)
+        spec.base_config()  # a preset that is gone, a base no run could train
+    except ConfigError as e:
+        p = e.problems[0]
+        more = f" (and {len(e.problems) - 1} more problem(s))" if len(e.problems) > 1 else ""
+        raise SchemaError(f"{source}: {p.field}: {p.message}{more}; {FIX}") from None
+    if spec.id != sweep_id:
+        raise schema_error(source, "id", spec.id, f"the file's own name {sweep_id!r}", FIX)
+    runs = [_trial_entry(source, "run", i, e) for i, e in enumerate(known.get("run", []), 1)]
+    skipped = [_trial_entry(source, "skipped", i, e) for i, e in enumerate(known.get("skipped", []), 1)]
+    _unique(source, "number", [e["number"] for e in runs + skipped if e["number"]])
+    _unique(source, "run", [e["run"] for e in runs if e["run"]])
     return SweepRecord(
-        spec,
-        str(data.get("created", "")),
-        list(data.get("run", [])),
-        list(data.get("skipped", [])),
-        str(data.get("finished", "")),
-        str(data.get("stopped", "")),
+        spec, known.get("created", ""), runs, skipped, known.get("finished", ""), known.get("stopped", "")
     )
+
+
+FIX = "fix it by hand or delete it (its trials' runs stay in the store)"
+_RECORD_FIELDS: Checks = {
+    "created": (_text, "text (when the sweep was created)"),
+    "finished": (_text, "text (when it finished, or empty)"),
+    "stopped": (_text, "text (why it stopped early, or empty)"),
+    "run": (_table_list, "a list of trial tables ({ number, run, params })"),
+    "skipped": (_table_list, "a list of skipped-trial tables ({ number, params, reason })"),
+}
+
+
+def _trial_entry(source: str, table: str, index: int, entry: dict[str, Any]) -> dict[str, Any]:
+    """One [[run]] or [[skipped]] table, typed: a whole trial number, a run id or "", known
+    hyperparameters (of their type, for a trial that runs), a reason; anything else raises SchemaError."""
+    where = f"{table}[{index}]"
+    low = 1 if table == "run" else 0  # a skipped combination of a planned sweep was never numbered
+    number = entry.get("number")
+    if type(number) is not int or not low <= number <= sw.MAX_TRIALS:
+        raise schema_error(source, f"{where}.number", number, f"a whole number from {low} to {sw.MAX_TRIALS:,}", FIX)
+    params = entry.get("params")
+    if not isinstance(params, dict):
+        raise schema_error(source, f"{where}.params", params, "a table of hyperparameters", FIX)
+    for name, value in params.items():
+        if name not in cfgmod.FIELDS:
+            raise schema_error(source, f"{where}.params", name, "a hyperparameter (`gpt-tui fields`)", FIX)
+        if table != "run":
+            continue  # a skipped combination may be skipped for its value's type: kept as it was given
+        try:
+            cfgmod.check_type(name, value)
+        except ValueError as e:
+            raise SchemaError(f"{source}: {where}.params.{name} {e}; {FIX}") from None
+    typed: dict[str, Any] = {**entry, "number": number, "params": dict(params)}
+    key = "run" if table == "run" else "reason"
+    text = entry.get(key, "")
+    if not isinstance(text, str) or (key == "run" and text and not is_valid_run_id(text)):
+        expected = "a run id, or empty while the trial is created" if key == "run" else "text"
+        raise schema_error(source, f"{where}.{key}", text, expected, FIX)
+    typed[key] = text
+    return typed
+
+
+def _unique(source: str, key: str, values: list[Any]) -> None:
+    seen: set[Any] = set()
+    for value in values:
+        if value in seen:
+            raise SchemaError(f"{source}: two trials have {key} = {shown(value)}; {FIX}")
+        seen.add(value)
 
 
 def save(store: st.Store, record: SweepRecord) -> None:
@@ -120,6 +181,8 @@ def create(store: st.Store, plan: sp.Plan, priority: int = 0) -> SweepRecord:
 
     This is what `gpt-tui sweep` and the TUI's sweep screen both call."""
     spec = plan.spec
+    if type(priority) is not int or not -99 <= priority <= 99:  # before anything is written
+        raise st.StoreError(f"queue priority {priority!r} must be a whole number from -99 to 99")
     with locked(store, spec.id):
         if os.path.exists(sweep_path(store, spec.id)):
             raise st.StoreError(f"a sweep {spec.id!r} exists already; pick another --name")
@@ -145,7 +208,7 @@ def materialise(store: st.Store, record: SweepRecord, priority: int = 0, after_c
     base = record.spec.base_config()
     created = []
     for entry in pending:
-        number = int(entry["number"])
+        number = entry["number"]
         run_id = existing.get(number)
         if run_id is None:
             trial = sp.check_trial(record.spec, base, number, entry["params"])
@@ -185,9 +248,9 @@ def trial_statuses(store: st.Store, record: SweepRecord) -> dict[int, TrialStatu
     for entry in record.runs:
         if entry.get("run"):
             try:
-                out[int(entry["number"])] = store.status(entry["run"])
+                out[entry["number"]] = store.status(entry["run"])
             except st.StoreError as e:
-                out[int(entry["number"])] = e
+                out[entry["number"]] = e
     return out
 
 

@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+from engine.core.errors import GptTuiError
 from engine.store import runs as st
 from engine.sweeps import driver as sweep_driver
 from engine.sweeps import files as sf
@@ -28,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", help="the run store (default: $GPT_TUI_RUNS, else ./runs)")
     p.add_argument("sweep")
     a = p.parse_args(argv)
-    imp = optuna_importance(st.Store(st.resolve_root(a.runs)), a.sweep)
+    try:
+        imp = optuna_importance(st.Store(st.resolve_root(a.runs)), a.sweep)
+    except GptTuiError as e:  # a broken sweep file: the caller falls back to rank correlation
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(json.dumps({"method": imp.method, "values": imp.values}))
     return 0
 

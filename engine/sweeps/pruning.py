@@ -4,6 +4,7 @@ verdicts, and the Pruner a worker consults, reading the other trials' evals from
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 from collections.abc import Callable
 from typing import Any
@@ -105,13 +106,17 @@ class Pruner:
 
     def _read(self, run_id: str) -> dict[int, float]:
         tail = self._tails.setdefault(run_id, st.LogTail(self.store.metrics_path(run_id)))
-        records = tail.poll()
         evals = self._evals.setdefault(run_id, {})
+        try:
+            records = tail.poll()
+        except st.StoreError:  # a FIFO or a runaway file where a sibling's log belongs: not a judge
+            return evals
         if tail.reset:  # a resumed trial rewrote its log
             evals.clear()
-        for table, r in records:
-            if table == "eval" and isinstance(r.get("val_loss"), (int, float)):
-                evals[int(r["step"])] = float(r["val_loss"])
+        for table, r in records:  # another trial's log: untrusted, each value checked
+            step, loss = r.get("step"), r.get("val_loss")
+            if table == "eval" and type(step) is int and type(loss) in (int, float) and math.isfinite(loss):
+                evals[step] = float(loss)
         return evals
 
     def on_eval(self, record: dict[str, Any]) -> None:

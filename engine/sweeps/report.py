@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from engine.core.config import format_batch
+from engine.core.config import check_type, format_batch
 from engine.store import runs as st
 from engine.store.control import read_note
 from engine.store.table import read_config
@@ -66,17 +66,25 @@ def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
+def _config_value(cfg: dict[str, Any], name: str, default: Any = None) -> Any:
+    """A trial's hyperparameter from its config.toml, or `default` when missing or of the wrong type."""
+    try:
+        return check_type(name, cfg[name])
+    except (KeyError, ValueError):
+        return default
+
+
 def build(store: st.Store, sweep_id: str) -> SweepTable:
     record = sf.load(store, sweep_id)
     columns = [c for c in record.spec.swept if c not in BATCH_FIELDS]
     statuses = sf.trial_statuses(store, record)
     rows = []
-    for entry in sorted(record.runs, key=lambda r: int(r["number"])):
-        number, run_id = int(entry["number"]), str(entry.get("run", ""))
+    for entry in sorted(record.runs, key=lambda r: r["number"]):  # sf.load typed every entry
+        number, run_id = entry["number"], entry["run"]
         status = statuses.get(number)
-        cfg = read_config(store, run_id) if run_id else {}
-        values = {c: cfg.get(c, entry["params"].get(c)) for c in record.spec.swept}
-        bs, acc = cfg.get("batch_size"), cfg.get("gradient_accumulation_steps")
+        cfg = read_config(store, run_id) if run_id else {}  # config.toml as read: checked value by value
+        values = {c: _config_value(cfg, c, entry["params"].get(c)) for c in record.spec.swept}
+        bs, acc = _config_value(cfg, "batch_size"), _config_value(cfg, "gradient_accumulation_steps")
         note = read_note(store, run_id) if run_id else ""
         if status is None or isinstance(status, st.StoreError):
             state, reason = ("creating", "") if status is None else (st.BROKEN, str(status))
@@ -91,13 +99,13 @@ def build(store: st.Store, sweep_id: str) -> SweepTable:
                 number,
                 run_id,
                 values,
-                format_batch(bs, acc) if bs and acc else "-",
+                format_batch(bs, acc) if bs and acc and bs > 0 and acc > 0 else "-",
                 state,
                 status.step,
-                int(cfg.get("max_iters", 0) or 0),
-                status.final_val_loss if done else None,
-                status.final_val_ppl if done else None,
-                status.val_ppl,
+                _config_value(cfg, "max_iters") or 0,
+                _num(status.final_val_loss) if done else None,
+                _num(status.final_val_ppl) if done else None,
+                _num(status.val_ppl),
                 note,
             )
         )
@@ -127,10 +135,14 @@ def state_text(r: TrialRow) -> str:
 
 def ppl_text(r: TrialRow) -> str:
     if r.final_val_ppl is not None:
-        return f"{r.final_val_ppl:.2f}"
+        return _ppl(r.final_val_ppl)
     if r.val_ppl is not None and r.step:
-        return f"({r.val_ppl:.2f} at step {r.step})"
+        return f"({_ppl(r.val_ppl)} at step {r.step})"
     return "-"
+
+
+def _ppl(v: float) -> str:
+    return f"{v:.2f}" if abs(v) < 1e6 else f"{v:.3g}"  # a diverged trial's 1e308 is not 309 digits
 
 
 def header(t: SweepTable) -> list[str]:

@@ -18,6 +18,7 @@ from engine.sweeps import distributions as dist
 from engine.sweeps.checks import (  # noqa: F401 - the sweep's rules, read as sw.X
     LR_SCALINGS,
     MAX_SWEEP_ID,
+    MAX_TOTAL_SECONDS,
     MAX_TRIALS,
     METHODS,
     OBJECTIVE,
@@ -163,6 +164,9 @@ def from_mapping(data: Mapping[str, Any], source: str = "", default_id: str = ""
     if not isinstance(trials, list) or not all(isinstance(t, dict) for t in trials):
         problems.append(Problem("trial", "write each hand-picked trial as a [[trial]] table"))
         trials = []
+    problems.extend(
+        Problem(k, f"must be text, got {data[k]!r}"[:120]) for k in ("id", "method", "preset") if not _text(data, k)
+    )
     es_data = table("early_stopping")
     es_fields = set(EarlyStopping.__dataclass_fields__)
     problems.extend(
@@ -187,6 +191,10 @@ def from_mapping(data: Mapping[str, Any], source: str = "", default_id: str = ""
     if problems:
         raise ConfigError(problems, source)
     return spec
+
+
+def _text(data: Mapping[str, Any], key: str) -> bool:
+    return key not in data or isinstance(data[key], str)
 
 
 def from_toml(text: str, source: str = "", default_id: str = "", check: bool = True) -> SweepSpec:

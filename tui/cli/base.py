@@ -18,6 +18,7 @@ from engine.core.presets import PRESETS
 from engine.serve import engines as eng
 from engine.store import control
 from engine.store import runs as st
+from tui.cli.oserrors import CannotWrite, cannot_write
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 err_console = Console(stderr=True, highlight=False)
@@ -113,5 +114,17 @@ def emit(text: str, out: Path | None, what: str) -> None:
     if out is None:
         sys.stdout.write(text)
         return
-    st.write_atomic(out, text)
+    if out.is_dir():
+        raise CannotWrite(f"{out} is a folder; give --out a file name, e.g. {out / 'table.md'}")
+    if not out.parent.is_dir():
+        raise CannotWrite(
+            f"cannot write {out}: the folder {out.parent} does not exist; create it or give another --out"
+        )
+    try:
+        st.write_atomic(out, text)
+    except OSError as e:
+        problem = cannot_write(e, st.resolve_root(runs_dir()), fix="give another --out")
+        if problem is None:
+            raise
+        raise problem from None
     console.print(f"wrote {what} to {escape(str(out))}")

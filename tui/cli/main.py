@@ -12,10 +12,11 @@ import rich_click as click
 
 from engine.core.config import ConfigError
 from engine.core.errors import GptTuiError
-from engine.store.runs import never_world_writable
+from engine.store.runs import never_world_writable, resolve_root
 from tui.cli import config, control, runs, show, train
 from tui.cli.base import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Group, err_console, fail, report_config_error
 from tui.cli.engines import engine
+from tui.cli.oserrors import cannot_write
 from tui.cli.sweep import sweep
 
 EXIT_INTERRUPTED = 130
@@ -70,11 +71,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except SystemExit as e:  # rich-click exits itself after printing the help of a bare group
         return EXIT_OK if e.code is None else e.code if isinstance(e.code, int) else EXIT_FAILED
+    except OSError as e:  # a store another user owns, a read-only or full disk: the person's to fix
+        problem = cannot_write(e, resolve_root(None))  # --runs is in $GPT_TUI_RUNS by now
+        if problem is None:
+            return bug()
+        return fail(str(problem))
     except Exception:
-        traceback.print_exc()
-        err_console.print("[bold red]this is a bug in gpt-tui; please report it with the traceback above[/]")
-        return EXIT_FAILED
+        return bug()
     return code if isinstance(code, int) else EXIT_OK
+
+
+def bug() -> int:
+    """What escaped is not a problem a person can fix: show it as the bug it is."""
+    traceback.print_exc()
+    err_console.print("[bold red]this is a bug in gpt-tui; please report it with the traceback above[/]")
+    return EXIT_FAILED
 
 
 __all__ = ["main", "gpt_tui"]

@@ -47,16 +47,19 @@ def follow_progress(store: st.Store, run_id: str, max_iters: int, is_over: Calla
         while True:
             over = is_over()  # read before the last poll so no record is missed
             for table, r in tail.poll():
+                step = r.get("step")
+                if type(step) is not int:  # a record someone else wrote: skipped, not fatal
+                    continue
                 if table == "train":
                     loss, rate = r.get("loss"), r.get("tokens_per_s")
                 elif table == "eval":
                     val = r.get("val_loss")
-                progress.update(task, completed=r["step"])
+                progress.update(task, completed=step)
                 parts = [
-                    f"step {r['step']}",
-                    f"loss {loss:.4f}" if loss is not None else "",
-                    f"val {val:.4f}" if val is not None else "",
-                    f"{rate:,.0f} tok/s" if rate else "",
+                    f"step {step}",
+                    f"loss {trial.shown(loss, '.4f')}" if loss is not None else "",
+                    f"val {trial.shown(val, '.4f')}" if val is not None else "",
+                    f"{trial.shown(rate, ',.0f')} tok/s" if rate else "",
                 ]
                 progress.update(task, info="  ".join(p for p in parts if p))
             if over:

@@ -9,6 +9,7 @@ from rich.table import Table
 from engine.core.text import printable
 from engine.store import runs as st
 from engine.store import table as trial
+from engine.store.files import STATE_CAP, read_regular
 from tui.cli.base import EXIT_OK, console, existing_run, store
 
 
@@ -23,10 +24,14 @@ def show(run: str) -> int:
     t.add_column(overflow="fold")
     for key, value in row.as_dict().items():
         if value not in (None, ""):
-            t.add_row(key, escape(str(value)))
+            t.add_row(key, escape(field_text(value)))
     t.add_row("directory", str(s.run_dir(run_id)))
     console.print(t)
-    metrics = st.read_log(s.metrics_path(run_id))
+    try:
+        metrics = st.read_log(s.metrics_path(run_id))
+    except st.StoreError as err:  # no regular file, or too large: say so and show the rest
+        console.print(f"[red]{escape(str(err))}[/]")
+        metrics = st.LogRead()
     evals = [r for tab, r in metrics.records if tab == "eval"]
     if evals:
         e = Table(title="evaluations")
@@ -53,20 +58,29 @@ def show(run: str) -> int:
         )
     console.print("[bold]config.toml[/]")
     try:
-        console.out(printable(s.config_path(run_id).read_text(errors="replace")), end="")
-    except OSError as err:
-        console.print(f"[red]cannot read config.toml: {err}[/]")
+        text = read_regular(s.config_path(run_id), STATE_CAP).decode("utf-8", errors="replace")
+        console.out(printable(text), end="")
+    except FileNotFoundError:
+        console.print("[red]config.toml is missing[/]")
+    except st.StoreError as err:  # a FIFO, a device, a directory, a huge file, no permission
+        console.print(f"[red]{escape(str(err))}[/]")
     return EXIT_OK
 
 
-def number(value: object, fmt: str) -> str:
-    """A logged number as `fmt` says; "?" for anything else (a hand-edited record)."""
+def field_text(value: object) -> str:
+    """A row's field as text; a number as Python writes it unless that is too long to read."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            return format(value, fmt)
-        except ValueError:  # a float where an int format was asked
-            return format(value, "g")
-    return "?"
+        if isinstance(value, float) or value.bit_length() <= 64:
+            text = str(value)
+            if len(text) <= trial.SHOWN_WIDTH:
+                return text
+        return trial.shown(value, "g")
+    return str(value)
+
+
+def number(value: object, fmt: str) -> str:
+    """A logged number as `fmt` says, compact whatever its size; "?" for anything else (a hand edit)."""
+    return "?" if value is None else trial.shown(value, fmt)
 
 
 def status_or_error(s: st.Store, run_id: str) -> st.Status | st.StoreError:

@@ -3,6 +3,7 @@ sweeps in the store (`sweep show ID`, `sweep ls`)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import rich_click as click
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from engine.core import estimate as est
 from engine.core.errors import GptTuiError
+from engine.core.text import printable
 from engine.store import runs as st
 from engine.sweeps import files as sf
 from engine.sweeps import plan as sp
@@ -86,7 +88,7 @@ def show(sweep: str, fmt: str, out: Path | None) -> int:
             overflow="fold" if col == "note" else "ellipsis",
         )
     for r in table.rows:
-        cells = [escape(c) for c in report.cells(table, r)]  # notes are text, never markup
+        cells = [safe(c) for c in report.cells(table, r)]  # notes are text, never markup
         if r.number == table.best:
             cells[0] = f"[bold green]★ {cells[0]}[/]"
         style = {"pruned": "yellow", "failed": "red", "diverged": "red"}.get(r.state)
@@ -98,12 +100,17 @@ def show(sweep: str, fmt: str, out: Path | None) -> int:
     status = (
         "finished"
         if table.record.finished
-        else f"stopped early: {table.record.stopped}"
+        else f"stopped early: {safe(table.record.stopped)}"
         if table.record.stopped
         else "in progress"
     )
     console.print(f"[dim]{len(table.rows)} trial(s), {len(table.finished)} finished; sweep {status}[/]")
     return EXIT_OK
+
+
+def safe(text: str) -> str:
+    """Stored text for the terminal: no markup, and control characters shown, never obeyed."""
+    return escape(printable(text))
 
 
 @click.command("ls", help="every sweep in the store")
@@ -116,7 +123,8 @@ def ls() -> int:
         try:
             table = report.build(s, sweep_id)
         except GptTuiError as e:  # one damaged sweep file is shown as such; the others still list
-            t.add_row(sweep_id, "?", "-", "-", "-", "-", "-", f"[red]{escape(str(e).splitlines()[0])}[/]", "-")
+            reason = str(e).splitlines()[0].replace(f"{s.root}{os.sep}", "")
+            t.add_row(sweep_id, "?", "-", "-", "-", "-", "-", f"[red]broken: {safe(reason)}[/]", "-")
             continue
         rec, rows = table.record, table.rows
         best = next((r for r in rows if r.number == table.best), None)
@@ -129,9 +137,9 @@ def ls() -> int:
             f"{len(rows)}{planned}",
             str(sum(r.state == "done" for r in rows)),
             str(sum(r.state == "pruned" for r in rows)),
-            "-" if best is None else f"{best.final_val_ppl:.2f} ({best.trial})",
-            state,
-            rec.created[:19],
+            "-" if best is None else f"{report.ppl_text(best)} ({best.trial})",
+            safe(state),
+            safe(rec.created[:19]),
         )
     console.print(t)
     return EXIT_OK

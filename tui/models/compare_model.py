@@ -9,6 +9,7 @@ from engine.core import config as cfgmod
 from engine.store import runs as st
 from engine.store import table as trial
 from tui.models.editor_model import text_of
+from tui.models.series import PLOT_LIMIT, as_float
 from tui.watcher import Source, settling
 
 
@@ -25,10 +26,14 @@ def config_diff(configs: dict[str, dict[str, Any]]) -> list[tuple[str, list[str]
 
 
 def val_point(table: str, record: dict[str, Any]) -> tuple[float, float, float] | None:
-    """(step, tokens, val loss) of an [[eval]] record; None for any other record."""
-    if table == "eval" and isinstance(record.get("val_loss"), (int, float)):
-        return float(record.get("step", 0)), float(record.get("tokens", 0)), float(record["val_loss"])
-    return None
+    """(step, tokens, val loss) of an [[eval]] record; None for any other record, and for one whose
+    numbers are missing, not numbers, or past what a chart can place (a hand edit, a diverged run)."""
+    if table != "eval":
+        return None
+    point = tuple(as_float(record.get(key, 0)) for key in ("step", "tokens", "val_loss"))
+    if "val_loss" not in record or any(v is None or not abs(v) <= PLOT_LIMIT for v in point):
+        return None
+    return point  # type: ignore[return-value] - no None is left in it
 
 
 @dataclass

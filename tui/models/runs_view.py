@@ -9,7 +9,6 @@ from typing import Any
 
 from rich.text import Text
 
-from engine.core.estimate import human_count, human_seconds
 from engine.store import table as trial
 from engine.store.schema import BROKEN, RunState
 
@@ -107,14 +106,14 @@ def _bar(fraction: float, width: int = 4) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def _num(v: float | int | None, fmt: str) -> str:
-    return "-" if v is None else format(v, fmt)
+# Stored numbers can be anything (1e308, inf, nan): trial.shown and its kin keep every cell narrow.
+_num = trial.shown
 
 
 def _time_cell(r: Row) -> str:
     if r.state == RunState.RUNNING:
-        return f"ETA {human_seconds(r.eta_s)}" if r.eta_s is not None else "starting"
-    return human_seconds(r.duration_s) if r.duration_s is not None else "-"
+        return f"ETA {trial.shown_seconds(r.eta_s)}" if r.eta_s is not None else "starting"
+    return trial.shown_seconds(r.duration_s)
 
 
 NUMERIC = frozenset(
@@ -145,10 +144,10 @@ def cells(r: Row, best: bool = False, selected: bool = False) -> dict[str, Text]
         "block_size": _num(r.block_size, "d"),
         "learning_rate": _num(r.learning_rate, ".3g"),
         "batch": r.batch,
-        "params": "-" if r.params is None else human_count(r.params),
+        "params": trial.shown_count(r.params),
         "best_val_loss": _num(r.best_val_loss, ".4f"),
         "val_ppl": _num(val_ppl(r), ".2f"),
-        "tokens_per_s": "-" if r.tokens_per_s is None else human_count(r.tokens_per_s),
+        "tokens_per_s": trial.shown_count(r.tokens_per_s),
         "time": _time_cell(r),
         "note": r.note or (r.reason if r.state in (RunState.FAILED, BROKEN, RunState.DIVERGED, RunState.OOM) else ""),
     }

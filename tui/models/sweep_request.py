@@ -15,6 +15,7 @@ from engine.sweeps import plan as sp
 from engine.sweeps import spec as sw
 
 METHODS = ("grid", "random", "tpe", "file")
+MAX_HOURS = sw.MAX_TOTAL_SECONDS // 3600
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,11 +101,14 @@ class SweepRequest:
             )
             if v is not None
         }
+        if not -99 <= self.priority <= 99:  # checked before the sweep file is written, not at its first trial
+            raise ConfigError([Problem("--priority", f"must be from -99 to 99, got {self.priority}")])
         if self.keep_effective_batch:
             changes["keep_effective_batch"] = True
         if self.max_hours is not None:
-            if not self.max_hours > 0:
-                raise ConfigError([Problem("--max-hours", f"must be above 0, got {self.max_hours}")])
+            if not 0 < self.max_hours <= MAX_HOURS:  # refuses inf and nan too
+                limit = f"must be above 0 and at most {MAX_HOURS:,} (ten years), got {self.max_hours}"
+                raise ConfigError([Problem("--max-hours", limit)])
             changes["max_total_seconds"] = self.max_hours * 3600.0
         es = {
             k: v

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from textual import work
@@ -10,9 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Log, Static
 
-from engine.core.estimate import human_bytes, human_count, human_seconds
 from engine.store import control
 from engine.store import runs as st
+from engine.store.table import shown, shown_bytes, shown_count, shown_seconds
 from tui.models.run_feed import RunFeed, RunUpdate
 from tui.models.runs_view import STATE_BADGES
 from tui.models.series import RunSeries
@@ -60,6 +59,8 @@ class MonitorScreen(WatchedScreen):
             if update.status is not None:
                 self.status = update.status
                 ended = update.status.state not in st.ACTIVE
+            for problem in update.problems:
+                self.notify(problem, title="reading the run", severity="error", timeout=10)
             self.series.add(update.records)
             kinds |= {kind for kind, _ in update.records}
             lines += update.lines
@@ -85,9 +86,9 @@ class MonitorScreen(WatchedScreen):
         step = max(self.series.step, s.step)
         max_iters = s.max_iters
         if state == st.RunState.RUNNING and s.eta_s is not None:
-            when = f"ETA {human_seconds(s.eta_s)}"
+            when = f"ETA {shown_seconds(s.eta_s)}"
         elif s.train_seconds and state != st.RunState.RUNNING:
-            when = f"{state} after {human_seconds(s.train_seconds)}"
+            when = f"{state} after {shown_seconds(s.train_seconds)}"
         else:
             when = state
         self.query_one(ProgressLine).set_progress(step, max_iters, f"step {step:,}/{max_iters:,}  {when}")
@@ -96,15 +97,15 @@ class MonitorScreen(WatchedScreen):
             "val": _fmt(evals.get("val_loss"), ".4f"),
             "best": _fmt(evals.get("best_val_loss", s.best_val_loss), ".4f"),
             "PPL": _fmt(evals.get("val_ppl"), ".2f"),
-            "tok/s": human_count(train["tokens_per_s"]) if "tokens_per_s" in train else "-",
+            "tok/s": shown_count(train.get("tokens_per_s")),
             "lr": _fmt(train.get("lr"), ".2e"),
         }
         if "mfu" in train:
             values["MFU"] = _fmt(train["mfu"], ".1%")
         if "mem_allocated" in train:
-            values["VRAM"] = human_bytes(train["mem_allocated"])
+            values["VRAM"] = shown_bytes(train["mem_allocated"])
         elif "mem_rss" in train:
-            values["RSS"] = human_bytes(train["mem_rss"])
+            values["RSS"] = shown_bytes(train["mem_rss"])
         self.query_one(Readouts).set_values(values)
 
     # -- keys --------------------------------------------------------------------------
@@ -141,4 +142,5 @@ def _show(widget: Static, markup: str) -> None:
 
 
 def _fmt(v: Any, spec: str) -> str:
-    return format(v, spec) if isinstance(v, (int, float)) and math.isfinite(v) else "-"
+    """A logged number as a person reads it, however large ("1e+308", "inf"); "-" when there is none."""
+    return shown(v, spec)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual_plotext import PlotextPlot
 
 from tui.models.series import points
@@ -39,7 +40,13 @@ class LineChart(PlotextPlot):
         key = (self._version, self.size, self.app.theme)
         if self._drawn[0] != key:
             started = time.perf_counter()
-            self._drawn = (key, super().render())
+            try:
+                picture = super().render()
+            except (ArithmeticError, ValueError) as err:
+                # points() keeps to what plotext can draw; should a stored value still defeat it,
+                # this chart says so and the app goes on, rather than the app ending.
+                picture = Text(f"{self.title}: cannot draw these values ({type(err).__name__}: {err})", style="red")
+            self._drawn = (key, picture)
             self.render_seconds += time.perf_counter() - started
         return self._drawn[1]
 

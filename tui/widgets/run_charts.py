@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.widgets import Log
 
-from tui.models.series import RunSeries
+from tui.models.series import PLOT_LIMIT, RunSeries, as_float
 from tui.widgets.charts import Line, LineChart
 
 CHART_EVERY_S = 3.0
@@ -112,7 +112,8 @@ class RunCharts(Grid):
     def _draw_memory(self, chart: LineChart) -> None:
         train = self.series.train
         if train.has("mem_allocated"):
-            total = train.last.get("mem_device_total")
+            total = as_float(train.last.get("mem_device_total"))  # as the record says: any value at all
+            total = total if total is not None and 0 < total < PLOT_LIMIT else None
             chart.title = "VRAM (GiB)" + (f" of {total / GIB:.0f} GiB" if total else "")
             chart.show(
                 [
