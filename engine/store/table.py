@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from engine.core.config import first_line, format_batch
-from engine.core.estimate import human_bytes, human_count, human_seconds
+from engine.core.units import SHOWN_WIDTH, shown, shown_bytes, shown_count, shown_seconds  # noqa: F401 - trial.shown
 from engine.store import runs as st
 from engine.store.control import read_note
 from engine.store.files import STATE_CAP, check_regular, open_regular, read_regular
@@ -225,65 +225,6 @@ def cells(r: Row) -> list[str]:
         shown_seconds(r.duration_s),
         r.note,
     ]
-
-
-# -- numbers as a person reads them ------------------------------------------------------
-# A stored number is whatever a file says: 1e308, inf, nan, an integer of 4,000 digits. Shown, it
-# stays within SHOWN_WIDTH characters, so one odd file cannot widen a column and collapse a table.
-SHOWN_WIDTH = 12
-
-
-def shown(value: Any, fmt: str) -> str:
-    """`value` formatted by `fmt`, or in e-notation when that would be wider than SHOWN_WIDTH;
-    "-" for None, "?" for anything not a number, and inf, -inf and nan as such."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "?"
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, int) and value.bit_length() > 64:
-        return _e_notation(value)
-    try:
-        text = format(value, fmt)
-    except ValueError:  # a float where an int format was asked
-        text = format(value, "g")
-    return text if len(text) <= SHOWN_WIDTH else _e_notation(value)
-
-
-def _e_notation(value: int | float) -> str:
-    if isinstance(value, int) and value.bit_length() > 1000:  # past a float; str() may refuse it too
-        return f"{'-' if value < 0 else ''}>1e+300"
-    return format(float(value), ".3g")
-
-
-def _human(value: Any, human: Any, limit: float, unit: str = "") -> str:
-    """`human(value)` for a number within `limit`, else shown() with `unit`: the estimate module's
-    formatters are for numbers a run can reach, and overflow or run long past them."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "?"
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if abs(value) >= limit:
-        return shown(value, ".3g") + unit
-    return human(value)
-
-
-def shown_count(value: Any) -> str:
-    """1.23M, 4.56B: human_count, safe for any stored value."""
-    return _human(value, human_count, 1e15)
-
-
-def shown_bytes(value: Any) -> str:
-    """12.3 MiB: human_bytes, safe for any stored value."""
-    return _human(value, human_bytes, 2.0**50, " B")
-
-
-def shown_seconds(value: Any) -> str:
-    """3m20s, 2d04h: human_seconds, safe for any stored value (a century and more in seconds)."""
-    return _human(value, human_seconds, 1e10, "s")
 
 
 def to_markdown(items: list[Row]) -> str:

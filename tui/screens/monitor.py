@@ -11,7 +11,7 @@ from textual.widgets import Footer, Log, Static
 
 from engine.store import control
 from engine.store import runs as st
-from engine.store.table import shown, shown_bytes, shown_count, shown_seconds
+from engine.core.units import shown, shown_bytes, shown_count, shown_seconds
 from tui.models.run_feed import RunFeed, RunUpdate
 from tui.models.runs_view import STATE_BADGES
 from tui.models.series import RunSeries
