@@ -237,3 +237,42 @@ async def monitor_loaded(pilot, run_id: str = RUNNING):
     pilot.app.open_monitor(run_id)
     await until(pilot, lambda: isinstance(pilot.app.screen, MonitorScreen) and shown(pilot.app, Readouts, "values"))
     return pilot.app.screen
+
+
+# -- a finished three-trial sweep: the seed's Day 38 in miniature (examples/day38-cpu.toml) ----------
+# Added to the fixed store by add_sweep (the runs above stay as they are: other tests count them).
+
+SWEEP = "day38-cpu"
+SWEEP_BASE = {**BASE, "n_layer": 3, "n_embd": 64, "block_size": 64, "learning_rate": 2e-3, "min_lr": 2e-4}
+SWEEP_BASE.update(warmup_iters=20, max_iters=200, batch_size=12, gradient_accumulation_steps=4, eval_interval=50)
+SWEEP_TRIALS = {
+    # run id: (config changes, status); tokens / train_seconds is each trial's mean rate, which differs
+    # from its last logged tokens_per_s, and eta_s is what a worker leaves behind at its last progress write
+    "20260102-090000-000-day38-cpu-t001-1a01": (
+        {},
+        dict(params=158_592, best_val_loss=2.0042, final_val_ppl=7.42, tokens=614_400.0, train_seconds=100.0),
+    ),
+    "20260102-091000-000-day38-cpu-t002-1b02": (
+        {"n_layer": 4, "batch_size": 8},
+        dict(params=208_000, best_val_loss=1.9713, final_val_ppl=7.18, tokens=409_600.0, train_seconds=80.0),
+    ),
+    "20260102-092000-000-day38-cpu-t003-1c03": (
+        {"learning_rate": 1e-3, "min_lr": 1e-4},
+        dict(params=158_592, best_val_loss=2.0857, final_val_ppl=8.05, tokens=614_400.0, train_seconds=96.0),
+    ),
+}
+
+
+def add_sweep(store: st.Store, trials: dict | None = None, sweep: str = SWEEP, base: dict | None = None) -> list[str]:
+    """The sweep's trials, done, in `store`; their run ids in trial order."""
+    for number, (run_id, (changes, status)) in enumerate((trials or SWEEP_TRIALS).items(), start=1):
+        cfg = cfgmod.from_mapping({**(base or SWEEP_BASE), **changes})
+        (store.root / run_id).mkdir()
+        st.write_atomic(store.config_path(run_id), cfgmod.to_toml(cfg))
+        done = dict(state="done", name=f"{sweep}-t{number:03d}", sweep=sweep, trial=number, step=cfg.max_iters)
+        done.update(max_iters=cfg.max_iters, tokens_per_s=5000.0, eta_s=4.0, device="AMD EPYC", vocab_size=103)
+        done.update(created=f"{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}T00:00:00.000Z", **status)
+        if "best_val_loss" in done:
+            done.setdefault("val_loss", done["best_val_loss"])
+        store.write_status(run_id, st.Status.from_toml(done), durable=False)
+    return list(trials or SWEEP_TRIALS)

@@ -54,8 +54,12 @@ FUZZ = settings(
 
 def _sweep(sweep_id: str) -> sf.SweepRecord:
     spec = sw.SweepSpec(id=sweep_id, method="grid", preset="quickstart", params={"learning_rate": Choice((1e-3, 3e-3))})
-    runs = [{"number": 1, "run": HEALTHY, "params": {"learning_rate": 1e-3}}, {"number": 2, "run": "", "params": {}}]
-    return sf.SweepRecord(spec, "2026-01-01T00:00:00.000Z", runs=runs)
+    # Every trial has its run and the sweep is finished: an engine must find nothing of it to train.
+    runs = [
+        {"number": 1, "run": HEALTHY, "params": {"learning_rate": 1e-3}},
+        {"number": 2, "run": VICTIM, "params": {"learning_rate": 3e-3}},
+    ]
+    return sf.SweepRecord(spec, "2026-01-01T00:00:00.000Z", runs=runs, finished="2026-01-01T01:00:00.000Z")
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,7 @@ async def test_stop_writes_the_stop_request(fixed_store):
         await runs_loaded(pilot)
         await pilot.press("down", "down")  # newest first: too-hot, lr-grid-2, lr-grid-1 (running)
         assert app.screen.table.current_id == RUNNING
-        await pilot.press("s")
+        await pilot.press("s", "y")  # stop asks first
         await until(pilot, lambda: fixed_store.control_path(RUNNING).exists())
         assert st.read_toml(fixed_store.control_path(RUNNING))["request"] == "stop"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from engine.core.estimate import param_count
 from engine.data.tokenize import vocab_size_for
-from tests.tui_store import make_app, monitor_loaded, runs_loaded, until
+from tests.tui_store import add_sweep, make_app, monitor_loaded, runs_loaded, until
 
 BASELINE, DEEPER = "20260101-090000-000-baseline-0a01", "20260101-100000-000-deeper-0b02"
 
@@ -21,6 +21,17 @@ def test_runs_screen_at_80x24_with_a_filter(snap_compare, fixed_store):
         await pilot.press("slash", *"sweep:lr", "enter", "down")
 
     assert snap_compare(make_app(fixed_store), terminal_size=(80, 24), run_before=filtered)
+
+
+def test_runs_table_with_a_finished_sweep_at_80x24(snap_compare, fixed_store):
+    """The trial table at 80 columns: state, name, val PPL, LR, batch and the shape whole; t001..t003."""
+    add_sweep(fixed_store)
+    assert snap_compare(make_app(fixed_store), terminal_size=(80, 24), run_before=runs_loaded)
+
+
+def test_runs_table_with_a_finished_sweep_at_120x40(snap_compare, fixed_store):
+    add_sweep(fixed_store)
+    assert snap_compare(make_app(fixed_store), terminal_size=(120, 40), run_before=runs_loaded)
 
 
 def test_editor_with_live_estimates(snap_compare, fixed_store):

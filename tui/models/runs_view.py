@@ -1,15 +1,16 @@
-"""The runs table as data: its columns, what each cell says, how rows sort and filter."""
+"""The runs table as data: its columns (engine.store.columns, with the app's mark and badges), what
+each cell says, how rows sort and filter."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from rich.text import Text
 
+from engine.store import columns as spec
 from engine.store import table as trial
+from engine.store.columns import Column, label, progress, val_ppl
 from engine.store.schema import BROKEN, RunState
 
 Row = trial.Row
@@ -26,68 +27,25 @@ STATE_BADGES = {
     BROKEN: ("? broken", "bold red"),
 }
 
-
-def val_ppl(r: Row) -> float | None:
-    if r.final_val_ppl is not None:
-        return r.final_val_ppl
-    if r.val_loss is not None and r.val_loss < 700:  # exp overflows past ~709
-        return math.exp(r.val_loss)
-    return None
+# The selection and best-run mark: the app's own column, never dropped.
+MARK = Column("mark", " ", 0, 2, lambda r: "", lambda r: None, where="app")
 
 
-def progress(r: Row) -> float | None:
-    return min(1.0, r.step / r.max_iters) if r.max_iters else None
+def columns_for(rows: Sequence[Row]) -> list[Column]:
+    """The app's columns for these rows: the mark, then the shared list with a column for each
+    swept hyperparameter."""
+    return [MARK, *spec.columns_for(rows, "app")]
 
 
-def label(r: Row) -> str:
-    """The name a person gave the run, with its sweep; the id's tail when it has no name."""
-    name = r.name or r.run[-12:]
-    return f"{r.sweep}/{name}" if r.sweep else name
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    title: str
-    sort_key: Callable[[Row], Any]
-    width: int
-
-
-def _attr(name: str) -> Callable[[Row], Any]:
-    return lambda r: getattr(r, name)
-
-
-# Fixed widths: the layout never jumps as values change, and a long name or note is cut, not
-# allowed to push the numbers off screen.
-COLUMNS: tuple[Column, ...] = (
-    Column("mark", " ", lambda r: None, 2),
-    Column("state", "state", _attr("state"), 10),
-    Column("name", "name", label, 20),
-    Column("progress", "progress", progress, 9),
-    Column("n_layer", "layer", _attr("n_layer"), 5),
-    Column("n_head", "head", _attr("n_head"), 4),
-    Column("n_embd", "embd", _attr("n_embd"), 5),
-    Column("block_size", "block", _attr("block_size"), 5),
-    Column("learning_rate", "LR", _attr("learning_rate"), 7),
-    Column("batch", "batch", lambda r: _batch_total(r.batch), 10),
-    Column("params", "params", _attr("params"), 7),
-    Column("best_val_loss", "best val", _attr("best_val_loss"), 8),
-    Column("val_ppl", "val PPL", val_ppl, 8),
-    Column("tokens_per_s", "tok/s", _attr("tokens_per_s"), 7),
-    Column("time", "time", lambda r: r.eta_s if r.state == RunState.RUNNING else r.duration_s, 9),
-    Column("note", "note", lambda r: r.note or None, 30),
-)
+# Without rows: the fixed columns, for the sort dialog and the tests.
+COLUMNS: tuple[Column, ...] = tuple(columns_for(()))
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 SORTABLE = tuple(c for c in COLUMNS if c.key != "mark")
 
 
-def _batch_total(batch: str) -> int | None:
-    head = batch.split(" ", 1)[0]
-    return int(head) if head.isdigit() else None
-
-
 def column(key: str) -> Column:
-    return next(c for c in COLUMNS if c.key == key)
+    """The column `key`: a fixed one, or a swept hyperparameter's."""
+    return next((c for c in COLUMNS if c.key == key), None) or spec.swept_column(key)
 
 
 def sort_order(rows: list[Row], key: str, descending: bool = False) -> list[str]:
@@ -106,61 +64,29 @@ def _bar(fraction: float, width: int = 4) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-# Stored numbers can be anything (1e308, inf, nan): trial.shown and its kin keep every cell narrow.
-_num = trial.shown
-
-
-def _time_cell(r: Row) -> str:
-    if r.state == RunState.RUNNING:
-        return f"ETA {trial.shown_seconds(r.eta_s)}" if r.eta_s is not None else "starting"
-    return trial.shown_seconds(r.duration_s)
-
-
-NUMERIC = frozenset(
-    {
-        "n_layer",
-        "n_head",
-        "n_embd",
-        "block_size",
-        "learning_rate",
-        "params",
-        "best_val_loss",
-        "val_ppl",
-        "tokens_per_s",
-        "time",
-    }
-)
-
-
-def cells(r: Row, best: bool = False, selected: bool = False) -> dict[str, Text]:
+def cells(r: Row, best: bool = False, selected: bool = False, cols: Sequence[Column] = COLUMNS) -> dict[str, Text]:
     """Every cell of a row, by column key; Text throughout, so no value is read as markup."""
     badge, style = STATE_BADGES.get(r.state, (r.state, ""))
     frac = progress(r)
-    plain = {
-        "progress": "-" if frac is None else f"{_bar(frac)} {frac:4.0%}",
-        "n_layer": _num(r.n_layer, "d"),
-        "n_head": _num(r.n_head, "d"),
-        "n_embd": _num(r.n_embd, "d"),
-        "block_size": _num(r.block_size, "d"),
-        "learning_rate": _num(r.learning_rate, ".3g"),
-        "batch": r.batch,
-        "params": trial.shown_count(r.params),
-        "best_val_loss": _num(r.best_val_loss, ".4f"),
-        "val_ppl": _num(val_ppl(r), ".2f"),
-        "tokens_per_s": trial.shown_count(r.tokens_per_s),
-        "time": _time_cell(r),
-        "note": r.note or (r.reason if r.state in (RunState.FAILED, BROKEN, RunState.DIVERGED, RunState.OOM) else ""),
-    }
-    out = {
-        "mark": Text(("✓" if selected else " ") + ("★" if best else " "), style="bold yellow"),
-        "state": Text(badge, style=style),
-        "name": Text(label(r), style="bold" if best else ""),
-    }
-    for key, value in plain.items():
-        out[key] = Text(
-            value, justify="right" if key in NUMERIC else "left", style="dim" if key == "note" and not r.note else ""
-        )
-    return {key: out[key] for key in COLUMN_KEYS}
+    out = {}
+    for col in cols:
+        if col.key == "mark":
+            out["mark"] = Text(("✓" if selected else " ") + ("★" if best else " "), style="bold yellow")
+        elif col.key == "state":
+            out["state"] = Text(badge, style=style)
+        elif col.key == "name":
+            out["name"] = Text(label(r), style="bold" if best else "")
+        elif col.key == "progress":
+            out["progress"] = Text("-" if frac is None else f"{_bar(frac)} {frac:4.0%}", justify="right")
+        elif col.key == "note":
+            # The person's note; why the run ended (dim) while it has none. `ls` shows both.
+            out["note"] = Text(r.note or spec.note_text(r), style="" if r.note else "dim", overflow="ellipsis")
+        else:
+            out[col.key] = Text(col.text(r), justify="right" if col.numeric else "left")
+    return out
+
+
+NUMERIC = frozenset(c.key for c in COLUMNS if c.numeric)
 
 
 # -- filtering --------------------------------------------------------------------------
@@ -179,7 +105,7 @@ class RunFilter:
             return False
         if self.sweeps and not any(s in r.sweep.lower() for s in self.sweeps):
             return False
-        haystack = f"{r.run} {r.name} {r.sweep} {r.note}".lower()
+        haystack = f"{r.run} {r.name} {r.sweep} {spec.short_name(r)} {r.note}".lower()
         return all(w in haystack for w in self.words)
 
     def __bool__(self) -> bool:
@@ -206,6 +132,8 @@ __all__ = [
     "Row",
     "RunFilter",
     "cells",
+    "column",
+    "columns_for",
     "label",
     "parse_filter",
     "sort_order",

@@ -13,7 +13,7 @@ from engine.core import config as cfgmod
 from engine.store import control
 from engine.store import runs as st
 from tui.models.runs_reader import Row, RunsReader
-from tui.models.runs_view import column, parse_filter
+from tui.models.runs_view import column, label, parse_filter
 from tui.screens.watched import WatchedScreen
 from tui.widgets import EngineBar, RunTable
 
@@ -27,7 +27,10 @@ class RunsScreen(WatchedScreen):
         Binding("m", "monitor", "monitor", tooltip="monitor the highlighted run (enter or a second click too)"),
         Binding("c", "compare", "compare", tooltip="compare the selected runs (or one selected and the highlighted)"),
         Binding("space", "select", "select", show=False, tooltip="select or unselect the highlighted run"),
-        Binding("s", "stop", "stop", tooltip="stop the highlighted run (it checkpoints); a queued one is cancelled"),
+        Binding("u", "clear_selection", "unselect all", show=False, tooltip="clear the selection"),
+        Binding(
+            "s", "stop", "stop", tooltip="stop the highlighted run (asks first; it checkpoints); cancel a queued one"
+        ),
         Binding("r", "resume", "resume", show=False, tooltip="queue a stopped/failed run again from its checkpoint"),
         Binding("t", "retry", "retry", show=False, tooltip="a new run with the highlighted run's config"),
         Binding("d", "delete", "delete", show=False, tooltip="delete the highlighted run and its files (asks first)"),
@@ -36,7 +39,7 @@ class RunsScreen(WatchedScreen):
         Binding("p", "sample", "sample", show=False, tooltip="text from the highlighted run's checkpoint"),
         Binding("o", "sort", "sort", show=False, tooltip="sort by a column (or click its header); again flips"),
         Binding("slash", "filter", "filter", tooltip="filter: words, state:running, sweep:NAME"),
-        Binding("escape", "clear_filter", "clear filter", show=False, tooltip="clear the filter"),
+        Binding("escape", "clear_filter", "clear filter", show=False, tooltip="clear the filter, else the selection"),
         Binding("q", "app.quit", "quit", tooltip="quit (training goes on in the engine)"),
     ]
     # (title, help, action) for the command palette
@@ -79,8 +82,13 @@ class RunsScreen(WatchedScreen):
     def show_summary(self) -> None:
         t = self.table
         parts = [f"{t.row_count} of {len(t.rows_by_id)} runs" if t.filter else f"{len(t.rows_by_id)} runs"]
-        if t.selected:
-            parts.append(f"{len(t.selected)} selected")
+        if selected := t.selected_shown:
+            parts.append(f"{len(selected)} selected (u clears)")
+        left, right = t.hidden_columns()
+        if left:
+            parts.append(f"← {left} column{'s' if left > 1 else ''}")
+        if right:
+            parts.append(f"{right} more column{'s' if right > 1 else ''} →")
         if t.order is not None:
             parts.append(f"sorted by {column(t.order[0]).title} {'↓' if t.order[1] else '↑'}")
         if t.filter:
@@ -135,9 +143,18 @@ class RunsScreen(WatchedScreen):
             self.table.action_cursor_down()
             self.show_summary()
 
+    def action_clear_selection(self) -> None:
+        self.table.clear_selection()
+        self.show_summary()
+
+    @on(RunTable.ColumnsShown, "#runs")
+    def columns_shown(self) -> None:
+        if self.table.rows_by_id:  # the summary says the store was read: not before it was
+            self.show_summary()
+
     def action_compare(self) -> None:
         t = self.table
-        wanted = set(t.selected)
+        wanted = set(t.selected_shown)
         if len(wanted) == 1 and t.current_id is not None:
             wanted.add(t.current_id)  # one selected and one highlighted: compare those two
         chosen = [run_id for run_id in t.shown_ids if run_id in wanted]
@@ -148,8 +165,29 @@ class RunsScreen(WatchedScreen):
 
     # -- acting on runs (small file writes, off the UI thread) --------------------------
     def action_stop(self) -> None:
-        if run_id := self.current():
+        """A running run is asked first (stopping costs its progress since the last checkpoint), and
+        so is a queued one; any other is told why there is nothing to stop."""
+        from tui.screens.confirm import ConfirmScreen
+
+        if (run_id := self.current()) is None:
+            return
+        row = self.table.rows_by_id[run_id]
+        if row.state not in (st.RunState.RUNNING, st.RunState.QUEUED):
             self.act(control.stop, run_id)
+            return
+        name = label(row)
+        question = (
+            f"Stop {name}? It saves a checkpoint and ends as stopped; r resumes it."
+            if row.state == st.RunState.RUNNING
+            else f"Cancel {name}? It leaves the queue before it starts; r queues it again."
+        )
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.act(control.stop, run_id)
+
+        verb = "stop" if row.state == st.RunState.RUNNING else "cancel run"
+        self.app.push_screen(ConfirmScreen(question, verb), callback=confirmed)
 
     def action_resume(self) -> None:
         if run_id := self.current():
@@ -217,6 +255,8 @@ class RunsScreen(WatchedScreen):
             box.value = ""
             box.remove_class("-shown")
             self.table.focus()
+        elif self.table.selected:
+            self.action_clear_selection()
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:

@@ -1,0 +1,46 @@
+"""One run's row of the trial table: plain data, read once from its status, config and note. Light."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Row:
+    run: str
+    name: str
+    sweep: str
+    trial: int | None
+    state: str
+    step: int
+    max_iters: int
+    n_layer: int | None
+    n_head: int | None
+    n_embd: int | None
+    block_size: int | None
+    learning_rate: float | None
+    batch: str
+    params: int | None
+    best_val_loss: float | None
+    final_val_ppl: float | None
+    val_loss: float | None
+    tokens_per_s: float | None  # the run's mean: tokens trained / seconds spent training
+    duration_s: float | None
+    eta_s: float | None  # a running run's alone
+    note: str
+    reason: str
+    created: str
+    hyperparameters: tuple[tuple[str, Any], ...] = ()  # config.toml's known scalars, for swept columns
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field a person reads (not the config copy that swept columns are drawn from)."""
+        out = asdict(self)
+        del out["hyperparameters"]
+        return out
+
+    def hyperparameter(self, name: str) -> Any:
+        return dict(self.hyperparameters).get(name)
+
+
+ROW_FIELDS = tuple(f.name for f in fields(Row) if f.name != "hyperparameters")
