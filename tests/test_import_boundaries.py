@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LIGHT_PACKAGES = ["core", "store", "sweeps", "serve", "data"]  # everything in engine/ but train/
+LIGHT_PACKAGES = ["core", "store", "sweeps", "serve", "data", "reports"]  # everything in engine/ but train/
 
 
 def light_engine_modules() -> list[str]:

@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from engine.store import runs as st
 from tui.models.engine_state import EngineState
+from tui.palette import RunsProvider
 
 if TYPE_CHECKING:
     from engine.core.config import RunConfig
@@ -34,6 +35,7 @@ class GptTuiApp(App[None]):
     # `q` quits only from screens with nothing to type into (runs, monitor, compare);
     # ctrl+q (Textual's own) quits from anywhere.
     BINDINGS = [Binding("question_mark", "help", "help")]
+    COMMANDS = App.COMMANDS | {RunsProvider}  # a run by its name or the start of its id
 
     engine_state: reactive[EngineState] = reactive(EngineState)
 
@@ -148,7 +150,8 @@ class GptTuiApp(App[None]):
 
     # -- the command palette -----------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own "Keys" (its help panel) would list a second "Keys" beside ours: ours wins.
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Keys")
         yield SystemCommand("New run", "Open the editor: every hyperparameter, live estimates", self.open_editor)
         yield SystemCommand("New sweep", "Open the sweep builder", self.open_sweep)
         yield SystemCommand("Keys", "Every key of every screen", self.action_help)
@@ -174,8 +177,11 @@ class GptTuiApp(App[None]):
 
 
 def run_app(store_root: str | Path | None = None) -> int:
-    """`gpt-tui` with no command: open the app on the store (default: $GPT_TUI_RUNS, ./runs)."""
-    store = st.Store(st.resolve_root(str(store_root) if store_root else None))
+    """`gpt-tui` with no command: open the app on the store (default: $GPT_TUI_RUNS, ./runs), made
+    if it is missing; a place that cannot hold one (a file, /proc) raises StorePlaceError first."""
+    from engine.store import lookup
+
+    store = lookup.checked_store(st.resolve_root(str(store_root) if store_root else None))
     store.ensure()
     GptTuiApp(store).run()
     return 0

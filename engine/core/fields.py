@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
+from engine.core.aliases import alias_of
 from engine.core.bounds import BOUNDS, MAX_LEARNING_RATE, Bounds
 from engine.core.errors import GptTuiError
 
@@ -192,5 +193,12 @@ def suggest(name: str, choices: Iterable[str]) -> str:
 
 
 def unknown_key(name: str) -> Problem:
-    hint = suggest(name, FIELDS) or " (`gpt-tui fields` lists them)"
+    """An unknown hyperparameter, with the field it likely means: an alias (lr, bs, grad_accum, the
+    lesson's upper-case names) is named by engine.core.aliases, else the closest spelling."""
+    alias = alias_of(name, FIELDS) if isinstance(name, str) else None
+    if alias is not None:
+        field_name, caveat = alias
+        hint = f"; did you mean {field_name!r}?" + (f" ({caveat})" if caveat else "")
+    else:
+        hint = suggest(name, FIELDS) or " (`gpt-tui fields` lists them)"
     return Problem(name, f"unknown hyperparameter{hint}")

@@ -104,33 +104,40 @@ def _dropout(c, caps):
         yield Problem("dropout", f"must be in [0, 1), got {c.dropout}; 0.0 to 0.2 is usual")
 
 
-@rule("warmup_iters", "max_iters")
-def _warmup(c, caps):
-    if c.warmup_iters > c.max_iters >= 1:
-        yield Problem(
-            "warmup_iters",
-            f"warmup_iters ({c.warmup_iters}) is longer than the run "
-            f"(max_iters {c.max_iters}); lower it or raise max_iters",
-        )
-
-
-@rule("lr_decay_iters", "warmup_iters", "decay_lr")
+@rule("lr_decay_iters", "warmup_iters", "max_iters", "decay_lr")
 def _decay(c, caps):
-    if c.decay_lr and c.lr_decay_iters and c.lr_decay_iters < c.warmup_iters:
+    warmup = min(c.warmup_iters, c.max_iters)  # as the schedule runs it: warmup stops at max_iters
+    if c.decay_lr and c.lr_decay_iters and c.lr_decay_iters < warmup:
         yield Problem(
             "lr_decay_iters",
             f"lr_decay_iters ({c.lr_decay_iters}) ends before warmup "
-            f"({c.warmup_iters}); set it above warmup_iters or to 0 (= max_iters)",
+            f"({warmup}); set it above warmup_iters or to 0 (= max_iters)",
         )
 
 
-@rule("eval_interval", "max_iters")
-def _eval_interval(c, caps):
+# -- warnings: what is unusual but trains (a short smoke run of a preset), said, never refused ----
+
+WARNINGS: list[Rule] = []
+warning = rule_into(WARNINGS)
+
+
+@warning("warmup_iters", "max_iters", "decay_lr")
+def _warmup_past_the_end(c, caps):
+    if c.decay_lr and c.warmup_iters > c.max_iters >= 1:
+        yield Problem(
+            "warmup_iters",
+            f"warmup_iters ({c.warmup_iters}) is longer than the run (max_iters {c.max_iters}): warmup stops "
+            "at max_iters, so the learning rate rises to its peak at the last step and never decays",
+        )
+
+
+@warning("eval_interval", "max_iters")
+def _eval_interval_past_the_end(c, caps):
     if c.eval_interval > c.max_iters >= 1:
         yield Problem(
             "eval_interval",
-            f"eval_interval ({c.eval_interval}) is longer than the run "
-            f"(max_iters {c.max_iters}); the run would evaluate only at its end",
+            f"eval_interval ({c.eval_interval}) is longer than the run (max_iters {c.max_iters}): "
+            "the run evaluates at its start and at its end only",
         )
 
 
@@ -247,3 +254,8 @@ def check_all(c: RunConfig, caps: DeviceCaps | None = None, skip: Iterable[str] 
         if skipped.isdisjoint(names):
             problems.extend(fn(c, caps))
     return problems
+
+
+def warnings_for(c: RunConfig, caps: DeviceCaps | None = None) -> list[Problem]:
+    """What is unusual about a valid config and how the run will take it; it still trains."""
+    return [p for _, fn in WARNINGS for p in fn(c, caps)]

@@ -11,11 +11,12 @@ def get_lr(step: int, c: RunConfig) -> float:
     """Learning rate for optimizer step `step` (0-based)."""
     if not c.decay_lr:
         return c.learning_rate
-    if step < c.warmup_iters:
-        return c.learning_rate * (step + 1) / (c.warmup_iters + 1)
+    warmup = min(c.warmup_iters, c.max_iters)  # a warmup longer than the run stops at its end
+    if step < warmup:
+        return c.learning_rate * (step + 1) / (warmup + 1)
     end = c.decay_end
     if step >= end:
         return c.min_lr
-    ratio = (step - c.warmup_iters) / max(1, end - c.warmup_iters)
+    ratio = (step - warmup) / max(1, end - warmup)
     coeff = 0.5 * (1.0 + math.cos(math.pi * ratio))
     return c.min_lr + coeff * (c.learning_rate - c.min_lr)

@@ -39,7 +39,7 @@ def check_run_id(run_id: str) -> str:
     if is_valid_run_id(run_id):
         return run_id
     raise StoreError(
-        f"run id {run_id!r} {_run_id_problem(run_id)}; a run id looks like {RUN_ID_EXAMPLE!r}: "
+        f"run id {run_id!r} {run_id_problem(run_id)}; a run id looks like {RUN_ID_EXAMPLE!r}: "
         f"letters, digits, '.', '_' and '-', at most {MAX_RUN_ID} characters"
     )
 
@@ -54,7 +54,8 @@ def is_valid_run_id(run_id: object) -> bool:
     )
 
 
-def _run_id_problem(run_id: object) -> str:
+def run_id_problem(run_id: object) -> str:
+    """What keeps `run_id` from being a run id, in words ("contains whitespace")."""
     if not isinstance(run_id, str):
         return "is not a string"
     if not run_id:

@@ -1,11 +1,17 @@
-"""What this machine has measured: the FLOP/s of its earlier finished runs, which turns a config's
-FLOPs into an honest time estimate (evaluations included). Light: reads results.toml and configs."""
+"""What this machine has measured: the speed of its earlier finished runs, which turns a config's
+FLOPs into a time estimate that holds from one run to the next. Light: reads results.toml and configs.
+
+Each finished run is taken apart: its steps (its FLOPs, evaluations included, at its own median step
+rate) and the rest of its time, its start-up (imports, data, model, checkpoints). The estimate is the
+median of each over the latest runs on one device, so that one odd run (a tiny model that reaches few
+FLOP/s, a run slowed by another) moves neither."""
 
 from __future__ import annotations
 
 import math
 import statistics
 from dataclasses import dataclass
+from typing import Any
 
 from engine.core import config as cfgmod
 from engine.core import estimate as est
@@ -18,18 +24,27 @@ RECENT_RUNS = 10
 
 @dataclass(frozen=True)
 class Measured:
-    flops_per_s: float
-    overhead_s: float  # per run: start-up, data, checkpoints — what FLOPs do not account for
+    flops_per_s: float  # the median of the runs' FLOP/s in their steps
+    startup_s: float  # the median of their start-ups: what their FLOPs do not account for
     runs: int
     device: str
     host: str
 
     def describe(self) -> str:
         return (
-            f"{flops_text(self.flops_per_s)} and {est.human_seconds(self.overhead_s)} of "
-            f"start-up per run, measured by {self.runs} earlier run{'s' if self.runs != 1 else ''} "
+            f"{flops_text(self.flops_per_s)} and {est.human_seconds(self.startup_s)} of "
+            f"start-up per run, the median of {self.runs} earlier run{'s' if self.runs != 1 else ''} "
             f"on {self.device or 'this machine'} here"
         )
+
+
+@dataclass(frozen=True)
+class RunTiming:
+    """One finished run, taken apart: where it ran, its FLOP/s in its steps, its start-up."""
+
+    device: str
+    flops_per_s: float
+    startup_s: float
 
 
 def flops_text(x: float) -> str:
@@ -39,34 +54,54 @@ def flops_text(x: float) -> str:
     return f"{x:.3g} FLOP/s"
 
 
-def measured(store: st.Store, host: str | None = None) -> Measured | None:
-    """The median FLOP/s of the latest finished runs on this host's most recently used device."""
+def measured(store: st.Store, host: str | None = None, device: str | None = None) -> Measured | None:
+    """The medians of the latest finished runs on this host, on `device` (by default the device of
+    the newest one); None before any."""
     host = host or this_host()
-    found: list[tuple[str, float, float, float]] = []  # device, FLOP/s, run FLOPs, wall seconds
+    found: list[RunTiming] = []
     for row in reversed(st.read_results(store)):
-        rate, run_id = row.get("tokens_per_s"), str(row.get("run", ""))
-        if type(rate) not in (int, float) or not 0 < rate < math.inf:  # a row anyone may have edited
+        timing = run_timing(store, row, host)
+        if timing is None:
             continue
-        try:
-            status = store.status(run_id)
-            cfg = cfgmod.from_mapping(read_config(store, run_id))
-        except (st.StoreError, cfgmod.ConfigError):
-            continue  # deleted or unreadable: it cannot be scaled
-        vocab = status.vocab_size
-        if status.host != host or not vocab:
+        device = device or timing.device
+        if timing.device != device:
             continue
-        device = str(row.get("device", ""))
-        if found and device != found[0][0]:
-            continue
-        wall = row.get("duration_s") if isinstance(row.get("duration_s"), (int, float)) else 0.0
-        found.append((device, rate * est.flops_per_token(cfg, vocab), run_flops(cfg, vocab), float(wall)))
+        found.append(timing)
         if len(found) >= RECENT_RUNS:
             break
     if not found:
         return None
-    rate = statistics.median(f for _, f, _, _ in found)
-    overhead = statistics.median(max(0.0, wall - flops / rate) for _, _, flops, wall in found)
-    return Measured(rate, overhead, len(found), found[0][0], host)
+    return Measured(
+        statistics.median(t.flops_per_s for t in found),
+        statistics.median(t.startup_s for t in found),
+        len(found),
+        found[0].device,
+        host,
+    )
+
+
+def run_timing(store: st.Store, row: dict[str, Any], host: str) -> RunTiming | None:
+    """A results.toml row taken apart, or None when it cannot be (another host's run, a deleted run,
+    a row anyone may have edited)."""
+    rate, run_id, wall = row.get("tokens_per_s"), str(row.get("run", "")), row.get("duration_s")
+    if not _positive(rate):
+        return None
+    try:
+        status = store.status(run_id)
+        cfg = cfgmod.from_mapping(read_config(store, run_id))
+    except (st.StoreError, cfgmod.ConfigError):
+        return None
+    vocab = status.vocab_size
+    if status.host != host or not vocab:
+        return None
+    flops_per_s = rate * est.flops_per_token(cfg, vocab)
+    steps_s = run_flops(cfg, vocab) / flops_per_s  # at this run's own rate, not the median's
+    startup = max(0.0, float(wall) - steps_s) if _positive(wall) else 0.0
+    return RunTiming(str(row.get("device", "")), flops_per_s, startup)
+
+
+def _positive(x: object) -> bool:
+    return type(x) in (int, float) and 0 < x < math.inf  # type: ignore[operator]
 
 
 def run_flops(c: cfgmod.RunConfig, vocab_size: int) -> float:
@@ -77,4 +112,4 @@ def run_flops(c: cfgmod.RunConfig, vocab_size: int) -> float:
 
 
 def seconds(c: cfgmod.RunConfig, vocab_size: int, m: Measured) -> float:
-    return run_flops(c, vocab_size) / m.flops_per_s + m.overhead_s
+    return run_flops(c, vocab_size) / m.flops_per_s + m.startup_s

@@ -256,3 +256,30 @@ def trial_statuses(store: st.Store, record: SweepRecord) -> dict[int, TrialStatu
 
 def settled(status: TrialStatus) -> bool:
     return isinstance(status, st.StoreError) or status.state in st.SETTLED
+
+
+DONE, STOPPED, IN_PROGRESS = "done", "stopped", "in progress"
+
+
+def all_created(record: SweepRecord) -> bool:
+    """Every trial the sweep will have has its run: the plan's, or TPE's whole budget (or a stop)."""
+    if any(not r.get("run") for r in record.runs):
+        return False
+    if record.spec.method != "tpe" or record.stopped:
+        return True
+    return record.next_number() > (record.spec.trial_cap or 0)
+
+
+def ended_for_good(status: TrialStatus) -> bool:
+    """Ended, and no engine will take the trial up again (unlike `settled`, which the engine's pass uses)."""
+    return isinstance(status, st.StoreError) or status.settled
+
+
+def sweep_state(record: SweepRecord, statuses: dict[int, TrialStatus]) -> str:
+    """`done` once every trial has ended for good, read from the trials themselves: whether an engine
+    is alive to write `finished` into the sweep file or not. A trial an engine will take up again
+    (stopped by a signal, a retryable failure, an OOM retry) has not ended."""
+    ended = all(ended_for_good(s) for s in statuses.values())
+    if record.finished or (all_created(record) and ended):
+        return DONE
+    return STOPPED if record.stopped else IN_PROGRESS

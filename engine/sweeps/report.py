@@ -18,6 +18,7 @@ from engine.store import runs as st
 from engine.store.control import read_note
 from engine.store.table import read_config
 from engine.sweeps import files as sf
+from engine.sweeps.trial_evals import last_eval
 
 BATCH_FIELDS = ("batch_size", "gradient_accumulation_steps")  # shown together as "48 (12x4)"
 OPTUNA_MIN_TRIALS = 10  # finished trials before Optuna's evaluator is asked instead of rank correlation
@@ -37,6 +38,7 @@ class TrialRow:
     final_val_ppl: float | None
     val_ppl: float | None  # the latest, for trials that have not finished
     note: str
+    eval_step: int | None = None  # the step val_ppl was measured at (None: read none from the log)
 
     @property
     def trial(self) -> str:
@@ -56,6 +58,7 @@ class SweepTable:
     columns: list[str]
     rows: list[TrialRow]
     best: int | None  # the trial number with the lowest final val loss
+    state: str = sf.IN_PROGRESS  # sf.DONE once every trial has ended, engine or not
 
     @property
     def finished(self) -> list[TrialRow]:
@@ -94,6 +97,9 @@ def build(store: st.Store, sweep_id: str) -> SweepTable:
         if status.state not in st.ACTIVE and state != str(st.RunState.DONE) and status.reason:
             note = f"{status.reason}{'; ' + note if note else ''}"
         done = state == st.RunState.DONE
+        # The status's step is where the trial stopped; its val PPL is from its last eval, maybe
+        # earlier (a pruned or stopped trial, one resumed): that eval's step labels it.
+        latest = None if done or not run_id or status.val_ppl is None else last_eval(store, run_id)
         rows.append(
             TrialRow(
                 number,
@@ -105,13 +111,14 @@ def build(store: st.Store, sweep_id: str) -> SweepTable:
                 _config_value(cfg, "max_iters") or 0,
                 _num(status.final_val_loss) if done else None,
                 _num(status.final_val_ppl) if done else None,
-                _num(status.val_ppl),
+                _num(status.val_ppl) if latest is None else latest[1],
                 note,
+                None if latest is None else latest[0],
             )
         )
     finished = [r for r in rows if r.state == st.RunState.DONE and r.final_val_loss is not None]
     best = min(finished, key=lambda r: r.final_val_loss).number if finished else None
-    return SweepTable(record, columns, rows, best)
+    return SweepTable(record, columns, rows, best, sf.sweep_state(record, statuses))
 
 
 # -- cells ------------------------------------------------------------------------------
@@ -136,8 +143,9 @@ def state_text(r: TrialRow) -> str:
 def ppl_text(r: TrialRow) -> str:
     if r.final_val_ppl is not None:
         return _ppl(r.final_val_ppl)
-    if r.val_ppl is not None and r.step:
-        return f"({_ppl(r.val_ppl)} at step {r.step})"
+    step = r.step if r.eval_step is None else r.eval_step
+    if r.val_ppl is not None and (step or r.eval_step is not None):
+        return f"({_ppl(r.val_ppl)} at step {step})"
     return "-"
 
 

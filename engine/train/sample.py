@@ -3,13 +3,42 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from engine.core import config as cfgmod
 from engine.core.errors import GptTuiError
 from engine.store import runs as st
-from engine.train import checkpoint
+
+# A sampler shares the machine with training (the engine's worker uses every core by default): it
+# runs niced, on a few threads, so that training keeps the CPU and neither thrashes the other's cores.
+NICE = 5
+MAX_THREADS = 4
+
+
+def default_threads() -> int:
+    """A quarter of the cores this process may use, from 1 to MAX_THREADS."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_THREADS, cores // 4))
+
+
+def yield_to_training(threads: int | None = None, nice: int = NICE) -> int:
+    """Lower this process's priority by `nice` and cap torch's threads; returns the thread count.
+    Called before torch is imported (seconds of CPU on a busy machine), so the import yields too."""
+    if nice > 0:
+        try:
+            os.nice(nice)
+        except OSError:  # a platform or sandbox that refuses: sampling works the same, only greedier
+            pass
+    import torch
+
+    count = threads or default_threads()
+    torch.set_num_threads(count)
+    return count
 
 
 class SampleError(GptTuiError):
@@ -20,6 +49,7 @@ def load_for_sampling(run_dir: Path, which: str = "best"):
     import torch
 
     from engine.data import prepare as data
+    from engine.train import checkpoint
     from engine.train.model import GPT
     from engine.train.trainer import pick_device
 
@@ -84,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top-k", type=int, default=200)
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: a quarter of the cores, at most 4)")
+    p.add_argument("--nice", type=int, default=NICE, help="how far to yield the CPU to training (0: not at all)")
     a = p.parse_args(argv)
     problems = []
     if a.tokens < 1:
@@ -92,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         problems.append(f"--temperature must be 0 (greedy) or more, got {a.temperature}")
     if a.top_k is not None and a.top_k < 1:
         problems.append(f"--top-k must be at least 1, got {a.top_k}")
+    if a.threads < 0 or not 0 <= a.nice <= 19:
+        problems.append(f"--threads must be 0 or more and --nice from 0 to 19, got {a.threads} and {a.nice}")
     try:
         st.check_run_id(a.run_dir.name)
     except st.StoreError as e:
@@ -99,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("error: " + "; ".join(problems), file=sys.stderr)
         return 2
+    yield_to_training(a.threads, a.nice)
     try:
         stream_sample(a.run_dir, a.prompt, a.tokens, a.temperature, a.top_k, a.seed, a.checkpoint)
     except (SampleError, cfgmod.ConfigError, ValueError) as e:

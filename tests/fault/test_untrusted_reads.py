@@ -236,6 +236,7 @@ async def test_the_monitor_opens_on_a_run_logging_1e308_inf_and_nan_and_draws_ev
             "best": "-1e+308",
             "PPL": "inf",
             "tok/s": "1e+308",
+            "mean tok/s": "6.01K",
             "lr": "nan",
             "MFU": "inf",
             "RSS": "1e+308 B",

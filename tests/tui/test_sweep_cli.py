@@ -267,5 +267,5 @@ def test_a_requests_command_line_parses_back_to_the_same_request(request_):
     assert words[:2] == ["gpt-tui", "sweep"]
     name, command, args = sweep.resolve_command(sweep.make_context("sweep", words[2:]), words[2:])
     with command.make_context(name, args) as ctx:
-        values = {k: v for k, v in ctx.params.items() if k not in ("dry_run", "no_engine")}
+        values = {k: v for k, v in ctx.params.items() if k not in ("dry_run", "no_engine", "wait")}
     assert SweepRequest(method=name, **values) == request_

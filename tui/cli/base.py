@@ -15,10 +15,12 @@ from rich.markup import escape  # every message may quote what a person typed: "
 from engine.core import config as cfgmod
 from engine.core.config import ConfigError
 from engine.core.presets import PRESETS
+from engine.core.rules import warnings_for
 from engine.serve import engines as eng
-from engine.store import control
+from engine.store import lookup
 from engine.store import runs as st
 from tui.cli.oserrors import CannotWrite, cannot_write
+from tui.models.editor_model import dataset_problem
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 err_console = Console(stderr=True, highlight=False)
@@ -67,8 +69,19 @@ def config_options(f: F) -> F:
     return click.option("--preset", "-p", metavar="NAME", help=f"start from a preset ({', '.join(PRESETS)})")(f)
 
 
-def config_from(preset: str | None, config: Path | None, overrides: tuple[str, ...]) -> cfgmod.RunConfig:
-    return cfgmod.resolve(preset, config, overrides)
+def config_from(
+    preset: str | None, config: Path | None, overrides: tuple[str, ...], queued: bool = True
+) -> cfgmod.RunConfig:
+    """The config the options describe; what is unusual about it is printed as warnings. `queued`:
+    it is for a run, so its dataset must be there now (a missing path would fail only once a worker
+    started it)."""
+    cfg = cfgmod.resolve(preset, config, overrides)
+    for p in warnings_for(cfg):
+        err_console.print(f"[yellow]warning:[/] {escape(p.message)}")  # the message names its field
+    problem = dataset_problem(cfg.dataset) if queued else None
+    if problem is not None:
+        raise ConfigError([cfgmod.Problem("dataset", problem)])
+    return cfg
 
 
 def runs_dir() -> str | None:
@@ -76,16 +89,20 @@ def runs_dir() -> str | None:
     return click.get_current_context().find_root().params.get("runs")
 
 
-def store() -> st.Store:
-    return st.Store(st.resolve_root(runs_dir()))
+def store(existing: bool = False) -> st.Store:
+    """The store --runs names, refused (StorePlaceError) where no store can be: a file, /proc, a folder
+    whose own folder is missing. `existing`: a command that only reads also refuses a missing store,
+    and so never makes one."""
+    return lookup.checked_store(st.resolve_root(runs_dir()), must_exist=existing)
 
 
-def existing_run(s: st.Store, run_id: str) -> str:
-    """The id, checked for safety and existence; StoreError/ControlError carry the message."""
-    st.check_run_id(run_id)
-    if not s.run_dir(run_id).is_dir():
-        raise control.ControlError(f"no run {run_id!r} in {s.root}; `gpt-tui ls` lists the runs")
-    return run_id
+def existing_run(s: st.Store, text: str) -> str:
+    """The id of the run `text` names: its id, its name or a unique start of its id (lookup.find_run);
+    RunNotFound lists the candidates of an ambiguous one."""
+    missing = lookup.store_place_problem(s.root, must_exist=True)
+    if missing is not None:
+        raise lookup.StorePlaceError(f"no run {text!r}: {missing}")
+    return lookup.find_run(s, text)
 
 
 def ensure_engine(s: st.Store) -> eng.EngineInfo:

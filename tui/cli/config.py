@@ -13,6 +13,7 @@ from engine.core.errors import GptTuiError
 from engine.core.presets import PRESETS
 from engine.store.runs import write_atomic
 from tui.cli.base import EXIT_OK, config_from, config_options, console, fail, store
+from tui.models import editor_model as em
 
 REFERENCE_MFU = 0.4
 REFERENCE_GPUS = ("H100", "A100", "RTX 4090")
@@ -24,7 +25,14 @@ def vocab_for(c: cfgmod.RunConfig) -> int:
     return vocab_size_for(c.dataset, c.tokenizer, store().datasets_dir)
 
 
-def estimate_table(c: cfgmod.RunConfig, vocab: int, tokens_per_s: float | None) -> Table:
+def time_here(c: cfgmod.RunConfig, vocab: int) -> em.Line:
+    """The editor's time line: the device the engine trains on and the speed measured there."""
+    s = store()
+    device = em.engine_device(s)
+    return em.time_line(c, vocab, device, em.calibrate(s, device.name))
+
+
+def estimate_table(c: cfgmod.RunConfig, vocab: int, tokens_per_s: float | None, here: em.Line | None = None) -> Table:
     dtypes = [c.dtype] if c.dtype != "auto" else ["float32", "bfloat16"]
     ests = {d: est.estimate(c, vocab, d) for d in dtypes}
     e = next(iter(ests.values()))
@@ -57,6 +65,8 @@ def estimate_table(c: cfgmod.RunConfig, vocab: int, tokens_per_s: float | None) 
         )
     if tokens_per_s:
         t.add_row("time", est.human_seconds(e.seconds_at(tokens_per_s)), f"at {tokens_per_s:,.0f} tokens/s")
+    if here is not None:
+        t.add_row("time on this machine", here.value, here.note)
     for gpu in REFERENCE_GPUS:
         rate = est.tokens_per_s_at(c, vocab, est.GPU_PEAK_FLOPS[gpu], REFERENCE_MFU)
         t.add_row(
@@ -78,7 +88,7 @@ def estimate(
     tokens_per_s: float | None,
     vocab_size: int | None,
 ) -> int:
-    c = config_from(preset, config, overrides)
+    c = config_from(preset, config, overrides, queued=False)
     if tokens_per_s is not None and tokens_per_s <= 0:
         return fail(f"--tokens-per-s must be above 0, got {tokens_per_s}")
     if vocab_size is not None and vocab_size < 1:
@@ -87,7 +97,7 @@ def estimate(
         vocab = vocab_size or vocab_for(c)
     except GptTuiError as e:
         return fail(f"{e}\n  give the vocabulary with --vocab-size N to estimate anyway")
-    console.print(estimate_table(c, vocab, tokens_per_s))
+    console.print(estimate_table(c, vocab, tokens_per_s, time_here(c, vocab)))
     return EXIT_OK
 
 
@@ -101,7 +111,7 @@ def estimate(
     help="write the TOML to this file instead of printing it",
 )
 def config_toml(preset: str | None, config: Path | None, overrides: tuple[str, ...], out: Path | None) -> int:
-    c = config_from(preset, config, overrides)
+    c = config_from(preset, config, overrides, queued=False)
     if out is None:
         console.out(cfgmod.to_toml(c), end="")
         return EXIT_OK

@@ -9,7 +9,7 @@ import rich_click as click
 from engine.store import control
 from tui.cli.base import EXIT_FAILED, EXIT_OK, console, ensure_engine, existing_run, fail, store
 
-RUN_ID = dict(help="the run id (`gpt-tui ls` lists them)")
+RUN_ID = dict(help="the run: its name, its id, or the start of its id (`gpt-tui ls` lists them)")
 PRIORITY = dict(type=int, default=0, help="-99..99; higher runs first")
 NO_ENGINE = dict(is_flag=True, help="only queue it; do not start an engine")
 # A value such as "-5" or a note such as "-lr too high" is an argument, not an unknown option.
@@ -25,14 +25,16 @@ def done(run_id: str, message: str) -> int:
 @click.argument("run", **RUN_ID)
 def stop(run: str) -> int:
     s = store()
-    return done(run, control.stop(s, existing_run(s, run)))
+    run_id = existing_run(s, run)
+    return done(run_id, control.stop(s, run_id))
 
 
 @click.command("cancel", help="take a queued run out of the queue")
 @click.argument("run", **RUN_ID)
 def cancel(run: str) -> int:
     s = store()
-    return done(run, control.cancel(s, existing_run(s, run)))
+    run_id = existing_run(s, run)
+    return done(run_id, control.cancel(s, run_id))
 
 
 @click.command("resume", help="queue a stopped or failed run to continue from its checkpoint")
@@ -41,10 +43,11 @@ def cancel(run: str) -> int:
 @click.option("--no-engine", **NO_ENGINE)
 def resume(run: str, priority: int, no_engine: bool) -> int:
     s = store()
-    message = control.resume(s, existing_run(s, run), priority)
+    run_id = existing_run(s, run)
+    message = control.resume(s, run_id, priority)
     if not no_engine:
         ensure_engine(s)
-    return done(run, message)
+    return done(run_id, message)
 
 
 @click.command("retry", help="a new run with the same config")
@@ -53,10 +56,11 @@ def resume(run: str, priority: int, no_engine: bool) -> int:
 @click.option("--no-engine", **NO_ENGINE)
 def retry(run: str, priority: int, no_engine: bool) -> int:
     s = store()
-    new_id = control.retry(s, existing_run(s, run), priority)
+    run_id = existing_run(s, run)
+    new_id = control.retry(s, run_id, priority)
     if not no_engine:
         ensure_engine(s)
-    done(run, "retried")
+    done(run_id, "retried")
     console.print(f"new run [bold]{new_id}[/]")
     return EXIT_OK
 
@@ -82,7 +86,8 @@ def delete(run: str, yes: bool) -> int:
 @click.argument("text", help="the note, one line of text")
 def note(run: str, text: str) -> int:
     s = store()
-    return done(run, control.set_note(s, existing_run(s, run), text))
+    run_id = existing_run(s, run)
+    return done(run_id, control.set_note(s, run_id, text))
 
 
 @click.command("priority", help="change a queued run's priority", context_settings=VALUES_MAY_START_WITH_DASH)
@@ -90,7 +95,8 @@ def note(run: str, text: str) -> int:
 @click.argument("value", type=int, help="-99..99; higher runs first")
 def priority(run: str, value: int) -> int:
     s = store()
-    return done(run, control.set_priority(s, existing_run(s, run), value))
+    run_id = existing_run(s, run)
+    return done(run_id, control.set_priority(s, run_id, value))
 
 
 COMMANDS = [stop, resume, cancel, retry, delete, note, priority]

@@ -13,7 +13,7 @@ import rich_click as click
 from engine.core.config import ConfigError
 from engine.core.errors import GptTuiError
 from engine.store.runs import never_world_writable, resolve_root
-from tui.cli import config, control, runs, show, train
+from tui.cli import config, control, report, runs, show, train
 from tui.cli.base import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Group, err_console, fail, report_config_error
 from tui.cli.engines import engine
 from tui.cli.oserrors import cannot_write
@@ -24,7 +24,7 @@ PANELS = {  # the help lists the commands by what they are for
     "configs": config.COMMANDS,
     "runs": [runs.run, runs.ls, show.show, runs.logs, *control.COMMANDS, runs.export],
     "training in the foreground": train.COMMANDS,
-    "engine and sweeps": [engine, sweep],
+    "engine and sweeps": [engine, sweep, report.report],
 }
 
 

@@ -7,12 +7,17 @@ import time
 from pathlib import Path
 
 import rich_click as click
+from rich import box
+from rich.cells import cell_len
+from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from engine.core import config as cfgmod
 from engine.serve import engines as eng
-from engine.store import control
+from engine.store import columns, control
+from engine.store import export as exported
 from engine.store import runs as st
 from engine.store import table as trial
 from engine.store.tail import TextTail
@@ -30,8 +35,7 @@ from tui.cli.base import (
 )
 from tui.cli.progress import follow_progress, trial_row_table
 
-RUN_ID = dict(help="the run id (`gpt-tui ls` lists them)")
-FAILURES = (st.RunState.FAILED, st.RunState.OOM, st.RunState.DIVERGED)  # their reason shows in red
+RUN_ID = dict(help="the run: its name, its id, or the start of its id (`gpt-tui ls` lists them)")
 
 
 @click.command("run", help="queue a run for the engine (starting one if none is alive)")
@@ -89,32 +93,18 @@ def filters(f):
     return click.option("--state", help="only runs in this state (queued, running, done, failed, ...)")(f)
 
 
-@click.command("ls", help="the trial table of every run, the best marked")
+@click.command(
+    "ls", help="the trial table of every run, the best marked; columns a narrow terminal has no room for are left out"
+)
 @filters
 @click.option("--sort", type=click.Choice(trial.SORT_KEYS), help="sort by this column")
 @click.option("--reverse", "-r", is_flag=True, help="sort descending")
 def ls(state: str | None, sweep: str | None, sort: str | None, reverse: bool) -> int:
-    s = store()
+    s = store(existing=True)
     rows = trial.rows(s, state, sweep)
     rows = trial.sort_rows(rows, sort, reverse) if sort else rows
-    best = trial.best_run(rows)
-    t = Table(title=f"runs in {s.root}" + (f" (state {state})" if state else ""))
-    for col in trial.COLUMNS:
-        t.add_column(
-            col,
-            justify="left" if col in ("run", "state", "note", "batch") else "right",
-            no_wrap=col != "note",
-            overflow="ellipsis",
-            min_width=min(len(col), 8),
-        )
-    for r in rows:
-        cells = [escape(c) for c in trial.cells(r)]  # notes and reasons are text, never markup
-        if r.run == best:
-            cells[0] = f"[bold green]★ {cells[0]}[/]"
-        if r.state == st.BROKEN or (r.state in FAILURES and r.reason):
-            cells[-1] = f"[red]{escape(r.reason)}[/]" + (f" {cells[-1]}" if cells[-1] else "")
-        t.add_row(*cells)
-    console.print(t)
+    title = f"runs in {s.root}" + (f" (state {state})" if state else "")
+    console.print(trial_table(rows, console.width, title))
     queued = len(s.list_queue())
     engines = eng.live_engines(s)
     console.print(
@@ -124,13 +114,54 @@ def ls(state: str | None, sweep: str | None, sort: str | None, reverse: bool) ->
     return EXIT_OK
 
 
+def trial_table(rows: list[trial.Row], width: int, title: str = "") -> Group:
+    """The columns that fit in `width` cells, each value whole: the shared column list, dropped by
+    priority (engine.store.columns.fit); the note alone wraps. With no room for the note, each note and
+    each reason a run ended for follows the table on a line of its own. Reasons show in red."""
+    best = trial.best_run(rows)
+    cols = columns.columns_for(rows, "cli")
+    texts = {c.key: [("★ " if c.key == "name" and r.run == best else "") + c.text(r) for r in rows] for c in cols}
+    natural = {c.key: max([cell_len(c.title), *map(cell_len, texts[c.key])]) for c in cols}
+    # Two cells between columns, none at the edges: the room for one more column, not for rules.
+    chosen = columns.fit(cols, width + 2, 2, lambda c: natural[c.key])
+    t = Table(title=title or None, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for col, w in chosen:
+        t.add_column(
+            col.title,
+            justify="right" if col.numeric else "left",
+            no_wrap=not col.flexible,
+            overflow="fold" if col.flexible else "ellipsis",
+            min_width=None if col.flexible else w,
+        )
+    for i, r in enumerate(rows):
+        t.add_row(*(_cell(r, col.key, texts[col.key][i], r.run == best) for col, _ in chosen))
+    if any(col.key == "note" for col, _ in chosen):
+        return Group(t)
+    notes = [
+        Text.assemble(f"{trial.label(r)}: ", _cell(r, "note", text, False))
+        for r, text in zip(rows, map(columns.note_text, rows))
+        if text
+    ]
+    return Group(t, *notes)
+
+
+def _cell(r: trial.Row, key: str, text: str, best: bool) -> Text:
+    """Text, never markup: names, notes and reasons are anyone's to write."""
+    if key == "name" and best:
+        return Text(text, style="bold green")
+    if key == "note" and r.reason and text.startswith(r.reason) and r.state in columns.ENDED_WITH_A_REASON:
+        return Text.assemble((r.reason, "red"), text[len(r.reason) :])
+    return Text(text)
+
+
 @click.command("logs", help="the worker's output")
 @click.argument("run", **RUN_ID)
 @click.option("--follow", "-f", is_flag=True, help="keep printing until the run ends")
 @click.option("--lines", "-n", type=int, default=50, help="how many of the last lines to print first")
 def logs(run: str, follow: bool, lines: int) -> int:
     s = store()
-    path = s.worker_log(existing_run(s, run))
+    run = existing_run(s, run)  # a name or the start of an id: the id from here on
+    path = s.worker_log(run)
     if not path.exists():
         console.print("[dim](no output yet: the run has not started)[/]")
         if not follow:
@@ -148,13 +179,16 @@ def logs(run: str, follow: bool, lines: int) -> int:
     return EXIT_OK
 
 
-@click.command("export", help="the trial table as markdown or CSV")
-@click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md", help="markdown table or CSV")
+@click.command("export", help="the trial table as Markdown, CSV or JSON, with a column for each swept hyperparameter")
+@click.option(
+    "--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", help="Markdown table, CSV or JSON"
+)
 @click.option(
     "--out", "-o", type=click.Path(path_type=Path), metavar="FILE", help="write it to this file instead of printing it"
 )
 @filters
 def export(fmt: str, out: Path | None, state: str | None, sweep: str | None) -> int:
-    rows = trial.rows(store(), state, sweep)
-    emit(trial.to_markdown(rows) if fmt == "md" else trial.to_csv(rows), out, f"{len(rows)} run(s)")
+    rows = trial.rows(store(existing=True), state, sweep)
+    writer = {"md": exported.to_markdown, "csv": exported.to_csv, "json": exported.to_json}[fmt]
+    emit(writer(rows), out, f"{len(rows)} run(s)")
     return EXIT_OK

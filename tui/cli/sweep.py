@@ -9,10 +9,12 @@ from typing import Any
 
 import rich_click as click
 
+from engine.store import runs as st
 from engine.sweeps import files as sf
 from engine.sweeps import spec as sw
-from tui.cli.base import EXIT_OK, Group, config_options, console, ensure_engine, store
-from tui.cli.sweep_tables import ls, print_plan, show
+from tui.cli.base import EXIT_FAILED, EXIT_OK, Group, config_options, console, ensure_engine, store
+from tui.cli.progress import follow_sweep
+from tui.cli.sweep_tables import ls, print_plan, print_sweep_table, show
 from tui.models.sweep_request import SweepRequest
 
 HELP = """grid, random and TPE sweeps; their trial tables
@@ -22,6 +24,7 @@ gpt-tui sweep grid learning_rate=1e-4,3e-4,6e-4 batch_size=12,16 --dry-run
 gpt-tui sweep random -n 20 learning_rate=log:1e-4:1e-3 dropout=0:0.2
 gpt-tui sweep tpe -n 30 learning_rate=log:1e-4:1e-3 --early-stop median
 gpt-tui sweep examples/day38.toml    (gpt-tui sweep file examples/day38.toml)
+gpt-tui sweep grid n_layer=1,2 --wait        (follow every trial, then print the table)
 gpt-tui sweep show ID [--format md|csv]        gpt-tui sweep ls
 
 values: a,b,c (choices)  LO:HI (uniform)  log:LO:HI (log-uniform)  int:LO:HI (integers)"""
@@ -32,7 +35,7 @@ PANELS = {  # the sweep screen's groups, in its order
     "what to search": ["params", "file"],
     "the base (as for a run)": ["preset", "config", "overrides"],
     "trials": ["name", "n_trials", "seed", "parallel"],
-    "the seed's rules": ["keep_effective_batch", "scale_lr"],
+    "the lesson's rules": ["keep_effective_batch", "scale_lr"],
     "early stopping and budgets": [
         "early_stop",
         "early_stop_startup",
@@ -41,7 +44,7 @@ PANELS = {  # the sweep screen's groups, in its order
         "max_trials",
         "max_hours",
     ],
-    "queueing": ["priority", "dry_run", "no_engine", "help"],
+    "queueing": ["priority", "wait", "dry_run", "no_engine", "help"],
 }
 
 
@@ -75,6 +78,12 @@ def create_options(sampled: bool) -> Callable[[Callable[..., Any]], Callable[...
         click.option("--max-trials", type=int, metavar="N", help="queue at most N trials"),
         click.option("--max-hours", type=float, metavar="H", help="stop queueing once the trials trained this long"),
         click.option("--priority", type=int, default=0, metavar="N", help="-99..99; higher runs first"),
+        click.option(
+            "--wait",
+            "-w",
+            is_flag=True,
+            help="follow every trial with a progress line to the sweep's end, then its table",
+        ),
         click.option("--dry-run", is_flag=True, help="show the trials and the estimate; queue nothing"),
         click.option("--no-engine", is_flag=True, help="only queue; do not start an engine"),
     ]
@@ -94,8 +103,8 @@ def method_command(method: str, sampled: bool) -> click.Command:
     @click.command(method, help=f"queue a {method} sweep")
     @click.argument("params", nargs=-1, metavar="[NAME=VALUES]...", help=VALUES)
     @create_options(sampled)
-    def create(dry_run: bool, no_engine: bool, params: tuple[str, ...], **values) -> int:
-        return queue(SweepRequest(method=method, params=params, **values), dry_run, no_engine)
+    def create(dry_run: bool, no_engine: bool, wait: bool, params: tuple[str, ...], **values) -> int:
+        return queue(SweepRequest(method=method, params=params, **values), dry_run, no_engine, wait)
 
     return create
 
@@ -107,11 +116,11 @@ def method_command(method: str, sampled: bool) -> click.Command:
 )
 @click.argument("file", type=click.Path(path_type=Path), help="the sweep file, e.g. examples/day38.toml")
 @create_options(sampled=True)
-def from_file(dry_run: bool, no_engine: bool, **values) -> int:
-    return queue(SweepRequest(method="file", **values), dry_run, no_engine)
+def from_file(dry_run: bool, no_engine: bool, wait: bool, **values) -> int:
+    return queue(SweepRequest(method="file", **values), dry_run, no_engine, wait)
 
 
-def queue(request: SweepRequest, dry_run: bool, no_engine: bool) -> int:
+def queue(request: SweepRequest, dry_run: bool, no_engine: bool, wait: bool = False) -> int:
     s = store()
     plan = request.plan(s)
     print_plan(s, plan)
@@ -126,6 +135,21 @@ def queue(request: SweepRequest, dry_run: bool, no_engine: bool) -> int:
     )
     if not no_engine:
         ensure_engine(s)
+    return wait_for_sweep(s, plan.spec.id) if wait else EXIT_OK
+
+
+def wait_for_sweep(s: st.Store, sweep_id: str) -> int:
+    """As `run --wait`, for every trial: their progress to the sweep's end, then its table. Exit 1 when
+    no trial finished (every one failed, was pruned or stopped)."""
+    try:
+        follow_sweep(s, sweep_id)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]stopped waiting; the sweep goes on (`gpt-tui sweep show {sweep_id}` for its table)[/]")
+        return EXIT_FAILED
+    table = print_sweep_table(s, sweep_id)
+    if not table.finished:
+        console.print(f"[red]no trial of sweep {sweep_id} finished[/]: see the notes above (`gpt-tui logs RUN`)")
+        return EXIT_FAILED
     return EXIT_OK
 
 

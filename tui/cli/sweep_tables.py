@@ -73,12 +73,20 @@ def print_plan(s: st.Store, plan: sp.Plan) -> None:
 @click.option("--out", "-o", type=click.Path(path_type=Path), metavar="FILE", help="write the md or csv to this file")
 def show(sweep: str, fmt: str, out: Path | None) -> int:
     s = store()
-    table = report.build(s, sweep)
-    imp = report.importance(s, table)
     if fmt in ("md", "csv"):
+        table = report.build(s, sweep)
+        imp = report.importance(s, table)
         text = report.to_markdown(table, imp) if fmt == "md" else report.to_csv(table)
         emit(text, out, f"{len(table.rows)} trial(s)")
         return EXIT_OK
+    print_sweep_table(s, sweep)
+    return EXIT_OK
+
+
+def print_sweep_table(s: st.Store, sweep: str) -> report.SweepTable:
+    """The sweep's trial table, the best marked, how much each parameter mattered, and its state."""
+    table = report.build(s, sweep)
+    imp = report.importance(s, table)
     spec = table.record.spec
     t = Table(title=f"sweep {spec.id}: {describe(spec)}")
     for col in report.header(table):
@@ -97,15 +105,18 @@ def show(sweep: str, fmt: str, out: Path | None) -> int:
         t.add_row(*cells)
     console.print(t)
     console.print(report.importance_text(imp))
-    status = (
-        "finished"
-        if table.record.finished
-        else f"stopped early: {safe(table.record.stopped)}"
-        if table.record.stopped
-        else "in progress"
+    console.print(
+        f"[dim]{len(table.rows)} trial(s), {len(table.finished)} finished; sweep {safe(state_text(table))}[/]"
     )
-    console.print(f"[dim]{len(table.rows)} trial(s), {len(table.finished)} finished; sweep {status}[/]")
-    return EXIT_OK
+    return table
+
+
+def state_text(table: report.SweepTable) -> str:
+    """done, stopped (early: no more trials are created) or in progress; a budget's stop said why."""
+    stopped = table.record.stopped
+    if table.state == sf.DONE:
+        return f"done (stopped early: {stopped})" if stopped else sf.DONE
+    return f"stopped early: {stopped}" if table.state == sf.STOPPED else table.state
 
 
 def safe(text: str) -> str:
@@ -128,7 +139,7 @@ def ls() -> int:
             continue
         rec, rows = table.record, table.rows
         best = next((r for r in rows if r.number == table.best), None)
-        state = "finished" if rec.finished else "stopped" if rec.stopped else "in progress"
+        state = table.state  # the reason of an early stop is `sweep show`'s to tell
         planned = f"/{rec.spec.trial_cap}" if rec.spec.method == "tpe" else ""
         t.add_row(
             rec.spec.id,

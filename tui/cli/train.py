@@ -13,7 +13,17 @@ from rich.markup import escape
 
 from engine.core import config as cfgmod
 from engine.store import runs as st
-from tui.cli.base import EXIT_FAILED, EXIT_OK, EXIT_USAGE, config_from, config_options, console, fail, store
+from tui.cli.base import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    config_from,
+    config_options,
+    console,
+    existing_run,
+    fail,
+    store,
+)
 from tui.cli.progress import follow_progress, trial_row_table
 from tui.models.sample_command import sample_command
 
@@ -93,7 +103,7 @@ def prepare(preset: str | None, config: Path | None, overrides: tuple[str, ...])
 
 
 @click.command("sample", help="text from a run's best checkpoint, streamed")
-@click.argument("run", help="the run id")
+@click.argument("run", help="the run: its name, its id, or the start of its id")
 @click.option("--prompt", default="", help="text to continue")
 @click.option("--tokens", type=int, default=200, help="tokens to generate")
 @click.option("--temperature", type=float, default=0.8, help="0 is greedy; higher is more random")
@@ -108,12 +118,7 @@ def prepare(preset: str | None, config: Path | None, overrides: tuple[str, ...])
 def sample(run: str, prompt: str, tokens: int, temperature: float, top_k: int, seed: int, checkpoint: str) -> int:
     """engine.train.sample runs in a subprocess (this process never imports torch) and is streamed."""
     s = store()
-    try:
-        run_dir = s.run_dir(run)
-    except st.StoreError as e:
-        return fail(str(e))
-    if not run_dir.is_dir():
-        return fail(f"no run {run!r} in {s.root}; `ls {s.root}` lists the runs")
+    run_dir = s.run_dir(existing_run(s, run))
     cmd = sample_command(str(run_dir), prompt, tokens, temperature, top_k, checkpoint, seed)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None

@@ -11,7 +11,9 @@ from typing import Any
 
 from engine.core import config as cfgmod
 from engine.core import estimate as est
+from engine.core.rules import warnings_for
 from engine.store import runs as st
+from engine.store import throughput
 
 FORM_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
     (g, tuple(cfgmod.fields_in_group(g))) for g in cfgmod.GROUPS
@@ -45,6 +47,7 @@ def form_texts(cfg: cfgmod.RunConfig) -> dict[str, str]:
 class FormCheck:
     config: cfgmod.RunConfig | None
     problems: dict[str, list[str]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)  # unusual, but it trains
 
 
 def check_form(texts: Mapping[str, str], caps: cfgmod.DeviceCaps | None = None) -> FormCheck:
@@ -59,12 +62,33 @@ def check_form(texts: Mapping[str, str], caps: cfgmod.DeviceCaps | None = None) 
         except ValueError:
             values[name] = text
     try:
-        return FormCheck(cfgmod.from_mapping(values, caps=caps))
+        cfg = cfgmod.from_mapping(values, caps=caps)
     except cfgmod.ConfigError as e:
         problems: dict[str, list[str]] = defaultdict(list)
         for p in e.problems:
             problems[p.field].append(p.message)
         return FormCheck(None, dict(problems))
+    warnings: dict[str, list[str]] = defaultdict(list)
+    for p in warnings_for(cfg, caps):
+        warnings[p.field].append(p.message)
+    return FormCheck(cfg, warnings=dict(warnings))
+
+
+def dataset_problem(dataset: str) -> str | None:
+    """Why a run could not read `dataset`, or None: asked when a run is queued, as `estimate` asks
+    it, since a missing path would fail only once a worker started the run. Reads files: off the UI
+    thread."""
+    from engine.data.corpus import DataError, corpus_files, is_builtin
+
+    if is_builtin(dataset):
+        return None
+    try:
+        corpus_files(dataset)
+    except DataError as e:
+        return str(e)
+    except OSError as e:
+        return f"cannot read dataset {dataset!r}: {e.strerror or e}"
+    return None
 
 
 # -- the device and its measured speed -------------------------------------------------
@@ -101,13 +125,20 @@ def engine_device(store: st.Store) -> Device:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Achieved training FLOP/s, the median over finished runs on one device."""
+    """Achieved training FLOP/s on one device and start-up per run: medians over its finished runs."""
 
     flops_per_s: float
     runs: int
+    startup_s: float = 0.0
 
 
 def calibrate(store: st.Store, device_name: str) -> Calibration | None:
+    """From the results ledger, steps and start-up apart (throughput.measured, as the sweep form and
+    `gpt-tui estimate` read it); a store with no ledger row for the device (a copied one) falls back
+    on its runs' statuses, at their last logged speed."""
+    m = throughput.measured(store, device=device_name)
+    if m is not None:
+        return Calibration(m.flops_per_s, m.runs, m.startup_s)
     done = []
     for run_id, status in store.statuses().items():
         if (
@@ -155,7 +186,7 @@ def estimate_lines(
         Line("effective batch", cfg.batch_label),
     ]
     lines.append(_memory_line(e.memory.total, dtype, device))
-    lines.append(_time_line(cfg, e, device, calibration))
+    lines.append(time_line(cfg, vocab, device, calibration))
     return lines
 
 
@@ -173,16 +204,21 @@ def _memory_line(total: int, dtype: str, device: Device | None) -> Line:
     )
 
 
-def _time_line(cfg: cfgmod.RunConfig, e: est.Estimate, device: Device | None, calibration: Calibration | None) -> Line:
+def time_line(cfg: cfgmod.RunConfig, vocab: int, device: Device | None, calibration: Calibration | None) -> Line:
+    """The run's time on this machine: its FLOPs (evaluations included) at the speed measured here,
+    plus the start-up measured here; before any run has finished, a GPU's at an assumed MFU."""
+    run_flops = throughput.run_flops(cfg, vocab)
     if calibration is not None:
-        rate = calibration.flops_per_s / e.flops_per_token
+        rate = calibration.flops_per_s / est.flops_per_token(cfg, vocab)
+        seconds = run_flops / calibration.flops_per_s + calibration.startup_s
+        startup = f" + {est.human_seconds(calibration.startup_s)} start-up" if calibration.startup_s else ""
         runs = f"{calibration.runs} finished run{'s' if calibration.runs > 1 else ''}"
-        return Line("time", est.human_seconds(e.seconds_at(rate)), f"at {rate:,.0f} tok/s, measured from {runs} here")
+        return Line("time", est.human_seconds(seconds), f"at {rate:,.0f} tok/s{startup}, measured from {runs} here")
     if device is not None and device.peak_flops:
-        rate = device.peak_flops * ASSUMED_GPU_MFU / e.flops_per_token
+        flops_per_s = device.peak_flops * ASSUMED_GPU_MFU
         return Line(
             "time",
-            est.human_seconds(e.seconds_at(rate)),
+            est.human_seconds(run_flops / flops_per_s),
             f"at {ASSUMED_GPU_MFU:.0%} MFU (no finished run here to measure from yet)",
         )
     return Line("time", "unknown", "no finished run on this device yet to measure speed from")

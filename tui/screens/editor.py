@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,6 +18,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static
 from engine.core import config as cfgmod
 from engine.core.errors import GptTuiError
 from engine.core.presets import PRESETS
+from engine.data.corpus import is_builtin
 from engine.data.tokenize import vocab_size_for
 from engine.store import control
 from tui.models import editor_model as em
@@ -55,12 +57,22 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
             # Not by one made with another device reading: that one may be dropped as stale.
             return isinstance(message, EditorScreen.EstimateRead) and message.measured == self.measured
 
+    class DatasetRead(Message):
+        """Whether a run could read `dataset` (None) or why not, as it would be asked at queue time."""
+
+        def __init__(self, dataset: str, problem: str | None) -> None:
+            super().__init__()
+            self.dataset, self.problem = dataset, problem
+
     def __init__(self, base: cfgmod.RunConfig | None = None, origin: str = "") -> None:
         super().__init__()
         self.origin = origin
         self.base = base or cfgmod.preset(DEFAULT_PRESET)
         self.config: cfgmod.RunConfig | None = self.base
         self.problems: dict[str, list[str]] = {}
+        self.warnings: dict[str, list[str]] = {}
+        self.offline: dict[str, str | None] = {}  # tokenizer -> why it needs a download (engine.data.offline)
+        self.dataset_checked: tuple[str, str | None] | None = None  # (dataset, why a run cannot read it)
         self.device: em.Device | None = None
         self.caps: cfgmod.DeviceCaps | None = None
         self.calibration: em.Calibration | None = None
@@ -70,24 +82,24 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
         yield EngineBar(f"new run{' from ' + self.origin if self.origin else ''}")
         with Horizontal(id="editor-body"):
             with VerticalScroll(id="form"):
-                for group, names in em.FORM_GROUPS:
-                    yield Label(group, classes="group-title")
-                    for name in names:
-                        yield FieldRow(name, texts[name])
-            with VerticalScroll(id="editor-side"):
-                presets = [(name, name) for name in PRESETS]
+                # Name and preset head the form: Tab walks the layout top to bottom, the name first.
+                with Horizontal(classes="side-line"):
+                    yield Label("name", classes="side-label")
+                    yield Input(placeholder="optional, part of the run id", id="run-name", compact=True)
                 with Horizontal(classes="side-line"):
                     yield Label("preset", classes="side-label")
                     yield Select(
-                        presets,
+                        [(name, name) for name in PRESETS],
                         prompt="(from run)" if self.origin else "preset…",
                         value=Select.NULL if self.origin else DEFAULT_PRESET,
                         compact=True,
                         id="preset",
                     )
-                with Horizontal(classes="side-line"):
-                    yield Label("name", classes="side-label")
-                    yield Input(placeholder="optional, part of the run id", id="run-name", compact=True)
+                for group, names in em.FORM_GROUPS:
+                    yield Label(group, classes="group-title")
+                    for name in names:
+                        yield FieldRow(name, texts[name])
+            with VerticalScroll(id="editor-side"):
                 yield EstimatePanel(id="estimates")
                 yield Static("", id="form-status")
                 with Horizontal(id="editor-buttons"):
@@ -102,7 +114,7 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
         self.query_one("#estimates", EstimatePanel).show_message("estimating…", style="dim")
         self.read_device()
         self.validate()
-        self.query_one("#f-n_layer").focus()
+        self.query_one("#run-name").focus()
 
     @property
     def rows(self) -> dict[str, FieldRow]:
@@ -118,18 +130,49 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
     def field_changed(self) -> None:
         self.validate()
 
-    def validate(self) -> None:
+    def validate(self, estimate: bool = True) -> None:
         check = em.check_form(self.texts(), self.caps)
-        self.config, self.problems = check.config, check.problems
+        problems = dict(check.problems)
+        cfg = check.config
+        missing = (
+            self.dataset_checked[1] if cfg and self.dataset_checked and self.dataset_checked[0] == cfg.dataset else None
+        )
+        if missing:
+            problems["dataset"] = [missing]
+        self.config, self.problems, self.warnings = cfg, problems, check.warnings
         for name, row in self.rows.items():
-            row.show_problems(check.problems.get(name, []))
-        if check.config is None:
-            count = sum(len(m) for m in check.problems.values())
+            row.show_problems(problems.get(name, []))
+        if problems:
+            count = sum(len(m) for m in problems.values())
             self.show_status(f"[red]✘ {count} problem{'s' if count > 1 else ''}: see the fields in red[/]")
-            self.query_one("#estimates", EstimatePanel).show_message("fix the fields in red to see estimates")
+            if cfg is None:
+                self.query_one("#estimates", EstimatePanel).show_message("fix the fields in red to see estimates")
+        elif cfg is not None and not is_builtin(cfg.dataset) and self.dataset_checked != (cfg.dataset, None):
+            self.show_status("[dim]… checking the dataset[/]")
         else:
-            self.show_status("[green]✔ ready to queue[/]")
-            self.estimate(check.config)
+            self.show_status("\n".join(["[green]✔ ready to queue[/]", *self.warning_lines()]))
+        if cfg is not None and estimate:
+            self.estimate(cfg)  # which also checks the dataset, off this thread
+
+    def warning_lines(self) -> list[str]:
+        warnings = [m for messages in self.warnings.values() for m in messages]
+        download = self.offline.get(self.config.tokenizer) if self.config is not None else None
+        return [f"[yellow]⚠ {escape(m)}[/]" for m in (*warnings, *([download] if download else []))]
+
+    # -- a tiktoken encoding that would need the network: asked in a subprocess, once a name --
+    @on(Input.Changed, "#f-tokenizer")
+    @work(thread=True, group="offline", exit_on_error=False)
+    def check_offline(self, event: Input.Changed) -> None:
+        from engine.data.offline import download_warning
+
+        name = event.value.strip()
+        if name not in self.offline:
+            warning = download_warning(name)
+            self.app.call_from_thread(self.offline_checked, name, warning)
+
+    def offline_checked(self, name: str, warning: str | None) -> None:
+        self.offline[name] = warning
+        self.validate()
 
     def show_status(self, markup: str) -> None:
         status = self.query_one("#form-status", Static)
@@ -177,12 +220,23 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
     @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
     def estimate(self, cfg: cfgmod.RunConfig) -> None:
         device, calibration = measured = (self.device, self.calibration)
+        problem = em.dataset_problem(cfg.dataset)
+        self.post_message(self.DatasetRead(cfg.dataset, problem))
+        if problem is not None:
+            self.post_message(self.EstimateRead(cfg, None, problem))
+            return
         try:
             vocab = vocab_size(cfg.dataset, cfg.tokenizer, self.app.store.datasets_dir)
         except (GptTuiError, ValueError, OSError) as e:
             self.post_message(self.EstimateRead(cfg, None, f"vocabulary unknown: {e}"))
             return
         self.post_message(self.EstimateRead(cfg, em.estimate_lines(cfg, vocab, device, calibration), measured=measured))
+
+    @on(DatasetRead)
+    def dataset_read(self, message: DatasetRead) -> None:
+        if self.dataset_checked != (message.dataset, message.problem):
+            self.dataset_checked = (message.dataset, message.problem)
+            self.validate(estimate=False)  # the estimate that checked it follows this message
 
     @on(EstimateRead)
     def estimate_read(self, message: EstimateRead) -> None:
@@ -207,7 +261,7 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
 
     def action_queue(self, watch: bool) -> None:
         self.validate()
-        if self.config is None:
+        if self.problems or self.config is None:
             first = next(iter(self.problems))
             self.notify(f"not queued: {first}: {self.problems[first][0]}", severity="error")
             if first in self.rows:
@@ -219,6 +273,11 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
     @work(thread=True, group="submit", exit_on_error=False)
     def submit(self, cfg: cfgmod.RunConfig, name: str | None, watch: bool) -> None:
         source = f"tui (from {self.origin})" if self.origin else "tui"
+        problem = em.dataset_problem(cfg.dataset)  # checked again: it may have been typed a moment ago
+        if problem is not None:
+            self.post_message(self.DatasetRead(cfg.dataset, problem))
+            self.app.call_from_thread(self.notify, f"not queued: dataset: {problem}", severity="error")
+            return
         run_id = control.submit(self.app.store, cfg, name, source=source)
         self.app.call_from_thread(self.queued, run_id, watch)
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Log, Static
 
+from engine.core.text import printable
+from engine.core.units import shown, shown_bytes, shown_count, shown_seconds
 from engine.store import control
 from engine.store import runs as st
-from engine.core.units import shown, shown_bytes, shown_count, shown_seconds
+from engine.store.table import mean_tokens_per_s
 from tui.models.run_feed import RunFeed, RunUpdate
 from tui.models.runs_view import STATE_BADGES
 from tui.models.series import RunSeries
@@ -19,6 +22,14 @@ from tui.screens.watched import WatchedScreen
 from tui.widgets import EngineBar, ProgressLine, Readouts, RunCharts
 
 POLL_S = 1.0
+# How the line that says why a run ended is coloured: a failure red, a decision (a stop, a prune) yellow.
+REASON_STYLES = {
+    st.RunState.FAILED: "bold red",
+    st.RunState.OOM: "bold red",
+    st.RunState.DIVERGED: "bold red",
+    st.RunState.PRUNED: "bold yellow",
+    st.RunState.STOPPED: "bold yellow",
+}
 
 
 class MonitorScreen(WatchedScreen):
@@ -40,6 +51,7 @@ class MonitorScreen(WatchedScreen):
     def compose(self) -> ComposeResult:
         yield EngineBar("monitor")
         yield Static(self.run_id, id="run-title")
+        yield Static("", id="run-reason")  # why the run ended (status.reason), when it says
         yield ProgressLine(id="progress")
         yield Readouts(id="readouts")
         yield RunCharts(self.series, id="charts")
@@ -92,12 +104,14 @@ class MonitorScreen(WatchedScreen):
         else:
             when = state
         self.query_one(ProgressLine).set_progress(step, max_iters, f"step {step:,}/{max_iters:,}  {when}")
+        self.show_reason()
         values = {
             "loss": _fmt(train.get("loss"), ".4f"),
             "val": _fmt(evals.get("val_loss"), ".4f"),
             "best": _fmt(evals.get("best_val_loss", s.best_val_loss), ".4f"),
             "PPL": _fmt(evals.get("val_ppl"), ".2f"),
-            "tok/s": shown_count(train.get("tokens_per_s")),
+            "tok/s": shown_count(train.get("tokens_per_s")),  # live: the last logged
+            "mean tok/s": shown_count(mean_tokens_per_s(s)),  # the run's: tokens over training seconds
             "lr": _fmt(train.get("lr"), ".2e"),
         }
         if "mfu" in train:
@@ -107,6 +121,18 @@ class MonitorScreen(WatchedScreen):
         elif "mem_rss" in train:
             values["RSS"] = shown_bytes(train["mem_rss"])
         self.query_one(Readouts).set_values(values)
+
+    def show_reason(self) -> None:
+        """The status's reason, on a line of its own that wraps: a failure's message can be long."""
+        widget = self.query_one("#run-reason", Static)
+        reason = printable(self.status.reason.strip())  # anyone may have written it: shown, never obeyed
+        state = self.status.state
+        shown = (state, reason)
+        if getattr(widget, "shown", None) == shown:
+            return
+        widget.shown = shown
+        widget.display = bool(reason)
+        widget.update(Text.assemble((f"{state}: ", REASON_STYLES.get(state, "bold")), reason))
 
     # -- keys --------------------------------------------------------------------------
     def action_toggle_axis(self) -> None:

@@ -1,11 +1,14 @@
 """Text from a run's checkpoint. The sampler runs as `python -m engine.train.sample` in a subprocess
-(this process never imports torch) and its output streams in as it comes."""
+(this process never imports torch; the sampler yields the CPU to training) and its output streams in
+as it comes. A blank seed draws a new one each time (shown, to get the same text again); a set one
+gives the same text each time."""
 
 from __future__ import annotations
 
 import asyncio
 import codecs
 import os
+import random
 
 from rich.text import Text
 from textual import on, work
@@ -31,6 +34,7 @@ class SampleScreen(Screen[None]):
         self.run_id = run_id
         self.exit_code: int | None = None
         self.error = ""
+        self.seed: int | None = None  # the last generation's
 
     def compose(self) -> ComposeResult:
         yield EngineBar("sample")
@@ -43,6 +47,8 @@ class SampleScreen(Screen[None]):
             yield Input("0.8", id="temperature", compact=True, type="number", classes="sample-number")
             yield Label("top-k", classes="sample-label")
             yield Input("200", id="top-k", compact=True, type="integer", classes="sample-number")
+            yield Label("seed", classes="sample-label")
+            yield Input(placeholder="new", id="seed", compact=True, type="integer", classes="sample-number")
             yield Select(
                 [("best", "best"), ("last", "last")], value="best", allow_blank=False, compact=True, id="checkpoint"
             )
@@ -64,8 +70,12 @@ class SampleScreen(Screen[None]):
             tokens = int(self.query_one("#tokens", Input).value)
             temperature = float(self.query_one("#temperature", Input).value)
             top_k = int(self.query_one("#top-k", Input).value)
+            seed_text = self.query_one("#seed", Input).value.strip()
+            self.seed = int(seed_text) if seed_text else random.randrange(2**31)
+            if not 0 <= self.seed < 2**63:
+                raise ValueError(self.seed)
         except ValueError:
-            self.show_status("tokens and top-k must be whole numbers, temperature a number", "red")
+            self.show_status("tokens, top-k and seed (from 0) must be whole numbers, temperature a number", "red")
             return
         run_dir = str(self.app.store.run_dir(self.run_id).resolve())
         cmd = sample_command(
@@ -75,6 +85,7 @@ class SampleScreen(Screen[None]):
             temperature,
             top_k,
             str(self.query_one("#checkpoint", Select).value),
+            seed=self.seed,
         )
         self.query_one("#sample-out", Log).clear()
         self.stream(cmd)
@@ -117,4 +128,4 @@ class SampleScreen(Screen[None]):
             self.error = err.splitlines()[-1].removeprefix("error: ") if err else f"exit code {self.exit_code}"
             self.show_status(f"✘ {self.error}", "red")
         else:
-            self.show_status("✔ done", "green")
+            self.show_status(f"✔ done (seed {self.seed}: type it in to get this text again)", "green")

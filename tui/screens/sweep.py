@@ -1,5 +1,5 @@
-"""A new sweep: method, hyperparameters and their values or ranges, trials, the seed's batch and LR
-rules, early stopping, budgets; the number of trials and the estimated time as you type; queue it.
+"""A new sweep: its name, method, hyperparameters and their values or ranges, trials, the lesson's batch
+and LR rules, early stopping, budgets; the number of trials and the estimated time as you type; queue it.
 
 The form builds the same SweepRequest as `gpt-tui sweep METHOD` (tui.models.sweep_request) and
 queues it through the same plan and engine.sweeps.files.create, so the two queue the same sweep;
@@ -55,6 +55,7 @@ class SweepScreen(Screen[str | None]):
     """
     BINDINGS = [
         Binding("ctrl+s", "queue", "queue", priority=True),
+        Binding("ctrl+r", "report", "report", priority=True, tooltip="report.md + figures: the named or newest sweep"),
         Binding("escape", "leave", "back"),
     ]
 
@@ -81,6 +82,8 @@ class SweepScreen(Screen[str | None]):
 
         yield EngineBar("new sweep")
         with VerticalScroll(id="form"):
+            # The name heads the form, as in the editor: Tab walks the layout top to bottom.
+            yield line("name", Input(placeholder="optional: the sweep id", id="sweep-name", compact=True))
             yield Label("what to search", classes="group-title")
             yield line(
                 "method",
@@ -110,7 +113,7 @@ class SweepScreen(Screen[str | None]):
             yield line("n (random, tpe)", number("sweep-n", "20"))
             yield line("seed", number("sweep-seed", "0"))
             yield line("in flight (tpe)", number("sweep-parallel", "1"))
-            yield Label("the seed's rules", classes="group-title")
+            yield Label("the lesson's rules", classes="group-title")
             yield line(
                 "batch",
                 Checkbox("keep the effective batch (accumulation follows)", id="sweep-keep-batch", compact=True),
@@ -132,13 +135,13 @@ class SweepScreen(Screen[str | None]):
             yield line("from step", number("sweep-min-step", "first eval"))
             yield line("max trials", number("sweep-max-trials", "no cap"))
             yield line("max hours", number("sweep-max-hours", "no limit"))
-            yield line("name", Input(placeholder="optional: the sweep id", id="sweep-name", compact=True))
             yield Button("queue ^s", id="queue-sweep", variant="primary", compact=True)
         yield Static("", id="sweep-plan")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#param-0", Input).focus()
+        self.query(VerticalScroll).first().can_focus = False  # Tab walks the fields, not their container
+        self.query_one("#sweep-name", Input).focus()
         self.replan()
 
     # -- the form as a SweepRequest ------------------------------------------------------
@@ -246,6 +249,31 @@ class SweepScreen(Screen[str | None]):
         self.notify(f"queued sweep {sweep_id}" + (f": {trials} trial(s)" if trials else ""))
         self.app.ensure_engine()
         self.dismiss(sweep_id)
+
+    # -- a report with pictures --------------------------------------------------------
+    def action_report(self) -> None:
+        self.write_report(self.query_one("#sweep-name", Input).value.strip())
+
+    @work(thread=True, exclusive=True, group="sweep-report", exit_on_error=False)
+    def write_report(self, named: str) -> None:
+        """The report of the sweep named in the form, else of the newest, under the store's reports/;
+        matplotlib loads here, in this thread, when the key is pressed, never at the app's start."""
+        from engine.reports import data as rd
+        from engine.reports import write
+
+        store = self.app.store
+        sweep_id = named if named and rd.is_sweep(store, named) else rd.newest_sweep(store)
+        if sweep_id is None:
+            self.app.call_from_thread(self.notify, "no sweep in the store to report yet", severity="warning")
+            return
+        try:
+            data = rd.sweep_report(store, sweep_id)
+            written = write.write_report(data, write.default_folder(store.root, data))
+        except (GptTuiError, OSError) as e:
+            self.app.call_from_thread(self.notify, f"no report: {escape(str(e))}", severity="error", timeout=10)
+            return
+        note = f"report of sweep {escape(sweep_id)}: {escape(str(written.report))} ({len(written.files) - 1} figure(s))"
+        self.app.call_from_thread(self.notify, note, title="report written", timeout=20)
 
     def action_leave(self) -> None:
         self.dismiss(None)

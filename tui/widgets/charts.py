@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual_plotext import PlotextPlot
 
+from tui.models.axes import nice_ticks, tick_labels
 from tui.models.series import points
 
 COLORS = ("cyan", "orange", "green", "magenta", "yellow", "red", "blue", "white")
@@ -59,11 +60,14 @@ class LineChart(PlotextPlot):
         plt.title(self.title)
         limit = min(160, max(40, 2 * self.size.width))  # finer than the grid shows is wasted work
         drawn = 0
+        spans: dict[str, list[float]] = {"x": [], "left": [], "right": []}  # what each axis must show
         for i, line in enumerate(lines):
             xs, ys = points(line.xs, line.ys, limit, line.scale)
             if not xs:
                 continue
             drawn += 1
+            spans["x"] += (min(xs), max(xs))
+            spans[line.yside] += (min(ys), max(ys))
             marker = "hd" if len(xs) > 1 else "o"
             plt.plot(
                 xs,
@@ -75,6 +79,9 @@ class LineChart(PlotextPlot):
             )
         if ceiling is not None and drawn:
             plt.hline(ceiling, "red")
+            spans["left"].append(ceiling)
+        if drawn:
+            self._human_ticks(spans)
         if not drawn:
             plt.text("waiting for data", x=0.5, y=0.5, alignment="center")
             plt.xlim(0, 1)
@@ -82,3 +89,16 @@ class LineChart(PlotextPlot):
         plt.xlabel(xlabel)
         self._version += 1
         self.refresh()
+
+    def _human_ticks(self, spans: dict[str, list[float]]) -> None:
+        """Round ticks in human units (1.2M tokens, an LR of 3e-4) on every axis that has points."""
+        width, height = self.size.width or 60, self.size.height or 15
+        for axis, values in spans.items():
+            if not values:
+                continue
+            count = max(2, min(6, width // 12)) if axis == "x" else max(2, min(5, (height - 4) // 2))
+            ticks = nice_ticks(min(values), max(values), count)
+            if axis == "x":
+                self.plt.xticks(ticks, tick_labels(ticks))
+            else:
+                self.plt.yticks(ticks, tick_labels(ticks), yside=axis)

@@ -13,6 +13,7 @@ from textual.widgets import Log
 
 from tui.models.series import PLOT_LIMIT, RunSeries, as_float
 from tui.widgets.charts import Line, LineChart
+from tui.widgets.worker_log import WorkerLog
 
 CHART_EVERY_S = 3.0
 CHART_BUDGET = 0.005  # of one core, for plotext's part; Textual's compositing about doubles it
@@ -40,7 +41,7 @@ class RunCharts(Grid):
         yield LineChart("learning rate", id="chart-lr")
         yield LineChart("tokens/s", id="chart-speed")
         yield LineChart("memory", id="chart-memory")
-        yield Log(max_lines=400, id="worker-log")
+        yield WorkerLog(max_lines=400, id="worker-log")  # long lines wrapped
 
     def on_mount(self) -> None:
         self.query_one(Log).border_title = "worker.log"
