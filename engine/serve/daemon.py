@@ -7,7 +7,6 @@ when it ends; a run whose worker is gone is queued again to resume from its chec
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 
 from engine.core import config as cfgmod
 from engine.serve import engines as eng
+from engine.serve import upkeep
 from engine.serve.devices import gpus
 from engine.serve.executors import LocalExecutor
 from engine.serve.recovery import Recovery, Slot, log
@@ -43,6 +43,7 @@ class Engine(Recovery):
     executor: Any = field(default_factory=LocalExecutor)
     slots: list[Slot] = field(default_factory=list)
     stopping: bool = False
+    lock_fd: int | None = None  # the store's engine lock, held for the engine's life (hold_lock)
 
     def __post_init__(self) -> None:
         self.pid = os.getpid()
@@ -52,6 +53,7 @@ class Engine(Recovery):
         self.heartbeat = eng.heartbeat_path(self.store, self.host, self.pid)
         self.started = st.now_iso()
         self._beat_at = self._recover_at = self._sweeps_at = 0.0
+        self.watch = upkeep.StoreWatch(self.store, self.host, self.lock_fd)
         self.caps = cfgmod.DeviceCaps(cuda_count=len(self.gpu_ids))
 
     # -- the loop ----------------------------------------------------------------------
@@ -60,23 +62,45 @@ class Engine(Recovery):
             f"engine {self.owner}: serving {self.store.root} with {self.capacity} slot(s)"
             f"{' on GPUs ' + ','.join(map(str, self.gpu_ids)) if self.gpu_ids else ' on CPU'}"
         )
-        self.recover()
-        while True:
-            self.settle_ended()
-            if self.stopping:
-                if not self.slots:
-                    break
-            else:
-                if time.monotonic() - self._recover_at > RECOVER_EVERY_S:
-                    self.recover()
-                self.drive_sweeps()
-                self.claim_and_launch()
-                if until_idle and not self.slots and not self.store.list_queue():
-                    break
-            self.beat()
-            time.sleep(self.poll_s)
+        try:
+            self.check_store()
+            upkeep.remove_dead_heartbeats(self.store, self.host, self.pid, log)
+            self.recover()
+            while True:
+                self.check_store()
+                self.settle_ended()
+                if self.stopping:
+                    if not self.slots:
+                        break
+                else:
+                    if time.monotonic() - self._recover_at > RECOVER_EVERY_S:
+                        self.recover()
+                    self.drive_sweeps()
+                    self.claim_and_launch()
+                    if until_idle and not self.slots and not self.store.list_queue():
+                        break
+                self.beat()
+                time.sleep(self.poll_s)
+        except Exception as e:
+            if self.watch.here():
+                raise
+            # Whatever failed (a heartbeat, a claim), the cause is the store itself: say that once.
+            gone = e if isinstance(e, upkeep.StoreGone) else self.gone()
+            upkeep.stop_workers([s.handle for s in self.slots])
+            self.slots.clear()
+            raise gone from None
         self.heartbeat.unlink(missing_ok=True)
         log(f"engine {self.owner}: stopped")
+
+    def check_store(self) -> None:
+        if not self.watch.here():
+            raise self.gone()
+
+    def gone(self) -> upkeep.StoreGone:
+        return upkeep.StoreGone(
+            f"engine {self.owner}: its store {self.store.root} is gone (deleted, moved or replaced); "
+            f"it stopped its {len(self.slots)} worker(s) and exits"
+        )
 
     def request_stop(self, signum: int, frame: Any) -> None:
         """SIGTERM: every worker checkpoints; their runs go back to the queue; then exit."""
@@ -142,20 +166,40 @@ class Engine(Recovery):
                 self.store.release_claim(entry)
                 continue
             except Exception as e:
-                log(f"run {entry.run_id}: not started: {e}")
-                self.store._set_aside(entry, f"not started: {e}")
-                self.mark(entry.run_id, state=RunState.FAILED, reason=f"not started: {e}", finished=st.now_iso())
+                self.not_started(entry, e)
                 continue
             if not started:  # it waits for more free GPUs: back in line, at its place
                 os.rename(entry.path, self.store.queue_dir / entry.path.name)
                 return
             self.store.release_claim(entry)
 
+    def not_started(self, entry: st.QueueEntry, e: Exception) -> None:
+        """A claimed run that could not be started: its ticket is set aside, and the run fails
+        saying why, unless its folder is gone (deleted meanwhile: nothing is left to tell) or its
+        status cannot be read (a broken run is left as it is, for a person to mend or delete)."""
+        run_id = entry.run_id
+        if not os.path.lexists(self.store.run_dir(run_id)):
+            log(f"run {run_id}: its run folder is gone (deleted while it was being started); its ticket is dropped")
+            self.store.release_claim(entry)
+            return
+        log(f"run {run_id}: not started: {e}")
+        self.store._set_aside(entry, f"not started: {e}")
+        try:
+            self.store.status(run_id)
+        except st.StoreError:
+            log(f"run {run_id}: left as it is (broken); its ticket is in {self.store.bad_dir.name}/")
+            return
+        self.mark(run_id, state=RunState.FAILED, reason=f"not started: {e}", finished=st.now_iso())
+
     def launch(self, entry: st.QueueEntry, ticket: Ticket) -> bool:
         """Start the run's worker; False when it needs more free slots than there are now."""
         run_id = entry.run_id
-        run_dir = self.store.run_dir(run_id)
+        run_dir = self.store.real_run_dir(run_id)  # StoreError for a folder linked out of the store
         if not run_dir.is_dir():
+            # Only a ticket written by hand (no attempt id) brings its run folder: a ticket of a
+            # run the store made whose folder is gone belongs to a run deleted after the claim.
+            if ticket.attempt_id is not None or ticket.config is None:
+                raise NothingToStart("its run folder is gone (deleted after its ticket was claimed)")
             self.adopt_hand_written(run_id, ticket)
         cfg = cfgmod.load(self.store.config_path(run_id), caps=self.caps)
         width = cfg.gpus
@@ -174,7 +218,7 @@ class Engine(Recovery):
             state == RunState.RUNNING
             and pid
             and status.host == self.host
-            and eng.process_runs(pid, "engine.worker", str(run_dir.resolve()))
+            and eng.process_runs(pid, "engine.worker", str(self.store.root.resolve() / run_id))
         ):
             raise NothingToStart(f"its worker {pid} is running already")
         attempt_id = ticket.attempt_id
@@ -207,7 +251,8 @@ class Engine(Recovery):
         else:
             env.pop("GPT_TUI_ATTEMPT", None)
         on_gpus = bool(held) if self.executor.name == "local" else cfg.device != "cpu"
-        handle = self.executor.start(run_dir.resolve(), self.store.worker_log(run_id), env, width, held, on_gpus)
+        root = self.store.root.resolve()
+        handle = self.executor.start(root / run_id, self.store.worker_log(run_id), env, width, held, on_gpus, root)
         self.slots.append(Slot(run_id, handle, held, width, attempt_id))
         where = f", GPU {','.join(map(str, held))}" if held else ""
         log(
@@ -230,10 +275,11 @@ class Engine(Recovery):
 
     def set_aside_junk(self) -> None:
         for path in self.store.malformed_queue_files():
-            if path.name.startswith(".tmp-") and time.time() - path.stat().st_mtime < 3600:
-                continue  # a ticket being written right now
             entry = st.QueueEntry(path, path.stem, 0, 0)
             try:
+                # A temp file is a ticket being written right now, gone a moment later: never an error.
+                if path.name.startswith(".tmp-") and time.time() - path.stat().st_mtime < 3600:
+                    continue
                 self.store._set_aside(
                     entry,
                     f"{path.name} is not a ticket name "
@@ -249,15 +295,3 @@ class Engine(Recovery):
                 self.store.update_status(run_id, **changes)
         except (st.StoreError, OSError) as e:
             log(f"run {run_id}: cannot update status: {e}")
-
-
-def hold_lock(store: st.Store, host: str) -> int | None:
-    """One engine per store per host: an flock the kernel releases when the process dies."""
-    store.ensure()
-    fd = os.open(store.root / f".engine-{host}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd

@@ -1,4 +1,8 @@
-"""Finding, starting and stopping engines through their heartbeat files. Light: no torch."""
+"""Finding, starting and stopping engines through their heartbeat files. Light: no torch.
+
+A heartbeat file is only a claim: an engine of this host is alive for this store only if it holds
+the store's engine lock (liveness.serves_store), so a file copied with the store names no engine.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from engine.core.hosts import this_host
+from engine.serve.liveness import (  # noqa: F401 - eng.find_worker, eng.lock_path, eng.process_runs
+    find_worker,
+    lock_path,
+    pid_alive,
+    process_runs,
+    serves_store,
+)
 from engine.store import runs as st
 
 HEARTBEAT_EVERY_S = 2.0
@@ -22,39 +31,6 @@ ENGINE_LOG = "engine.log"
 
 def heartbeat_path(store: st.Store, host: str, pid: int) -> Path:
     return store.root / f"engine-{host}-{pid}.toml"
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        p = psutil.Process(pid)
-        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def process_runs(pid: int, *needles: str) -> bool:
-    """Whether `pid` is alive and its command line holds every needle (guards against pid reuse)."""
-    try:
-        p = psutil.Process(pid)
-        if p.status() == psutil.STATUS_ZOMBIE:
-            return False
-        cmdline = " ".join(p.cmdline())
-    except psutil.Error:
-        return False
-    return all(n in cmdline for n in needles)
-
-
-def find_worker(run_dir: str) -> int:
-    """The pid of a live `engine.worker RUN_DIR` process on this host, 0 if there is none. A worker
-    writes its pid into status.toml only once it has started (imported torch): until then this
-    is how a new engine tells a starting worker from a dead one."""
-    for p in psutil.process_iter(["pid", "cmdline", "status"]):
-        cmdline = p.info["cmdline"] or []
-        if "engine.worker" in cmdline and run_dir in cmdline and p.info["status"] != psutil.STATUS_ZOMBIE:
-            return int(p.info["pid"])
-    return 0
 
 
 @dataclass(frozen=True)
@@ -86,7 +62,7 @@ def engines(store: st.Store) -> list[EngineInfo]:
         except st.StoreError:
             continue
         fresh = time.time() - record.heartbeat_unix < STALE_AFTER_S
-        alive = process_runs(record.pid, "engine") if record.host == this_host() else fresh
+        alive = serves_store(record.pid, store, record.host) if record.host == this_host() else fresh
         out.append(EngineInfo(path, record, alive))
     return out
 
@@ -104,39 +80,114 @@ def host_alive(store: st.Store, host: str) -> bool:
     return any(e.host == host for e in live_engines(store))
 
 
+START_REPORT_ENV = "GPT_TUI_ENGINE_START_REPORT"
+
+
 def start_engine(store: st.Store, extra_args: list[str] | None = None, wait_s: float = 60.0) -> EngineInfo:
-    """Start a detached engine (its own session, output to the store) and wait for its heartbeat."""
+    """Start a detached engine (its own session, output to the store) and wait for its heartbeat.
+    Until it serves, its standard error comes back here: an engine that cannot start says why,
+    even when it could not write its log (a full disk, a file size limit)."""
     running = local_engine(store)
     if running is not None:
         return running
     store.ensure()
-    log = open(store.root / ENGINE_LOG, "ab")
-    try:
+    log_path = store.root / ENGINE_LOG
+    log_size = _size(log_path)
+    with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "engine", "--runs", str(store.root), *(extra_args or [])],
+            [sys.executable, "-m", "engine", "--runs", str(store.root.resolve()), *(extra_args or [])],
             stdout=log,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env={**os.environ, START_REPORT_ENV: "1"},
         )
+    assert proc.stderr is not None
+    said = StartReport(proc.stderr.fileno())
+    try:
+        deadline = time.time() + wait_s
+        while time.time() < deadline:
+            said.read()
+            found = local_engine(store)
+            if found is not None:
+                return found
+            code = proc.poll()
+            if code is not None and code != 0:
+                said.read()
+                raise st.StoreError(said.failure(code, log_path, log_size))
+            if code == 0 and local_engine(store) is None:
+                time.sleep(0.2)  # another engine won the lock; its heartbeat is on its way
+            time.sleep(0.1)
     finally:
-        log.close()
-    deadline = time.time() + wait_s
-    while time.time() < deadline:
-        found = local_engine(store)
-        if found is not None:
-            return found
-        code = proc.poll()
-        if code is not None and code != 0:
-            raise st.StoreError(f"the engine exited at start (code {code}); see {store.root / ENGINE_LOG}")
-        if code == 0 and local_engine(store) is None:
-            time.sleep(0.2)  # another engine won the lock; its heartbeat is on its way
-        time.sleep(0.1)
-    raise st.StoreError(f"the engine did not report within {wait_s:.0f}s; see {store.root / ENGINE_LOG}")
+        proc.stderr.close()
+    where = f"; see {log_path}" if _size(log_path) > log_size else ""
+    raise st.StoreError(f"the engine did not report within {wait_s:.0f}s{where}")
+
+
+def started_serving() -> None:
+    """Called by the engine once it serves: its standard error, a pipe to the command that started
+    it, goes to its log from now on (that command has stopped reading)."""
+    if os.environ.pop(START_REPORT_ENV, None):
+        os.dup2(sys.stdout.fileno(), sys.stderr.fileno())
+
+
+class StartReport:
+    """What a starting engine wrote on its standard error (the last 64 KiB of it), read without
+    blocking, and drained so that the engine never waits on a full pipe."""
+
+    KEEP = 1 << 16
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.text = fd, b""
+        os.set_blocking(fd, False)
+
+    def read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.fd, self.KEEP)
+            except BlockingIOError:
+                return
+            if not chunk:
+                return
+            self.text = (self.text + chunk)[-self.KEEP :]
+
+    def failure(self, code: int, log_path: Path, log_size: int) -> str:
+        """The message for an engine that exited at start: its own last word, and its log only
+        where something was written there."""
+        lines = [_printable(line) for line in self.text.decode("utf-8", "replace").splitlines() if line.strip()]
+        if self.text:  # a traceback belongs in the log, where the next look at it goes
+            try:
+                with open(log_path, "ab") as log:
+                    log.write(self.text)
+            except OSError:
+                pass
+        wrote = _size(log_path) > log_size
+        errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+        if errors:
+            return f"the engine could not start: {errors[-1]}"
+        said = f": {lines[-1]}" if lines else ""
+        if wrote:
+            return f"the engine exited at start (code {code}){said}; see {log_path}"
+        return (
+            f"the engine exited at start (code {code}){said} and could write nothing to {log_path}; "
+            f"run `python -m engine --runs {log_path.parent}` in a terminal to see why"
+        )
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def stop_engine(store: st.Store, wait_s: float = 120.0) -> EngineInfo | None:
-    """SIGTERM the local engine; it checkpoints its runs back into the queue and removes its heartbeat."""
+    """SIGTERM this store's engine on this host; it checkpoints its runs back into the queue and
+    removes its heartbeat. A process that is not this store's engine is never signalled."""
     found = local_engine(store)
     if found is None:
         return None
@@ -147,3 +198,17 @@ def stop_engine(store: st.Store, wait_s: float = 120.0) -> EngineInfo | None:
     if pid_alive(found.pid):
         raise st.StoreError(f"engine {found.pid} did not stop within {wait_s:.0f}s")
     return found
+
+
+def requeued_at_stop(store: st.Store, stopped: EngineInfo) -> list[str]:
+    """The runs a stopped engine checkpointed and queued again: those it was training when the
+    stop came, queued now for that reason (a run that had just finished is not among them)."""
+    owner = f"{stopped.host}-{stopped.pid}"
+    return [
+        run_id
+        for run_id, status in store.statuses().items()
+        if isinstance(status, st.Status)
+        and status.state == st.RunState.QUEUED
+        and status.engine == owner
+        and status.reason.startswith("interrupted (signal SIGTERM)")
+    ]

@@ -26,14 +26,16 @@ class Handle(Protocol):
     def terminate(self) -> None: ...
 
 
-def worker_command(run_dir: Path, processes: int, on_gpus: bool = True) -> list[str]:
-    """`python -m engine.worker RUN_DIR`; for several processes, the same under torchrun on GPUs,
-    or under engine.launch on a CPU (loopback only). Neither restarts a rank itself: a dead rank
-    ends the job and the engine resumes the run from its checkpoint."""
+def worker_command(run_dir: Path, processes: int, on_gpus: bool = True, store_root: Path | None = None) -> list[str]:
+    """`python -m engine.worker RUN_DIR --store ROOT`; for several processes, the same under torchrun
+    on GPUs, or under engine.launch on a CPU (loopback only). Neither restarts a rank itself: a dead
+    rank ends the job and the engine resumes the run from its checkpoint. The store root is said, not
+    taken from the run folder's parent: a worker refuses a run folder that is not in it."""
+    store = ["--store", str(store_root)] if store_root is not None else []
     if processes <= 1:
-        return [sys.executable, "-m", "engine.worker", str(run_dir)]
+        return [sys.executable, "-m", "engine.worker", str(run_dir), *store]
     if not on_gpus:
-        return [sys.executable, "-m", "engine.serve.launch", f"--nproc={processes}", str(run_dir)]
+        return [sys.executable, "-m", "engine.serve.launch", f"--nproc={processes}", str(run_dir), *store]
     return [
         sys.executable,
         "-m",
@@ -44,6 +46,7 @@ def worker_command(run_dir: Path, processes: int, on_gpus: bool = True) -> list[
         "-m",
         "engine.worker",
         str(run_dir),
+        *store,
     ]
 
 
@@ -81,11 +84,18 @@ class LocalExecutor:
     name = "local"
 
     def start(
-        self, run_dir: Path, log_path: Path, env: dict[str, str], processes: int, gpus: list[int] | None, on_gpus: bool
+        self,
+        run_dir: Path,
+        log_path: Path,
+        env: dict[str, str],
+        processes: int,
+        gpus: list[int] | None,
+        on_gpus: bool,
+        store_root: Path | None = None,
     ) -> Handle:
         with open(log_path, "ab") as out:
             proc = subprocess.Popen(
-                worker_command(run_dir, processes, on_gpus),
+                worker_command(run_dir, processes, on_gpus, store_root),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -106,17 +116,20 @@ class RunJob:
     requeue it, and the engine queues the run again to resume from that checkpoint — the same
     path as every other interruption, so a run is never resumed twice."""
 
-    def __init__(self, run_dir: str, processes: int, env: dict[str, str], on_gpus: bool = True) -> None:
+    def __init__(
+        self, run_dir: str, processes: int, env: dict[str, str], on_gpus: bool = True, store_root: str | None = None
+    ) -> None:
         self.run_dir, self.processes, self.env, self.on_gpus = run_dir, processes, env, on_gpus
+        self.store_root = store_root or str(Path(run_dir).parent)
         self.proc: subprocess.Popen | None = None
 
     def __call__(self) -> int:
-        if _settled(Path(self.run_dir)):
+        if _settled(Path(self.store_root), Path(self.run_dir).name):
             return 0
         log_path = Path(self.run_dir) / "worker.log"
         with open(log_path, "ab") as out:
             self.proc = subprocess.Popen(
-                worker_command(Path(self.run_dir), self.processes, self.on_gpus),
+                worker_command(Path(self.run_dir), self.processes, self.on_gpus, Path(self.store_root)),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=worker_env({**os.environ, **self.env}, None),
@@ -149,12 +162,12 @@ def _wait_exited(pid: int, timeout_s: float) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
-def _settled(run_dir: Path) -> bool:
+def _settled(store_root: Path, run_id: str) -> bool:
     """Whether the run already ended for good (a job started for it has nothing to do)."""
     from engine.store import runs as st
 
     try:
-        return st.Store(run_dir.parent).status(run_dir.name).settled
+        return st.Store(store_root).status(run_id).settled
     except st.StoreError:
         return False
 
@@ -197,7 +210,14 @@ class SlurmExecutor:
     name: str = "slurm"
 
     def start(
-        self, run_dir: Path, log_path: Path, env: dict[str, str], processes: int, gpus: list[int] | None, on_gpus: bool
+        self,
+        run_dir: Path,
+        log_path: Path,
+        env: dict[str, str],
+        processes: int,
+        gpus: list[int] | None,
+        on_gpus: bool,
+        store_root: Path | None = None,
     ) -> Handle:
         import submitit
 
@@ -215,5 +235,6 @@ class SlurmExecutor:
                 **self.extra,
             )
         keep = {k: v for k, v in env.items() if k.startswith(("GPT_TUI", "TIKTOKEN", "TORCHINDUCTOR"))}
-        job = ex.submit(RunJob(str(run_dir), processes, keep, on_gpus))
+        root = str(store_root) if store_root is not None else None
+        job = ex.submit(RunJob(str(run_dir), processes, keep, on_gpus, root))
         return SlurmHandle(job)

@@ -1,4 +1,4 @@
-"""`python -m engine.serve.launch --nproc N RUN_DIR`: a run's DDP processes on one machine's CPU.
+"""`python -m engine.serve.launch --nproc N RUN_DIR [--store ROOT]`: a run's DDP processes on one machine's CPU.
 
 torchrun starts multi-GPU runs; its rendezvous store listens on every network address. A CPU
 job (gloo) needs none of that: its ranks meet through a file in the run directory and talk over
@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m engine.serve.launch", description=__doc__)
     p.add_argument("--nproc", type=int, required=True)
     p.add_argument("run_dir", type=Path)
+    p.add_argument("--store", type=Path, help="the store root, handed on to each rank's worker")
     a = p.parse_args(argv)
+    store = ["--store", str(a.store)] if a.store is not None else []
     rendezvous = a.run_dir / f".rendezvous-{os.getpid()}-{time.time_ns()}"
     base = {
         **os.environ,
@@ -31,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     ranks = [
         subprocess.Popen(
-            [sys.executable, "-m", "engine.worker", str(a.run_dir)], env={**base, "RANK": str(r), "LOCAL_RANK": str(r)}
+            [sys.executable, "-m", "engine.worker", str(a.run_dir), *store],
+            env={**base, "RANK": str(r), "LOCAL_RANK": str(r)},
         )
         for r in range(a.nproc)
     ]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from engine.core import config as cfgmod
+from engine.core.errors import GptTuiError
 from engine.core.oom import smaller_batch
 from engine.serve import engines as eng
 from engine.serve.executors import Handle
@@ -20,8 +24,33 @@ CLAIM_STALE_S = 60.0
 STATUS_STALE_S = 120.0
 
 
+class LogState:
+    """The first write to the engine's log that failed (a full disk, a file size limit), if any."""
+
+    failure: OSError | None = None
+
+
 def log(message: str) -> None:
-    print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}", flush=True)
+    """One line to the engine's output (engine.log), written whole with one write(). A line that
+    cannot be written is lost, not the engine: the first failure is kept for the start-up check."""
+    line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}\n"
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):  # a captured stdout (tests)
+        print(line, end="", flush=True)
+        return
+    try:
+        os.write(fd, line.encode("utf-8", "replace"))
+    except OSError as e:
+        if LogState.failure is None:
+            LogState.failure = OSError(e.errno, e.strerror, _file_of(fd))
+
+
+def _file_of(fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return "the engine's output"
 
 
 @dataclass
@@ -62,7 +91,8 @@ class Recovery:
     def settle_ended(self) -> None:
         for slot in [s for s in self.slots if s.ended()]:
             self.slots.remove(slot)
-            self.settle(slot.run_id, slot.handle.returncode, slot.attempt_id)
+            with one_run(slot.run_id, "its worker's end was not settled"):
+                self.settle(slot.run_id, slot.handle.returncode, slot.attempt_id)
 
     def settle(self, run_id: str, code: int | None, attempt_id: str | None) -> None:
         """Act on how a worker ended, as its status says (an adopted worker has no exit code).
@@ -155,29 +185,32 @@ class Recovery:
         ticketed = {e.run_id for e in self.store.list_queue() + self.store.list_claimed()}
         for run_id, status in self.store.statuses().items():
             if isinstance(status, st.StoreError) or run_id in watched:
-                continue
-            if status.state == RunState.QUEUED and run_id not in ticketed:
-                self.reissue_ticket(run_id, status)
-            if status.state != RunState.RUNNING:
-                continue
-            pid, host = status.pid, status.host
-            run_dir = str(self.store.run_dir(run_id).resolve())
-            if not status.engine:
-                continue  # a foreground `gpt-tui train` run: its own command watches it
-            if host == self.host:
-                if not (pid and eng.process_runs(pid, "engine.worker", run_dir)):
-                    pid = eng.find_worker(run_dir)  # one still starting, its pid not yet written
-                if pid:
-                    self.slots.append(
-                        Slot(run_id, Adopted(pid), list(status.gpu_ids), status.processes, status.attempt_id)
-                    )
-                    self.store.update_status_if(run_id, _unchanged(status), engine=self.owner)
-                    log(f"run {run_id}: adopted live worker {pid}")
-                else:
-                    self.requeue_or_fail(run_id, status, "its worker is gone")
-            elif self.worker_silent(run_id, status) > STATUS_STALE_S and not eng.host_alive(self.store, host):
-                self.requeue_or_fail(run_id, status, f"its worker on {host} stopped beating")
+                continue  # a broken run is left as it is; `ls` names its file and field
+            with one_run(run_id, "not recovered"):
+                self.recover_run(run_id, status, ticketed)
         self.recover_claims()
+
+    def recover_run(self, run_id: str, status: st.Status, ticketed: set[str]) -> None:
+        """Reissue a lost ticket; adopt the run's live worker, or queue the run again without one."""
+        if status.state == RunState.QUEUED and run_id not in ticketed:
+            self.reissue_ticket(run_id, status)
+        if status.state != RunState.RUNNING:
+            return
+        pid, host = status.pid, status.host
+        run_dir = str(self.store.run_dir(run_id).resolve())
+        if not status.engine:
+            return  # a foreground `gpt-tui train` run: its own command watches it
+        if host == self.host:
+            if not (pid and eng.process_runs(pid, "engine.worker", run_dir)):
+                pid = eng.find_worker(run_dir)  # one still starting, its pid not yet written
+            if pid:
+                self.slots.append(Slot(run_id, Adopted(pid), list(status.gpu_ids), status.processes, status.attempt_id))
+                self.store.update_status_if(run_id, _unchanged(status), engine=self.owner)
+                log(f"run {run_id}: adopted live worker {pid}")
+            else:
+                self.requeue_or_fail(run_id, status, "its worker is gone")
+        elif self.worker_silent(run_id, status) > STATUS_STALE_S and not eng.host_alive(self.store, host):
+            self.requeue_or_fail(run_id, status, f"its worker on {host} stopped beating")
 
     def reissue_ticket(self, run_id: str, status: st.Status) -> None:
         """A run marked queued whose ticket is gone (an engine died between writing the two)."""
@@ -208,6 +241,16 @@ class Recovery:
                     log(f"run {entry.run_id}: stale claim returned to the queue")
                 except FileNotFoundError:
                     pass
+
+
+@contextmanager
+def one_run(run_id: str, what: str) -> Iterator[None]:
+    """One run's trouble (a status or config that changed under the engine, a file it cannot
+    write) is that run's: logged, and the engine goes on with the others."""
+    try:
+        yield
+    except (GptTuiError, OSError) as e:
+        log(f"run {run_id}: {what}: {e}")
 
 
 def _unchanged(seen: st.Status) -> Callable[[st.Status], bool]:

@@ -103,6 +103,13 @@ def retry(store: st.Store, run_id: str, priority: int = 0) -> str:
 
 
 def delete(store: st.Store, run_id: str) -> str:
+    run_dir = store.run_dir(run_id)
+    if run_dir.is_symlink():  # a run folder linked out of the store: the link goes, its target stays
+        entry = ticket_of(store, run_id)
+        if entry is not None:
+            store.cancel(entry)
+        os.unlink(run_dir)
+        return "deleted the link; its target was left alone"
     if status_of(store, run_id).state == st.RunState.RUNNING:
         raise ControlError(f"run {run_id} is running; stop it first (`gpt-tui stop {run_id}`)")
     entry = ticket_of(store, run_id)
@@ -110,7 +117,7 @@ def delete(store: st.Store, run_id: str) -> str:
         store.cancel(entry)
     # One rename takes it out of every listing at once; the files go after.
     trash = store.root / f".trash-{run_id}-{os.getpid()}"
-    os.rename(store.run_dir(run_id), trash)
+    os.rename(run_dir, trash)
     shutil.rmtree(trash, ignore_errors=True)
     return "deleted"
 

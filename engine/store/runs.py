@@ -122,6 +122,21 @@ class Store(Queue):
     def run_dir(self, run_id: str) -> Path:
         return self.root / check_run_id(run_id)
 
+    def real_run_dir(self, run_id: str) -> Path:
+        """The run's folder, refused (StoreError) when it is a symbolic link: a run folder is a real
+        folder of the store, and nothing is read or written through a link that may lead out of it."""
+        path = self.run_dir(run_id)
+        if path.is_symlink():
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = "?"
+            raise StoreError(
+                f"{path} is a symbolic link (to {target!r}), not a folder of the store; nothing is read or written "
+                f"through it: `gpt-tui delete {run_id} --yes` removes the link and leaves its target alone"
+            )
+        return path
+
     def config_path(self, run_id: str) -> Path:
         return self.run_dir(run_id) / "config.toml"
 
@@ -160,17 +175,17 @@ class Store(Queue):
 
     def status(self, run_id: str) -> Status:
         """The run's typed status; StoreError (SchemaError for a field that does not fit) names the file."""
-        path = self.status_path(run_id)
+        path = self.real_run_dir(run_id) / "status.toml"
         return Status.from_toml(read_toml(path), source=str(path))
 
     def write_status(self, run_id: str, status: Status, durable: bool = True) -> None:
-        write_toml(self.status_path(run_id), status.to_toml(), durable)
+        write_toml(self.real_run_dir(run_id) / "status.toml", status.to_toml(), durable)
 
     @contextmanager
     def status_lock(self, run_id: str) -> Iterator[None]:
         """Hold the run's status lock (an flock on .status.lock, released if the holder dies):
         every read-check-write of status.toml happens under it, so none is lost to a race."""
-        fd = os.open(self.run_dir(run_id) / ".status.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        fd = os.open(self.real_run_dir(run_id) / ".status.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -240,9 +255,11 @@ class Store(Queue):
         return result
 
 
-def append_result(store: Store, row: dict[str, Any]) -> None:
-    """Add one finished run's row to results.toml."""
-    make_dirs(store.root)
+def append_result(store: Store, row: dict[str, Any], make_store: bool = True) -> None:
+    """Add one finished run's row to results.toml. A worker passes make_store=False: a store deleted
+    under it is not made again (FileNotFoundError instead)."""
+    if make_store:
+        make_dirs(store.root)
     append_record(store.results_path, "run", row)
 
 

@@ -65,7 +65,7 @@ class _Writes:
 def save(path: Path, payload: dict[str, Any]) -> None:
     """torch.save to a temp file, fsync, then os.replace: a reader never sees half a checkpoint.
     A failed write (a full disk) removes the temp file and raises its OSError, naming `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(exist_ok=True)  # ckpt/ only: a run folder deleted under the worker is never made again
     tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:

@@ -25,9 +25,27 @@ def log(message: str) -> None:
         pass  # worker.log is on a full disk: the status file still says how the run ended
 
 
+# What the engine owns in status.toml: a worker never writes these, so that an engine that adopts
+# it (its own engine died) stays named, whatever the worker writes after.
+ENGINE_FIELDS = frozenset({"engine", "claimed", "executor", "gpu_ids", "priority", "attempt_id"})
+
+
 class Superseded(Exception):
     """The run was queued again while this worker lived: a newer attempt owns it, this one
     writes nothing more (no status, no record, no checkpoint) and exits."""
+
+
+class RunGone(Superseded):
+    """The run's folder is gone (deleted, or the store with it, or replaced by another): this
+    worker writes nothing more, so that it never makes a run folder or a store again, and exits."""
+
+
+def identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 class RunRecorder:
@@ -37,6 +55,8 @@ class RunRecorder:
 
     def __init__(self, store: st.Store, run_id: str, writes: bool = True) -> None:
         self.store, self.run_id, self.writes = store, run_id, writes
+        self.run_dir = store.run_dir(run_id)
+        self.run_dir_id = identity(self.run_dir)
         self.metrics: st.AppendLog | None = None  # opened once resume has trimmed the log
         self.control_path = store.control_path(run_id)
         self.status: st.Status = store.status(run_id)
@@ -57,12 +77,13 @@ class RunRecorder:
     def write_status(self, durable: bool = True, **changes: Any) -> None:
         """Apply `changes` to status.toml if the run is still this worker's attempt (compare and
         set under the status lock, keeping what others wrote meanwhile); else raise Superseded."""
-        changes = {k: v for k, v in changes.items() if v is not None}
+        changes = {k: v for k, v in changes.items() if v is not None and k not in ENGINE_FIELDS}
         changes["updated"] = st.now_iso()
         self._status_at = time.monotonic()
         if not self.writes:
             self.status = self.status.changed(**changes)
             return
+        self.check_run_dir()
         try:
             status = self.store.update_status_if(self.run_id, self.owns, durable, **changes)
         except st.StoreError as e:  # status.toml damaged by a hand: this worker's own copy repairs it
@@ -81,6 +102,19 @@ class RunRecorder:
             )
         self.status = status
 
+    def check_run_dir(self) -> None:
+        """Raise RunGone when the run folder is no longer the one this worker started in."""
+        if identity(self.run_dir) == self.run_dir_id:
+            return
+        self.writes = False
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
+        raise RunGone(
+            f"run {self.run_id}: its folder {self.run_dir} is gone (deleted, or the store with it); "
+            "this worker exits without writing anything"
+        )
+
     def owns(self, status: st.Status) -> bool:
         return self.attempt_id is None or status.attempt_id == self.attempt_id
 
@@ -98,6 +132,7 @@ class RunRecorder:
 
     def on_eval(self, record: dict[str, Any]) -> None:
         if self.metrics is not None:
+            self.check_run_dir()  # the trainer saves a checkpoint next: never into a folder made anew
             self.metrics.append("eval", record)
 
     def on_progress(self, last: dict[str, Any]) -> None:
@@ -110,6 +145,8 @@ class RunRecorder:
         self.write_status(durable=False, eta_s=eta, **{k: v for k, v in last.items() if _finite(v)})
 
     def should_stop(self) -> str | None:
+        if self.writes:
+            self.check_run_dir()  # before a stop by a signal, whose checkpoint would make the folder again
         if self.signal_reason or not self.writes:  # the main process alone reads requests
             return self.signal_reason
         now = time.monotonic()

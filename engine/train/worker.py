@@ -1,4 +1,6 @@
-"""One run as one process: `python -m engine.worker RUN_DIR` trains it and records everything.
+"""One run as one process: `python -m engine.worker RUN_DIR [--store ROOT]` trains it and records
+everything. The run folder must be a real folder of the store (no symbolic link): the worker writes
+into the store it is told, never into one it finds by following a link.
 
 Exit codes tell the launcher how the run ended, the same as status.toml's state does.
 """
@@ -7,11 +9,9 @@ from __future__ import annotations
 
 import argparse
 import errno
-import fcntl
 import os
 import signal
 import sys
-import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,11 @@ from engine.store import runs as st
 from engine.store.schema import RunState
 from engine.sweeps import pruning
 from engine.train import checkpoint, faults
+from engine.train.guard import WORKER_LOCK_WAIT_S, hold_worker_lock, refused, start_beating
 from engine.train.recorder import (  # noqa: F401 - STATUS_EVERY_S and RunRecorder are used from here too
     ATTEMPT_ENV,
     STATUS_EVERY_S,
+    RunGone,
     RunRecorder,
     Superseded,
     _finite,
@@ -36,17 +38,18 @@ from engine.train.recorder import (  # noqa: F401 - STATUS_EVERY_S and RunRecord
 )
 
 EXIT_DONE, EXIT_FAILED, EXIT_DIVERGED, EXIT_OOM, EXIT_TERMINATED = 0, 1, 3, 4, 75
-EXIT_SUPERSEDED, EXIT_BUSY = 6, 7
-WORKER_LOCK_WAIT_S = 120.0
+EXIT_SUPERSEDED, EXIT_BUSY, EXIT_GONE, EXIT_REFUSED = 6, 7, 8, 2
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
-def run(run_dir: Path) -> int:
-    """Train the run in `run_dir` from its checkpoint (or from scratch) to one of its ends."""
+def run(run_dir: Path, store_root: Path | None = None) -> int:
+    """Train the run in `run_dir`, a folder of the store at `store_root` (its parent when not
+    given), from its checkpoint (or from scratch) to one of its ends."""
     from engine.train import distributed
 
-    store = st.Store(run_dir.parent)
+    store = st.Store(store_root if store_root is not None else run_dir.parent)
     run_id = st.check_run_id(run_dir.name)
+    run_dir = store.run_dir(run_id)
     dist = distributed.from_env()
     # At most one live worker per run: the one holding .worker.lock. A worker started while the
     # previous one is still exiting (a stop, then a quick resume) waits for it here, before it
@@ -60,9 +63,9 @@ def run(run_dir: Path) -> int:
     rec = RunRecorder(store, run_id, writes=dist.is_main)
     try:
         return run_attempt(store, run_id, run_dir, rec, dist)
-    except Superseded as e:
+    except Superseded as e:  # or RunGone: either way this worker writes nothing more
         log(str(e))
-        return EXIT_SUPERSEDED
+        return EXIT_GONE if isinstance(e, RunGone) else EXIT_SUPERSEDED
     finally:
         rec.close()
         distributed.shutdown(dist)
@@ -107,6 +110,7 @@ def run_attempt(store: st.Store, run_id: str, run_dir: Path, rec: RunRecorder, d
     except Exception as e:
         import torch
 
+        rec.check_run_dir()  # an error from a folder deleted under it is no failure to record
         if isinstance(e, torch.OutOfMemoryError):
             from engine.train import telemetry
 
@@ -120,44 +124,6 @@ def run_attempt(store: st.Store, run_id: str, run_dir: Path, rec: RunRecorder, d
         return end(
             rec, RunState.FAILED, EXIT_FAILED, reason=f"{type(e).__name__}: {first_line(e)}", retryable=dist.enabled
         )
-
-
-def hold_worker_lock(run_dir: Path, wait_s: float = WORKER_LOCK_WAIT_S) -> bool:
-    """Take the run's worker lock (an flock the kernel drops when this process dies), waiting up
-    to `wait_s` for a previous worker to exit. The descriptor stays open for the process's life."""
-    fd = os.open(run_dir / ".worker.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    deadline = time.monotonic() + wait_s
-    waiting = False
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                return False
-            if not waiting:
-                log("waiting for the previous worker of this run to exit")
-                waiting = True
-            time.sleep(0.05)
-
-
-def start_beating(run_dir: Path, every_s: float = 10.0) -> None:
-    """Touch RUN_DIR/heartbeat from a thread: proof of life through long evaluations and data
-    preparation, for an engine on another machine (Slurm) deciding whether this worker is gone."""
-    import threading
-
-    path = run_dir / "heartbeat"
-
-    def beat() -> None:
-        while True:
-            try:
-                path.touch()
-            except OSError:
-                pass
-            time.sleep(every_s)
-
-    threading.Thread(target=beat, name="heartbeat", daemon=True).start()
 
 
 def print_traceback() -> None:
@@ -184,7 +150,14 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
     from engine.data import prepare as data
     from engine.train.trainer import Diverged, Events, StopRequested, Trainer
 
+    # datasets/ is made here, in the store root as it is: never the root itself (prepare would).
+    rec.check_run_dir()  # the run folder is there, so its parent, the store root, is
+    try:
+        os.mkdir(store.datasets_dir, st.DIR_MODE)
+    except FileExistsError:
+        pass
     prepared = data.prepare(cfg.dataset, cfg.tokenizer, store.datasets_dir)
+    rec.check_run_dir()
     prepared.check_block_size(cfg.block_size)
     events = Events(
         on_train=rec.on_train, on_eval=rec.on_eval, on_progress=rec.on_progress, should_stop=rec.should_stop
@@ -233,9 +206,10 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
         return end(rec, RunState.DIVERGED, EXIT_DIVERGED, reason=str(d), **latest(trainer), step=d.step)
     if not dist.is_main:
         return EXIT_DONE
+    rec.check_run_dir()
     row = result_row(store, run_id, cfg, trainer, rec.status, rec.train_seconds())
     if not any(r.get("run") == run_id for r in st.read_results(store)):  # a kill after it, before `done`
-        st.append_result(store, row)
+        st.append_result(store, row, make_store=False)
     final = {
         **latest(trainer),
         "step": trainer.step,
@@ -273,13 +247,16 @@ def restore_checkpoint(trainer: Any, ckpt_dir: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m engine.worker", description=__doc__)
     p.add_argument("run_dir", type=Path, help="the run's directory in the store")
+    p.add_argument("--store", type=Path, help="the store root (default: the run directory's parent)")
     args = p.parse_args(argv)
-    run_dir = args.run_dir.resolve()
+    run_dir = Path(os.path.abspath(args.run_dir))  # not resolved: a link is refused, not followed
+    store_root = Path(os.path.abspath(args.store)) if args.store is not None else run_dir.parent
     st.never_world_writable()
-    if not (run_dir / "status.toml").exists():
-        print(f"error: {run_dir} is not a run directory (no status.toml)", file=sys.stderr)
-        return 2
-    return run(run_dir)
+    problem = refused(run_dir, store_root)
+    if problem:
+        print(f"error: {problem}; nothing was written", file=sys.stderr)
+        return EXIT_REFUSED
+    return run(run_dir, store_root)
 
 
 if __name__ == "__main__":

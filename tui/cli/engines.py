@@ -28,12 +28,19 @@ def start(**values) -> int:
 def stop() -> int:
     s = store()
     stopped = eng.stop_engine(s)
-    running = stopped.record.running if stopped else []
+    if stopped is None:
+        console.print(f"no engine serves {escape(str(s.root))} on this host")
+        return EXIT_OK
+    # Named from the runs' statuses, not the heartbeat: a run that finished since its last beat
+    # was not checkpointed, and is not queued.
+    requeued = eng.requeued_at_stop(s, stopped)
     console.print(
-        "no engine is running on this host"
-        if stopped is None
-        else f"engine {stopped.pid} stopped"
-        + (f"; {len(running)} run(s) checkpointed and queued to resume" if running else "")
+        f"engine {stopped.pid} stopped"
+        + (
+            f"; {len(requeued)} run(s) checkpointed and queued to resume: {', '.join(requeued)}"
+            if requeued
+            else "; no run was training"
+        )
     )
     return EXIT_OK
 
