@@ -15,12 +15,8 @@ SHOWN_WIDTH = 12
 def shown(value: Any, fmt: str) -> str:
     """`value` formatted by `fmt`, or in e-notation when that would be wider than SHOWN_WIDTH;
     "-" for None, "?" for anything not a number, and inf, -inf and nan as such."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "?"
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+    if (odd := _odd(value)) is not None:
+        return odd
     if isinstance(value, int) and value.bit_length() > 64:
         return _e_notation(value)
     try:
@@ -28,6 +24,18 @@ def shown(value: Any, fmt: str) -> str:
     except ValueError:  # a float where an int format was asked
         text = format(value, "g")
     return text if len(text) <= SHOWN_WIDTH else _e_notation(value)
+
+
+def _odd(value: Any) -> str | None:
+    """How a value that is no finite number is shown: "-" for None, "?" for what is no number,
+    inf, -inf and nan as such; None for a finite number."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "?"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return None
 
 
 def _e_notation(value: int | float) -> str:
@@ -39,12 +47,8 @@ def _e_notation(value: int | float) -> str:
 def _human(value: Any, human: Any, limit: float, unit: str = "") -> str:
     """`human(value)` for a number within `limit`, else shown() with `unit`: the estimate module's
     formatters are for numbers a run can reach, and overflow or run long past them."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "?"
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+    if (odd := _odd(value)) is not None:
+        return odd
     if abs(value) >= limit:
         return shown(value, ".3g") + unit
     return human(value)

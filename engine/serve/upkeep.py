@@ -8,11 +8,11 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from engine.core.errors import GptTuiError
 from engine.serve import engines as eng
 from engine.store import runs as st
+from engine.store.files import identity
 
 STOP_WORKERS_WAIT_S = 10.0
 
@@ -46,15 +46,6 @@ def hold_lock(store: st.Store, host: str) -> int | None:
         os.close(fd)
         return None
     return fd
-
-
-def identity(path: Path) -> tuple[int, int] | None:
-    """The (device, inode) of `path`: the same name holding another folder has another identity."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
 
 
 def fd_identity(fd: int) -> tuple[int, int]:

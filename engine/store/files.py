@@ -143,3 +143,13 @@ def make_dirs(path: Path) -> None:
     except FileExistsError:
         if not path.is_dir():
             raise
+
+
+def identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """The (device, inode) of `path`, None when it is gone: the same name holding another folder
+    (deleted and made again, moved, replaced) has another identity."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino

@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.core import config as cfgmod
 from engine.store import runs as st
+from engine.store.files import identity
 from engine.store.schema import RunState
 
 ATTEMPT_ENV = "GPT_TUI_ATTEMPT"
@@ -38,14 +39,6 @@ class Superseded(Exception):
 class RunGone(Superseded):
     """The run's folder is gone (deleted, or the store with it, or replaced by another): this
     worker writes nothing more, so that it never makes a run folder or a store again, and exits."""
-
-
-def identity(path: Path) -> tuple[int, int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
 
 
 class RunRecorder:
