@@ -7,6 +7,7 @@ the store's engine lock (liveness.serves_store), so a file copied with the store
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from engine.serve.liveness import (  # noqa: F401 - eng.find_worker, eng.lock_pa
     serves_store,
 )
 from engine.store import runs as st
+from engine.store.files import StoreError, open_regular
 
 HEARTBEAT_EVERY_S = 2.0
 STALE_AFTER_S = 30.0  # an engine on another host is presumed dead after this long without a beat
@@ -172,6 +174,32 @@ class StartReport:
             f"the engine exited at start (code {code}){said} and could write nothing to {log_path}; "
             f"run `python -m engine --runs {log_path.parent}` in a terminal to see why"
         )
+
+
+_LOG_TAIL = 64 << 10  # how far back in engine.log the last engine's end is looked for
+_ENDED = re.compile(r"^\[([^]]+)\] (engine \S+: (?:stopped|its store .* is gone.*))$")
+
+
+def last_exit(store: st.Store) -> str:
+    """When and how the last engine of this store ended, from the end of engine.log: "stopped at
+    TIME" after a clean stop; else the log's last line, which a crash leaves as its error."""
+    try:
+        fd = open_regular(store.root / ENGINE_LOG)
+    except (FileNotFoundError, StoreError):
+        return ""
+    try:
+        size = os.fstat(fd).st_size
+        tail = os.pread(fd, _LOG_TAIL, max(0, size - _LOG_TAIL)).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    lines = [line for line in tail.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if ended := _ENDED.match(lines[-1]):
+        return f"{_printable(ended.group(2))} at {_printable(ended.group(1))}"
+    return f"it ended without saying so (killed, or crashed); the log's last line: {_printable(lines[-1][:200])}"
 
 
 def _printable(text: str) -> str:

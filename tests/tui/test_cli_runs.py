@@ -53,7 +53,8 @@ def test_run_wait_trains_through_a_new_engine_and_ls_shows_it(store):
     status = gpt_tui("engine", "status", store=store)
     assert status.returncode == 0 and "alive" in status.stdout
     assert "stopped" in gpt_tui("engine", "stop", store=store).stdout
-    assert gpt_tui("engine", "status", store=store).returncode == 1
+    after = gpt_tui("engine", "status", store=store)
+    assert after.returncode == 1 and "the last one: engine " in after.stdout and ": stopped at 20" in after.stdout
 
 
 def test_queue_controls_without_an_engine(store):

@@ -49,7 +49,8 @@ def stop() -> int:
 def status() -> int:
     s = store()
     engines = eng.engines(s)
-    if not engines:
+    ended = "" if any(e.alive for e in engines) else eng.last_exit(s)
+    if not engines and not ended:
         console.print(f"no engine has served {s.root}; `gpt-tui engine start` starts one")
     for e in engines:
         r = e.record
@@ -60,6 +61,8 @@ def status() -> int:
             f"{len(r.running)}/{r.slots} running: {', '.join(r.running) or '-'}"
         )
     console.print(f"{len(s.list_queue())} run(s) queued")
+    if ended:
+        console.print(f"no engine is alive; the last one: {escape(ended)}; `gpt-tui engine start` starts one")
     return EXIT_OK if any(e.alive for e in engines) else EXIT_FAILED
 
 
