@@ -119,7 +119,7 @@ def test_odd_status_fields_leave_their_run_broken_and_the_engine_serves_the_rest
     assert_logged_once(store, runs["healthy"])
     wait_for(lambda: not store.list_queue() and not store.list_claimed())
     assert gpt_tui("engine", "status", store=store.root).returncode == 0  # alive, serving
-    assert training(store, runs["long"])
+    assert wait_for(lambda: training(store, runs["long"]))
     log = (store.root / eng.ENGINE_LOG).read_text()
     assert "Traceback" not in log
     listing = gpt_tui("ls", store=store.root, COLUMNS="600")
