@@ -83,12 +83,10 @@ def read_curve(store: st.Store, run_id: str, name: str, notes: list[str]) -> lis
         notes.append(f"{name}: metrics.toml cannot be read ({label(str(e))})")
         return []
     points = []
-    for table, record in records:
-        if table != "eval" or not isinstance(record, dict):
-            continue
-        step, loss = number(record.get("step")), number(record.get("val_loss"))
+    for record in st.evals(records):
+        step, loss = number(record.step), number(record.val_loss)  # a step past a chart's reach is left out
         if step is not None and loss is not None:
-            points.append((step, number(record.get("tokens")), loss))
+            points.append((step, number(record.tokens), loss))
     return sorted(points, key=lambda p: p[0])
 
 

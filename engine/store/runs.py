@@ -45,6 +45,15 @@ from engine.store.logfile import (
     rejected_path,
 )
 from engine.store.queue import Queue, QueueEntry
+from engine.store.records import (
+    EvalRecord,
+    MetricsRecord,
+    ResultRow,
+    TrainRecord,
+    evals,
+    metrics_records,
+    parse,
+)
 from engine.store.schema import (
     ACTIVE,
     BROKEN,
@@ -70,6 +79,10 @@ __all__ = [
     "SETTLED",
     "AppendLog",
     "EngineRecord",
+    "EvalRecord",
+    "MetricsRecord",
+    "ResultRow",
+    "TrainRecord",
     "LogRead",
     "LogTail",
     "QueueEntry",
@@ -81,6 +94,9 @@ __all__ = [
     "StoreError",
     "append_record",
     "append_result",
+    "evals",
+    "metrics_records",
+    "parse",
     "check_run_id",
     "format_record",
     "is_valid_run_id",
@@ -255,13 +271,16 @@ class Store(Queue):
         return result
 
 
-def append_result(store: Store, row: dict[str, Any], make_store: bool = True) -> None:
+def append_result(store: Store, row: ResultRow, make_store: bool = True) -> None:
     """Add one finished run's row to results.toml. A worker passes make_store=False: a store deleted
     under it is not made again (FileNotFoundError instead)."""
     if make_store:
         make_dirs(store.root)
-    append_record(store.results_path, "run", row)
+    append_record(store.results_path, "run", row.to_toml())
 
 
-def read_results(store: Store) -> list[dict[str, Any]]:
-    return [row for table, row in read_records(store.results_path) if table == "run"]
+def read_results(store: Store) -> list[ResultRow]:
+    """Every row of results.toml that fits the schema, in file order; a row that does not is skipped."""
+    source = str(store.results_path)
+    rows = (parse(table, row, source) for table, row in read_records(store.results_path) if table == "run")
+    return [row for row in rows if isinstance(row, ResultRow)]

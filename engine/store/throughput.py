@@ -8,10 +8,8 @@ FLOP/s, a run slowed by another) moves neither."""
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
-from typing import Any
 
 from engine.core import config as cfgmod
 from engine.core import estimate as est
@@ -80,15 +78,15 @@ def measured(store: st.Store, host: str | None = None, device: str | None = None
     )
 
 
-def run_timing(store: st.Store, row: dict[str, Any], host: str) -> RunTiming | None:
+def run_timing(store: st.Store, row: st.ResultRow, host: str) -> RunTiming | None:
     """A results.toml row taken apart, or None when it cannot be (another host's run, a deleted run,
-    a row anyone may have edited)."""
-    rate, run_id, wall = row.get("tokens_per_s"), str(row.get("run", "")), row.get("duration_s")
-    if not _positive(rate):
+    a row without a rate)."""
+    rate, wall = row.tokens_per_s, row.duration_s  # typed: finite numbers from 0, or None
+    if not rate:
         return None
     try:
-        status = store.status(run_id)
-        cfg = cfgmod.from_mapping(read_config(store, run_id))
+        status = store.status(row.run)
+        cfg = cfgmod.from_mapping(read_config(store, row.run))
     except (st.StoreError, cfgmod.ConfigError):
         return None
     vocab = status.vocab_size
@@ -96,12 +94,8 @@ def run_timing(store: st.Store, row: dict[str, Any], host: str) -> RunTiming | N
         return None
     flops_per_s = rate * est.flops_per_token(cfg, vocab)
     steps_s = run_flops(cfg, vocab) / flops_per_s  # at this run's own rate, not the median's
-    startup = max(0.0, float(wall) - steps_s) if _positive(wall) else 0.0
-    return RunTiming(str(row.get("device", "")), flops_per_s, startup)
-
-
-def _positive(x: object) -> bool:
-    return type(x) in (int, float) and 0 < x < math.inf  # type: ignore[operator]
+    startup = max(0.0, wall - steps_s) if wall else 0.0
+    return RunTiming(row.device or "", flops_per_s, startup)
 
 
 def run_flops(c: cfgmod.RunConfig, vocab_size: int) -> float:

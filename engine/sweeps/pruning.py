@@ -113,10 +113,9 @@ class Pruner:
             return evals
         if tail.reset:  # a resumed trial rewrote its log
             evals.clear()
-        for table, r in records:  # another trial's log: untrusted, each value checked
-            step, loss = r.get("step"), r.get("val_loss")
-            if table == "eval" and type(step) is int and type(loss) in (int, float) and math.isfinite(loss):
-                evals[step] = float(loss)
+        for r in st.evals(records):  # another trial's log: typed, and a non-finite loss is no judge
+            if r.val_loss is not None and math.isfinite(r.val_loss):
+                evals[r.step] = r.val_loss
         return evals
 
     def on_eval(self, record: dict[str, Any]) -> None:

@@ -42,9 +42,8 @@ def last_eval(store: st.Store, run_id: str) -> tuple[int, float] | None:
     return found
 
 
-def _last_eval(records) -> tuple[int, float] | None:
-    for table, r in reversed(records):  # a log is untrusted: each value checked
-        step, ppl = r.get("step"), r.get("val_ppl")
-        if table == "eval" and type(step) is int and step >= 0 and type(ppl) in (int, float) and math.isfinite(ppl):
-            return step, float(ppl)
+def _last_eval(records: list[st.Record]) -> tuple[int, float] | None:
+    for r in reversed(st.evals(records)):
+        if r.val_ppl is not None and math.isfinite(r.val_ppl):  # a diverged eval's inf is no PPL to rank
+            return r.step, r.val_ppl
     return None

@@ -121,12 +121,12 @@ class RunRecorder:
 
     def on_train(self, record: dict[str, Any]) -> None:
         if self.metrics is not None:
-            self.metrics.append("train", record)
+            self.metrics.append("train", _typed(st.TrainRecord, record))
 
     def on_eval(self, record: dict[str, Any]) -> None:
         if self.metrics is not None:
             self.check_run_dir()  # the trainer saves a checkpoint next: never into a folder made anew
-            self.metrics.append("eval", record)
+            self.metrics.append("eval", _typed(st.EvalRecord, record))
 
     def on_progress(self, last: dict[str, Any]) -> None:
         if time.monotonic() - self._status_at < STATUS_EVERY_S:
@@ -165,6 +165,15 @@ def _finite(v: Any) -> bool:
     return not (isinstance(v, float) and not math.isfinite(v))
 
 
+def _typed(kind: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """The record as its typed schema writes it; a value the schema refuses (a run gone strange)
+    is logged as the trainer gave it rather than ending the run: readers skip what does not fit."""
+    try:
+        return kind.from_toml(record, "the trainer's record").to_toml()
+    except st.StoreError:
+        return record
+
+
 def keep_records_through(path: Path, step: int) -> str:
     """Rewrite the metrics log without records past `step`, so that a resumed run logs each step
     once; returns what was taken out, for worker.log. Whatever is taken out but will not be
@@ -172,7 +181,7 @@ def keep_records_through(path: Path, step: int) -> str:
     kept in metrics.toml.rejected: a record is never dropped without a trace."""
     if not path.exists():
         return "no records yet"
-    read = st.read_log(path)
+    read = st.read_log(path)  # raw: a rewrite keeps each record as read, fields this version lacks too
     kept, past, stepless = [], 0, []
     for table, record in read.records:
         if type(record.get("step")) is not int:
@@ -219,37 +228,32 @@ def latest(trainer: Any) -> dict[str, Any]:
 
 def result_row(
     store: st.Store, run_id: str, cfg: cfgmod.RunConfig, trainer: Any, status: st.Status, duration: float
-) -> dict[str, Any]:
+) -> st.ResultRow:
     """The run's row of the trial table (results.toml)."""
-    rates = [
-        r["tokens_per_s"]
-        for t, r in st.read_log(store.metrics_path(run_id)).records
-        if t == "train" and r.get("tokens_per_s")
-    ]
-    rates.sort()
-    row = {
-        "run": run_id,
-        "name": status.name,
-        "sweep": status.sweep,
-        "state": str(RunState.DONE),
-        "n_layer": cfg.n_layer,
-        "n_head": cfg.n_head,
-        "n_embd": cfg.n_embd,
-        "block_size": cfg.block_size,
-        "learning_rate": cfg.learning_rate,
-        "batch_size": cfg.batch_size,
-        "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
-        "batch": cfg.batch_label,
-        "params": status.params,
-        "steps": trainer.step,
-        "tokens": trainer.step * trainer.tokens_per_iter,
-        "best_val_loss": trainer.best_val_loss,
-        "final_val_loss": trainer.last.get("val_loss", math.nan),
-        "final_val_ppl": trainer.last.get("val_ppl", math.nan),
-        "tokens_per_s": rates[len(rates) // 2] if rates else 0.0,
-        "duration_s": duration,
-        "finished": st.now_iso(),
-        "device": trainer.device_label,
-        "note": status.note,
-    }
-    return row
+    metrics = st.metrics_records(st.read_log(store.metrics_path(run_id)).records)
+    rates = sorted(r.tokens_per_s for r in metrics if isinstance(r, st.TrainRecord) and r.tokens_per_s)
+    return st.ResultRow(
+        run=run_id,
+        name=status.name,
+        sweep=status.sweep,
+        state=RunState.DONE,
+        n_layer=cfg.n_layer,
+        n_head=cfg.n_head,
+        n_embd=cfg.n_embd,
+        block_size=cfg.block_size,
+        learning_rate=cfg.learning_rate,
+        batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        batch=cfg.batch_label,
+        params=status.params,
+        steps=trainer.step,
+        tokens=trainer.step * trainer.tokens_per_iter,
+        best_val_loss=trainer.best_val_loss,
+        final_val_loss=trainer.last.get("val_loss", math.nan),
+        final_val_ppl=trainer.last.get("val_ppl", math.nan),
+        tokens_per_s=rates[len(rates) // 2] if rates else 0.0,
+        duration_s=duration,
+        finished=st.now_iso(),
+        device=trainer.device_label,
+        note=status.note,
+    )

@@ -208,14 +208,14 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
         return EXIT_DONE
     rec.check_run_dir()
     row = result_row(store, run_id, cfg, trainer, rec.status, rec.train_seconds())
-    if not any(r.get("run") == run_id for r in st.read_results(store)):  # a kill after it, before `done`
+    if not any(r.run == run_id for r in st.read_results(store)):  # a kill after it, before `done`
         st.append_result(store, row, make_store=False)
     final = {
         **latest(trainer),
         "step": trainer.step,
-        "tokens_per_s": row["tokens_per_s"],
-        "final_val_loss": row["final_val_loss"],
-        "final_val_ppl": row["final_val_ppl"],
+        "tokens_per_s": row.tokens_per_s,
+        "final_val_loss": row.final_val_loss,
+        "final_val_ppl": row.final_val_ppl,
     }
     return end(rec, RunState.DONE, EXIT_DONE, **final)
 

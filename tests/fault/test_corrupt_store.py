@@ -145,7 +145,7 @@ def test_the_engine_resumes_what_it_can_and_fails_the_rest_with_their_reasons(st
     assert f"gpt-tui resume {corrupted['ticket']}" in ticket.reason
     assert any(p.name.endswith(".error") for p in store.bad_dir.iterdir())
 
-    finished = {row["run"] for row in st.read_results(store)}
+    finished = {row.run for row in st.read_results(store)}
     assert finished == {corrupted[k] for k in ("metrics", "last", "both")}  # the torn row cut, not kept
     listing = gpt_tui("ls", store=store.root, COLUMNS="600")
     assert listing.returncode == 0 and "queue ticket was unreadable" in listing.stdout

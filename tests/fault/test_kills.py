@@ -111,7 +111,7 @@ def test_a_queue_outlives_workers_and_engines_killed_at_random_moments(store):
     assert all(s.state == "done" for s in statuses.values()), statuses
     for run_id in ids:
         assert_logged_once(store, run_id, 60, 10)
-    assert {row["run"] for row in st.read_results(store)} == set(ids)
+    assert {row.run for row in st.read_results(store)} == set(ids)
     assert not store.list_queue() and not store.list_claimed()
 
 

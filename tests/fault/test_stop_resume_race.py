@@ -105,6 +105,6 @@ def test_stop_then_resume_at_once_never_runs_two_workers_or_loses_a_step(store):
         assert [r["loss"] for r in got_train] == [r["loss"] for r in want_train]
         assert [r["val_loss"] for r in got_eval] == [r["val_loss"] for r in want_eval]
         assert statuses[run_id].step == MAX_ITERS
-    rows = [row["run"] for row in st.read_results(store)]
+    rows = [row.run for row in st.read_results(store)]
     assert sorted(rows) == sorted([twin, *runs])  # one trial-table row each
     assert sum(results.values()) >= 2 * RACES_PER_RUN - 4, results  # nearly every race was run

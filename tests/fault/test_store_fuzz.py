@@ -71,7 +71,7 @@ def template(tmp_path_factory) -> Path:
     shutil.rmtree(store.run_dir(RUNNING))
     shutil.rmtree(store.run_dir("20260101-130000-000-lr-grid-2-0e05"))
     sf.save(store, _sweep("healthy"))
-    st.append_result(store, _result_row(HEALTHY))
+    st.append_result(store, st.ResultRow.from_toml(_result_row(HEALTHY)))
     return root
 
 
@@ -240,6 +240,7 @@ def _readers_survive(store: st.Store, capsys) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_kind_of_hostile_file_leaves_ls_show_and_sweep_ls_working(kind, template, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("GPT_TUI_RUNS", str(template))  # `--runs` in-process sets it: undone after the test
 
     @settings(FUZZ, max_examples=EXAMPLES or 40)
     @given(data=hs.data())

@@ -114,7 +114,7 @@ def test_queued_runs_finish_under_the_engine(store):
     assert all(s.state == "done" and s.attempts == 1 for s in statuses.values())
     for run_id in ids:
         assert_logged_once(store, run_id)
-    assert {row["run"] for row in st.read_results(store)} == set(ids)
+    assert {row.run for row in st.read_results(store)} == set(ids)
     assert not store.list_queue() and not store.list_claimed()
     assert not list(store.root.glob("engine-*.toml"))  # the heartbeat goes with the engine
 

@@ -17,6 +17,7 @@ from engine.core.errors import GptTuiError
 from engine.store import runs as store_module
 from engine.store.runs import (
     QueueEntry,
+    ResultRow,
     Store,
     StoreError,
     append_result,
@@ -411,8 +412,8 @@ def test_queue_entries_are_plain_values():
 
 def test_results_are_appended_one_row_per_run_and_read_back_in_order(tmp_path):
     s = Store(tmp_path / "new-store")
-    rows = [{"run_id": f"r{i}", "state": "done", "val_loss": 1.5 - i / 10, "lr": 3e-4} for i in range(3)]
+    rows = [{"run": f"r{i}", "state": "done", "final_val_loss": 1.5 - i / 10, "learning_rate": 3e-4} for i in range(3)]
     for row in rows:
-        append_result(s, row)
-    assert read_results(s) == rows
+        append_result(s, ResultRow.from_toml(row))
+    assert [r.to_toml() for r in read_results(s)] == rows
     assert tomllib.loads(s.results_path.read_text()) == {"run": rows}

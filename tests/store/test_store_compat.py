@@ -81,5 +81,5 @@ def test_the_old_store_trains_its_queued_run_and_resumes_its_stopped_one(old_sto
     steps = [r["step"] for t, r in st.read_records(old_store.metrics_path(STOPPED)) if t == "train"]
     assert steps == list(range(1, 121))  # each step once, across the old attempt and the new one
     assert "resumed from step 94" in old_store.worker_log(STOPPED).read_text()
-    rows = {row["run"] for row in st.read_results(old_store)}
+    rows = {row.run for row in st.read_results(old_store)}
     assert rows == {DONE, STOPPED, QUEUED}

@@ -66,7 +66,7 @@ def test_a_grid_sweep_runs_end_to_end_and_its_table_is_right(finished_grid):
     assert table.best == best + 1
     md = report.to_markdown(table)
     assert f"| **t00{best + 1}** (best) |" in md and "| t003 | 0.5 | 8 (8x1) | (" in md
-    assert {row["run"] for row in stmod.read_results(s)} == set(runs[:2])  # pruned trials are not results
+    assert {row.run for row in stmod.read_results(s)} == set(runs[:2])  # pruned trials are not results
 
 
 def test_median_rule_prunes_the_trial_whose_learning_rate_is_far_too_high_before_it_finishes(finished_grid):

@@ -91,8 +91,8 @@ def test_tiny_run_trains_and_records_everything(store):
     ckpt = store.ckpt_dir(run_id)
     assert (ckpt / "last.pt").exists() and (ckpt / "best.pt").exists()
     row = st.read_results(store)[-1]
-    assert row["run"] == run_id and row["batch"] == "8 (8x1)" and row["final_val_ppl"] > 1
-    assert row["params"] == status.params
+    assert row.run == run_id and row.batch == "8 (8x1)" and row.final_val_ppl > 1
+    assert row.params == status.params
 
 
 def test_resumed_run_logs_each_step_once_and_matches_bit_for_bit(store):
@@ -201,7 +201,7 @@ def test_a_run_killed_after_its_last_checkpoint_still_reports_its_final_metrics(
     status = store.status(run_id)
     assert status.final_val_ppl == want
     (row,) = st.read_results(store)
-    assert row["final_val_ppl"] == want
+    assert row.final_val_ppl == want
     assert [r["step"] for r in records(store, run_id, "eval")] == [0, 10, 20]
 
 
@@ -276,8 +276,8 @@ def test_a_results_row_without_its_blank_line_is_kept_when_the_next_run_finishes
     first = new_run(store, max_iters=10)
     assert run_to_end(store, first) == EXIT_DONE
     store.results_path.write_text(store.results_path.read_text().rstrip("\n"))
-    assert [row["run"] for row in st.read_results(store)] == [first]  # readers see it
+    assert [row.run for row in st.read_results(store)] == [first]  # readers see it
     second = new_run(store, max_iters=10)
     assert run_to_end(store, second) == EXIT_DONE
-    assert [row["run"] for row in st.read_results(store)] == [first, second]
+    assert [row.run for row in st.read_results(store)] == [first, second]
     assert not st.rejected_path(store.results_path).exists()

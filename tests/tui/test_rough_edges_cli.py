@@ -271,7 +271,7 @@ def finished_run(store: st.Store, n_layer: int, n_embd: int, flops_per_s: float,
     store.update_status(run_id, state=st.RunState.DONE, host=this_host(), vocab_size=VOCAB, device=device)
     steps_s = throughput.run_flops(cfg, VOCAB) / flops_per_s
     row = {"run": run_id, "device": device, "duration_s": steps_s + startup_s}
-    st.append_result(store, {**row, "tokens_per_s": flops_per_s / est.flops_per_token(cfg, VOCAB)})
+    st.append_result(store, st.ResultRow(**row, tokens_per_s=flops_per_s / est.flops_per_token(cfg, VOCAB)))
     return run_id
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from engine.core import config as cfgmod
+from engine.store import runs as st
 from engine.store import table as trial
 from engine.store.tail import TextTail
 from tests.tui_store import RUNNING, RUNS, build_store
@@ -72,13 +73,7 @@ def test_reader_reads_a_run_again_only_when_its_files_change(tmp_path, monkeypat
 
 def test_series_back_fills_keys_seen_late_and_thins_points():
     s = RunSeries()
-    s.add(
-        [
-            ("train", {"step": 1, "loss": 2.0}),
-            ("eval", {"step": 0, "val_loss": 3.0}),
-            ("train", {"step": 2, "loss": 1.5, "mfu": 0.3}),
-        ]
-    )
+    s.add([st.TrainRecord(1, loss=2.0), st.EvalRecord(0, val_loss=3.0), st.TrainRecord(2, loss=1.5, mfu=0.3)])
     assert s.train.get("loss") == [2.0, 1.5] and math.isnan(s.train.get("mfu")[0]) and s.train.has("mfu")
     assert s.step == 2
     xs, ys = points(list(range(1000)), [float(i) for i in range(1000)], limit=100)

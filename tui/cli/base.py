@@ -30,6 +30,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+RUN_ID = dict(help="the run: its name, its id, or the start of its id (`gpt-tui ls` lists them)")
+
+
 class Group(click.RichGroup):
     """A group that lists its commands in the order given and names the nearest to a typo."""
 

@@ -7,9 +7,8 @@ import sys
 import rich_click as click
 
 from engine.store import control
-from tui.cli.base import EXIT_FAILED, EXIT_OK, console, ensure_engine, existing_run, fail, store
+from tui.cli.base import EXIT_FAILED, EXIT_OK, RUN_ID, console, ensure_engine, existing_run, fail, store
 
-RUN_ID = dict(help="the run: its name, its id, or the start of its id (`gpt-tui ls` lists them)")
 PRIORITY = dict(type=int, default=0, help="-99..99; higher runs first")
 NO_ENGINE = dict(is_flag=True, help="only queue it; do not start an engine")
 # A value such as "-5" or a note such as "-lr too high" is an argument, not an unknown option.

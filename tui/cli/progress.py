@@ -53,14 +53,12 @@ class RunLine:
         self.ended = False
 
     def poll(self) -> None:
-        for table, r in self.tail.poll():
-            step = r.get("step")
-            if type(step) is not int:  # a record someone else wrote: skipped, not fatal
-                continue
-            if table == "train":
-                self.loss, self.rate = r.get("loss"), r.get("tokens_per_s")
-            elif table == "eval":
-                self.val = r.get("val_loss")
+        for r in st.metrics_records(self.tail.poll(), str(self.tail.path)):  # a bad record: skipped
+            step = r.step
+            if isinstance(r, st.TrainRecord):
+                self.loss, self.rate = r.loss, r.tokens_per_s
+            else:
+                self.val = r.val_loss
             parts = [
                 f"step {step}",
                 f"loss {trial.shown(self.loss, '.4f')}" if self.loss is not None else "",

@@ -21,7 +21,13 @@ from tui.cli.oserrors import CannotWrite, cannot_write
     help="report.md and PNG figures of a sweep (or of some runs): val loss curves by step and by tokens, "
     "final val PPL by each swept hyperparameter, how much each mattered, and the trial table",
 )
-@click.argument("targets", nargs=-1, required=True, metavar="SWEEP | RUN ...")
+@click.argument(
+    "targets",
+    nargs=-1,
+    required=True,
+    metavar="SWEEP | RUN ...",
+    help="a sweep id, or one or more runs (a name, an id, or the start of an id)",
+)
 @click.option(
     "--out",
     "-o",

@@ -24,6 +24,7 @@ from engine.store.tail import TextTail
 from tui.cli.base import (
     EXIT_FAILED,
     EXIT_OK,
+    RUN_ID,
     config_from,
     config_options,
     console,
@@ -34,8 +35,6 @@ from tui.cli.base import (
     store,
 )
 from tui.cli.progress import follow_progress, trial_row_table
-
-RUN_ID = dict(help="the run: its name, its id, or the start of its id (`gpt-tui ls` lists them)")
 
 
 @click.command("run", help="queue a run for the engine (starting one if none is alive)")

@@ -32,7 +32,7 @@ def show(run: str) -> int:
     except st.StoreError as err:  # no regular file, or too large: say so and show the rest
         console.print(f"[red]{escape(str(err))}[/]")
         metrics = st.LogRead()
-    evals = [r for tab, r in metrics.records if tab == "eval"]
+    evals = st.evals(metrics.records, str(s.metrics_path(run_id)))
     if evals:
         e = Table(title="evaluations")
         for col in ("step", "tokens", "train loss", "val loss", "val PPL"):
@@ -40,7 +40,7 @@ def show(run: str) -> int:
         for r in evals[-10:]:
             e.add_row(
                 *(
-                    number(r.get(key), fmt)
+                    number(getattr(r, key), fmt)
                     for key, fmt in (
                         ("step", "d"),
                         ("tokens", ",d"),

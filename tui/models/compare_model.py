@@ -9,7 +9,7 @@ from engine.core import config as cfgmod
 from engine.store import runs as st
 from engine.store import table as trial
 from tui.models.editor_model import text_of
-from tui.models.series import PLOT_LIMIT, as_float
+from tui.models.series import PLOT_LIMIT
 from tui.watcher import Source, settling
 
 
@@ -25,15 +25,13 @@ def config_diff(configs: dict[str, dict[str, Any]]) -> list[tuple[str, list[str]
     return out
 
 
-def val_point(table: str, record: dict[str, Any]) -> tuple[float, float, float] | None:
-    """(step, tokens, val loss) of an [[eval]] record; None for any other record, and for one whose
-    numbers are missing, not numbers, or past what a chart can place (a hand edit, a diverged run)."""
-    if table != "eval":
+def val_point(record: st.EvalRecord) -> tuple[float, float, float] | None:
+    """(step, tokens, val loss) of an [[eval]] record; None for one without a val loss, or with
+    numbers past what a chart can place (a diverged run's inf, a hand edit)."""
+    if record.val_loss is None:
         return None
-    point = tuple(as_float(record.get(key, 0)) for key in ("step", "tokens", "val_loss"))
-    if "val_loss" not in record or any(v is None or not abs(v) <= PLOT_LIMIT for v in point):
-        return None
-    return point  # type: ignore[return-value] - no None is left in it
+    point = (float(record.step), float(record.tokens or 0), record.val_loss)
+    return point if all(abs(v) <= PLOT_LIMIT for v in point) else None
 
 
 @dataclass
@@ -46,10 +44,10 @@ class Curve:
     tokens: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
 
-    def add(self, records: list[st.Record]) -> bool:
+    def add(self, records: list[st.EvalRecord]) -> bool:
         changed = False
-        for table, record in records:
-            if (point := val_point(table, record)) is not None:
+        for record in records:
+            if (point := val_point(record)) is not None:
                 self.steps.append(point[0])
                 self.tokens.append(point[1])
                 self.val_loss.append(point[2])
@@ -68,7 +66,7 @@ class CompareUpdate:
 
     labels: dict[str, str] | None = None
     configs: dict[str, dict[str, Any]] | None = None
-    records: dict[str, tuple[bool, list[st.Record]]] = field(default_factory=dict)
+    records: dict[str, tuple[bool, list[st.EvalRecord]]] = field(default_factory=dict)
 
 
 class CompareFeed(Source[CompareUpdate]):
@@ -94,7 +92,7 @@ class CompareFeed(Source[CompareUpdate]):
         again = set()
         for path in changed & self.tails.keys():
             run_id, tail = self.tails[path]
-            records = [(t, r) for t, r in tail.poll() if val_point(t, r) is not None]
+            records = [r for r in st.evals(tail.poll(), path) if val_point(r) is not None]
             if records or tail.reset:
                 update.records[run_id] = (tail.reset, records)
             if settling(tail):

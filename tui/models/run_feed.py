@@ -16,7 +16,7 @@ class RunUpdate:
     `problems`: files that cannot be read (a FIFO, a file too large), each said once."""
 
     reset: bool = False
-    records: list[st.Record] = field(default_factory=list)
+    records: list[st.MetricsRecord] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     status: st.Status | None = None
     problems: list[str] = field(default_factory=list)
@@ -44,7 +44,7 @@ class RunFeed(Source[RunUpdate]):
         # Each file is read on its own: one that cannot be read is reported, and the others are shown.
         if self.metrics_path in changed:
             try:
-                update.records = self.metrics.poll()
+                update.records = st.metrics_records(self.metrics.poll(), self.metrics_path)
                 update.reset = self.metrics.reset
             except st.StoreError as err:
                 self._problem(update, err)

@@ -6,6 +6,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from engine.store import runs as st
+
 NAN = float("nan")
 # plotext scales a point by 1e8 and floors it: near float's limit that overflows and the chart (and
 # with it the app) raises. Points are clamped to this; no loss or rate of a real run comes near it.
@@ -61,16 +63,13 @@ class RunSeries:
         self.train = Table()
         self.eval = Table()
 
-    def add(self, records: Iterable[tuple[str, dict[str, Any]]]) -> bool:
-        """Take new records; True when any was for a table we plot."""
+    def add(self, records: Iterable[st.MetricsRecord]) -> bool:
+        """Take new records (typed, so each is a [[train]] or an [[eval]] one); True when any came."""
         changed = False
-        for table, record in records:
-            if table == "train":
-                self.train.append(record)
-                changed = True
-            elif table == "eval":
-                self.eval.append(record)
-                changed = True
+        for record in records:
+            # A column per field, the unknown ones too: a newer writer's readings are plotted as well.
+            (self.train if isinstance(record, st.TrainRecord) else self.eval).append(record.to_toml())
+            changed = True
         return changed
 
     def clear(self) -> None:

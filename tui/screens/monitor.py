@@ -74,7 +74,7 @@ class MonitorScreen(WatchedScreen):
             for problem in update.problems:
                 self.notify(problem, title="reading the run", severity="error", timeout=10)
             self.series.add(update.records)
-            kinds |= {kind for kind, _ in update.records}
+            kinds |= {record.TABLE for record in update.records}
             lines += update.lines
         if lines:
             self.query_one("#worker-log", Log).write_lines(lines)
