@@ -18,7 +18,7 @@ from engine.core import config as cfgmod
 from engine.serve import engines as eng
 from engine.serve import upkeep
 from engine.serve.devices import gpus
-from engine.serve.executors import LocalExecutor
+from engine.serve.executors import LocalExecutor, WorkerLaunch
 from engine.serve.recovery import Recovery, Slot, log
 from engine.store import runs as st
 from engine.store.schema import RunState
@@ -252,7 +252,8 @@ class Engine(Recovery):
             env.pop("GPT_TUI_ATTEMPT", None)
         on_gpus = bool(held) if self.executor.name == "local" else cfg.device != "cpu"
         root = self.store.root.resolve()
-        handle = self.executor.start(root / run_id, self.store.worker_log(run_id), env, width, held, on_gpus, root)
+        launch = WorkerLaunch(root / run_id, self.store.worker_log(run_id), env, width, held, on_gpus, root)
+        handle = self.executor.start(launch)
         self.slots.append(Slot(run_id, handle, held, width, attempt_id))
         where = f", GPU {','.join(map(str, held))}" if held else ""
         log(

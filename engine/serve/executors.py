@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine.store.files import StoreError, check_regular
+
 
 class Handle(Protocol):
     pid: int
@@ -80,28 +82,51 @@ class LocalHandle:
             pass
 
 
+@dataclass(frozen=True)
+class WorkerLaunch:
+    """What an executor needs to start one run's worker."""
+
+    run_dir: Path
+    log_path: Path
+    env: dict[str, str]
+    processes: int
+    gpus: list[int] | None
+    on_gpus: bool
+    store_root: Path | None = None
+
+
+def open_worker_log(path: Path) -> int:
+    """worker.log opened to append, as a descriptor. O_NONBLOCK: a FIFO put there with no reader
+    fails at once (ENXIO) instead of blocking the engine; anything but a regular file is refused."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as err:
+        raise StoreError(f"{path} cannot be opened to append ({err.strerror}); remove it if it is no file") from None
+    try:
+        check_regular(path, os.fstat(fd))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class LocalExecutor:
     name = "local"
 
-    def start(
-        self,
-        run_dir: Path,
-        log_path: Path,
-        env: dict[str, str],
-        processes: int,
-        gpus: list[int] | None,
-        on_gpus: bool,
-        store_root: Path | None = None,
-    ) -> Handle:
-        with open(log_path, "ab") as out:
+    def start(self, w: WorkerLaunch) -> Handle:
+        out = open_worker_log(w.log_path)
+        try:
             proc = subprocess.Popen(
-                worker_command(run_dir, processes, on_gpus, store_root),
+                worker_command(w.run_dir, w.processes, w.on_gpus, w.store_root),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=worker_env(env, gpus),
+                env=worker_env(w.env, w.gpus),
                 start_new_session=True,
             )
+        finally:
+            os.close(out)
         return LocalHandle(proc)
 
 
@@ -127,7 +152,7 @@ class RunJob:
         if _settled(Path(self.store_root), Path(self.run_dir).name):
             return 0
         log_path = Path(self.run_dir) / "worker.log"
-        with open(log_path, "ab") as out:
+        with os.fdopen(open_worker_log(log_path), "ab") as out:
             self.proc = subprocess.Popen(
                 worker_command(Path(self.run_dir), self.processes, self.on_gpus, Path(self.store_root)),
                 stdout=out,
@@ -209,16 +234,7 @@ class SlurmExecutor:
     extra: dict[str, Any] = field(default_factory=dict)
     name: str = "slurm"
 
-    def start(
-        self,
-        run_dir: Path,
-        log_path: Path,
-        env: dict[str, str],
-        processes: int,
-        gpus: list[int] | None,
-        on_gpus: bool,
-        store_root: Path | None = None,
-    ) -> Handle:
+    def start(self, w: WorkerLaunch) -> Handle:
         import submitit
 
         if self.local:
@@ -229,12 +245,12 @@ class SlurmExecutor:
             ex.update_parameters(
                 timeout_min=self.time_min,
                 slurm_partition=self.partition,
-                gpus_per_node=max(self.gpus_per_run, processes),
+                gpus_per_node=max(self.gpus_per_run, w.processes),
                 tasks_per_node=1,
                 nodes=1,
                 **self.extra,
             )
-        keep = {k: v for k, v in env.items() if k.startswith(("GPT_TUI", "TIKTOKEN", "TORCHINDUCTOR"))}
-        root = str(store_root) if store_root is not None else None
-        job = ex.submit(RunJob(str(run_dir), processes, keep, on_gpus, root))
+        keep = {k: v for k, v in w.env.items() if k.startswith(("GPT_TUI", "TIKTOKEN", "TORCHINDUCTOR"))}
+        root = str(w.store_root) if w.store_root is not None else None
+        job = ex.submit(RunJob(str(w.run_dir), w.processes, keep, w.on_gpus, root))
         return SlurmHandle(job)

@@ -124,10 +124,15 @@ def test_a_fifo_named_like_a_ticket_is_set_aside_the_engine_serves_on_and_stops_
     store.status_path(odd).unlink()
     os.mkfifo(store.status_path(odd))
     os.mkfifo(store.root / "engine-elsewhere-12345.toml")  # and as a heartbeat file
+    fifo_log = control.submit(store, tiny(max_iters=20), "fifo-log")  # and as worker.log, config.toml
+    os.mkfifo(store.worker_log(fifo_log))
+    fifo_config = control.submit(store, tiny(max_iters=20), "fifo-config")
+    store.config_path(fifo_config).unlink()
+    os.mkfifo(store.config_path(fifo_config))
     healthy = control.submit(store, tiny(max_iters=20), "healthy")
     engine = EngineProc(store)
     try:
-        statuses = wait_all_ended(store, [healthy], timeout=180)
+        statuses = wait_all_ended(store, [healthy, fifo_log, fifo_config], timeout=180)
         assert engine.proc.poll() is None, engine.log()  # still serving
         started = time.monotonic()
         engine.proc.send_signal(signal.SIGTERM)
@@ -138,6 +143,8 @@ def test_a_fifo_named_like_a_ticket_is_set_aside_the_engine_serves_on_and_stops_
             engine.proc.kill()
     assert statuses[healthy].state == "done", statuses[healthy]
     assert_logged_once(store, healthy, max_iters=20)
+    for run_id, name in ((fifo_log, "worker.log"), (fifo_config, "config.toml")):  # failed, naming the file
+        assert statuses[run_id].state == "failed" and name in statuses[run_id].reason, statuses[run_id]
     assert stopped_in < 15, engine.log()
     assert engine.proc.returncode == 0 and "Traceback" not in engine.log(), engine.log()
     set_aside = store.bad_dir / FIFO_TICKET

@@ -62,7 +62,7 @@ def status() -> int:
         )
     console.print(f"{len(s.list_queue())} run(s) queued")
     if ended:
-        console.print(f"no engine is alive; the last one: {escape(ended)}; `gpt-tui engine start` starts one")
+        console.print(f"no live engine; the last one: {escape(ended)}; `gpt-tui engine start` starts one")
     return EXIT_OK if any(e.alive for e in engines) else EXIT_FAILED
 
 

@@ -32,7 +32,8 @@ def show(run: str) -> int:
     except st.StoreError as err:  # no regular file, or too large: say so and show the rest
         console.print(f"[red]{escape(str(err))}[/]")
         metrics = st.LogRead()
-    evals = st.evals(metrics.records, str(s.metrics_path(run_id)))
+    typed = st.metrics_records(metrics.records, str(s.metrics_path(run_id)))
+    evals = [r for r in typed if isinstance(r, st.EvalRecord)]
     if evals:
         e = Table(title="evaluations")
         for col in ("step", "tokens", "train loss", "val loss", "val PPL"):
@@ -55,6 +56,11 @@ def show(run: str) -> int:
         console.print(
             f"[red]metrics.toml: {metrics.skipped} unreadable record(s) skipped[/] (hand edits or disk "
             "damage); every reader ignores them, and a resume rewrites the file without them"
+        )
+    if unfit := len(metrics.records) - len(typed):
+        console.print(
+            f"[red]metrics.toml: {unfit} record(s) with a field of the wrong type skipped[/] "
+            "(a hand edit, or another program); every reader ignores them"
         )
     console.print("[bold]config.toml[/]")
     try:
