@@ -92,7 +92,7 @@ def test_a_log_deleted_and_written_again_is_read_from_its_start(tmp_path):
     st.append_record(path, "eval", {**eval_record(10), "val_loss": 2.5})
     wait_for(lambda: len(notes) == 2)
     (update,) = w.take()
-    assert update.reset and [r["val_loss"] for _, r in update.records] == [2.5]
+    assert update.reset and [r.val_loss for r in update.records] == [2.5]
     w.stop()
 
 
