@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.core.hosts import this_host
+from engine.core.text import printable
 from engine.serve.liveness import (  # noqa: F401 - eng.find_worker, eng.lock_path, eng.process_runs
     find_worker,
     lock_path,
@@ -156,7 +157,7 @@ class StartReport:
     def failure(self, code: int, log_path: Path, log_size: int) -> str:
         """The message for an engine that exited at start: its own last word, and its log only
         where something was written there."""
-        lines = [_printable(line) for line in self.text.decode("utf-8", "replace").splitlines() if line.strip()]
+        lines = [printable(line) for line in self.text.decode("utf-8", "replace").splitlines() if line.strip()]
         if self.text:  # a traceback belongs in the log, where the next look at it goes
             try:
                 with open(log_path, "ab") as log:
@@ -198,12 +199,8 @@ def last_exit(store: st.Store) -> str:
     if not lines:
         return ""
     if ended := _ENDED.match(lines[-1]):
-        return f"{_printable(ended.group(2))} at {_printable(ended.group(1))}"
-    return f"it ended without saying so (killed, or crashed); the log's last line: {_printable(lines[-1][:200])}"
-
-
-def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() else "?" for c in text)
+        return f"{printable(ended.group(2))} at {printable(ended.group(1))}"
+    return f"it ended without saying so (killed, or crashed); the log's last line: {printable(lines[-1][:200])}"
 
 
 def _size(path: Path) -> int:

@@ -138,14 +138,15 @@ class RunRecorder:
         self.write_status(durable=False, eta_s=eta, **{k: v for k, v in last.items() if _finite(v)})
 
     def should_stop(self) -> str | None:
-        if self.writes:
+        if self.signal_reason and self.writes:
             self.check_run_dir()  # before a stop by a signal, whose checkpoint would make the folder again
         if self.signal_reason or not self.writes:  # the main process alone reads requests
             return self.signal_reason
         now = time.monotonic()
-        if now - self._control_at < CONTROL_EVERY_S:
+        if now - self._control_at < CONTROL_EVERY_S:  # a stat or two a second, not one a step
             return None
         self._control_at = now
+        self.check_run_dir()
         try:
             mtime = self.control_path.stat().st_mtime
         except FileNotFoundError:
