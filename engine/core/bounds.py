@@ -72,6 +72,7 @@ BOUNDS: dict[str, Bounds] = {
     "lr_decay_iters": _NON_NEGATIVE,
     "seed": _NON_NEGATIVE,
     "threads": _NON_NEGATIVE,
+    "keep_checkpoints": _NON_NEGATIVE,
     # numbers
     "learning_rate": Bounds(0.0, MAX_LEARNING_RATE, low_open=True),
     "min_lr": Bounds(0.0, MAX_LEARNING_RATE),

@@ -90,6 +90,11 @@ class RunConfig:
     eval_interval: int = _hp(100, "data", "steps between evaluations of train and val loss")
     eval_iters: int = _hp(20, "data", "batches averaged per evaluation")
     log_interval: int = _hp(10, "data", "steps between [[train]] log records")
+    keep_checkpoints: int = _hp(
+        0,
+        "data",
+        "keep a checkpoint every N evals (ckpt/step-<N>.pt) to fork from; 0 keeps last and best only",
+    )
     # system
     device: str = _hp("auto", "system", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'")
     dtype: str = _hp(

@@ -109,6 +109,21 @@ class EvalRecord(_Typed):
 
 
 @dataclass
+class LrRecord(_Typed):
+    """One [[lr]] record of an LR range test: the learning rate of a step, its loss, and the
+    bias-corrected moving average of the loss (engine.core.lrfind)."""
+
+    TABLE: ClassVar[str] = "lr"
+    REQUIRED: ClassVar[tuple[str, ...]] = ("step", "lr")
+    step: int
+    lr: float
+    loss: float | None = None
+    smooth: float | None = None
+    t: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class ResultRow(_Typed):
     """One finished run's [[run]] row of results.toml (engine.train.recorder.result_row writes it)."""
 
@@ -158,6 +173,12 @@ EvalRecord.CHECKS = {
     **{name: _LOSS for name in ("train_loss", "val_loss", "val_ppl", "best_val_loss")},
     "t": _RATE,
 }
+LrRecord.CHECKS = {
+    "step": _COUNT,
+    "lr": _RATE,
+    **{name: _LOSS for name in ("loss", "smooth")},
+    "t": _RATE,
+}
 ResultRow.CHECKS = {
     **{name: _TEXT for name in ("run", "name", "sweep", "batch", "finished", "device", "note")},
     "state": (_state, f"one of {', '.join(RunState)}"),
@@ -173,12 +194,12 @@ ResultRow.CHECKS = {
 }
 
 MetricsRecord = TrainRecord | EvalRecord
-_KINDS: dict[str, type[TrainRecord] | type[EvalRecord] | type[ResultRow]] = {
-    kind.TABLE: kind for kind in (TrainRecord, EvalRecord, ResultRow)
+_KINDS: dict[str, type[TrainRecord] | type[EvalRecord] | type[LrRecord] | type[ResultRow]] = {
+    kind.TABLE: kind for kind in (TrainRecord, EvalRecord, LrRecord, ResultRow)
 }
 
 
-def parse(table: str, data: Any, source: str = "record") -> TrainRecord | EvalRecord | ResultRow | None:
+def parse(table: str, data: Any, source: str = "record") -> TrainRecord | EvalRecord | LrRecord | ResultRow | None:
     """The typed record of a `[[table]]` entry; None for a table no kind is for, or a record that
     does not fit (readers skip it)."""
     kind = _KINDS.get(table)
@@ -203,3 +224,12 @@ def metrics_records(records: Iterable[Record], source: str = "metrics.toml") -> 
 def evals(records: Iterable[Record], source: str = "metrics.toml") -> list[EvalRecord]:
     """The well-formed [[eval]] records, in file order."""
     return [r for r in metrics_records(records, source) if isinstance(r, EvalRecord)]
+
+
+def lr_records(records: Iterable[Record], source: str = "metrics.toml") -> list[LrRecord]:
+    """The well-formed [[lr]] records of an LR range test, in file order."""
+    out: list[LrRecord] = []
+    for table, data in records:
+        if table == "lr" and isinstance(typed := parse(table, data, source), LrRecord):
+            out.append(typed)
+    return out

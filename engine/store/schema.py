@@ -50,6 +50,15 @@ RESUMABLE = ENDED - {RunState.DONE}
 SETTLED = ENDED - {RunState.OOM}
 
 
+# What a run does: train (the default, written as nothing) or an LR range test.
+KIND_TRAIN, KIND_LRFIND = "", "lrfind"
+RUN_KINDS = (KIND_TRAIN, KIND_LRFIND)
+
+
+def _kind(value: Any) -> str | None:
+    return value if value in RUN_KINDS else None
+
+
 def _state(value: Any) -> RunState | None:
     try:
         return RunState(value)
@@ -71,6 +80,10 @@ _CHECKS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "params": (_whole(0, 2**62), "a whole number from 0"),
     "vocab_size": (_whole(0, 2**31), "a whole number from 0"),
     "trial": (_whole(0, 2**31), "a whole number from 0"),
+    "kind": (_kind, f"one of {', '.join(repr(k) for k in RUN_KINDS)}"),
+    "lrfind_steps": (_whole(0, 10**6), "a whole number from 0"),
+    "parent_step": (_whole(0, 2**62), "a whole number from 0"),
+    "fresh_optimizer": (_flag, "true or false"),
     "gpu_ids": (_int_list, "a list of GPU indices"),
     "retryable": (_flag, "true or false"),
     "attempt_history": (_table_list, "a list of tables"),
@@ -93,6 +106,9 @@ _CHECKS: dict[str, tuple[Callable[[Any], Any], str]] = {
             "device",
             "dtype",
             "note",
+            "parent",
+            "parent_name",
+            "parent_ckpt",
         )
     },
     **{
@@ -109,6 +125,11 @@ _CHECKS: dict[str, tuple[Callable[[Any], Any], str]] = {
             "best_val_loss",
             "final_val_loss",
             "final_val_ppl",
+            "lrfind_min",
+            "lrfind_max",
+            "lr_steepest",
+            "lr_min_div10",
+            "lr_suggested",
         )
     },
 }
@@ -142,6 +163,20 @@ class Status:
     retryable: bool = False
     attempt_history: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
+    kind: str = KIND_TRAIN
+    # An LR range test: its bounds and steps, then what it found (engine.core.lrfind).
+    lrfind_min: float | None = None
+    lrfind_max: float | None = None
+    lrfind_steps: int = 0
+    lr_steepest: float | None = None
+    lr_min_div10: float | None = None
+    lr_suggested: float | None = None
+    # A fork: the run and checkpoint it starts from (the worker writes parent_step once loaded).
+    parent: str = ""
+    parent_name: str = ""
+    parent_ckpt: str = ""
+    parent_step: int | None = None
+    fresh_optimizer: bool = False
     step: int = 0
     max_iters: int = 0
     params: int = 0
