@@ -41,7 +41,7 @@ class Bounds(NamedTuple):
             return f"an integer from {self.low:,} to {high}"
         low = f"{self.low:g}"
         if math.isinf(self.high):
-            return f"a finite number, {low} or more"
+            return f"a finite number above {low}" if self.low_open else f"a finite number, {low} or more"
         high = f"{self.high:g}"
         if self.low_open:
             return f"a number above {low} and at most {high}"
@@ -53,6 +53,7 @@ class Bounds(NamedTuple):
 _POSITIVE = Bounds(1, INT_MAX)
 _NON_NEGATIVE = Bounds(0, INT_MAX)
 _FRACTION = Bounds(0.0, 1.0, high_open=True)
+_MULTIPLIER = Bounds(0.0, math.inf, low_open=True)
 
 BOUNDS: dict[str, Bounds] = {
     # integers: at least 1 ...
@@ -73,6 +74,7 @@ BOUNDS: dict[str, Bounds] = {
     "seed": _NON_NEGATIVE,
     "threads": _NON_NEGATIVE,
     "keep_checkpoints": _NON_NEGATIVE,
+    "mup_base_width": _NON_NEGATIVE,  # 0: n_embd itself; the rules hold it to n_embd and n_head
     # numbers
     "learning_rate": Bounds(0.0, MAX_LEARNING_RATE, low_open=True),
     "min_lr": Bounds(0.0, MAX_LEARNING_RATE),
@@ -81,6 +83,9 @@ BOUNDS: dict[str, Bounds] = {
     "beta1": _FRACTION,
     "beta2": _FRACTION,
     "grad_clip": Bounds(0.0, math.inf),
+    # A multiplier of 0 would cut the model off from its input or its output.
+    "mup_input_alpha": _MULTIPLIER,
+    "mup_output_alpha": _MULTIPLIER,
 }
 
 

@@ -131,6 +131,15 @@ def estimate(c: RunConfig, vocab_size: int, dtype: str = "float32") -> Estimate:
 # -- formatting shared by the CLI and the TUI -------------------------------------------
 
 
+def width_multiplier_text(c: RunConfig) -> str | None:
+    """µP's width multiplier in words, "m = 4 (n_embd 512 / base 128)"; None under "sp". Sizes and
+    FLOPs are the same under both parametrizations: µP changes scales, not shapes."""
+    if c.parametrization != "mup":
+        return None
+    base = c.mup_base_width or c.n_embd
+    return f"m = {c.width_multiplier:g} (n_embd {c.n_embd} / base {base})"
+
+
 def human_count(n: float) -> str:
     if not math.isfinite(n) or abs(n) >= 1e15:  # from a hostile or runaway file: stay short
         return f"{n:.3g}"

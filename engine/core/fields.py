@@ -22,6 +22,7 @@ __all__ = [
     "FIELDS",
     "GROUPS",
     "MAX_LEARNING_RATE",
+    "PARAMETRIZATIONS",
     "Problem",
     "RunConfig",
     "TIKTOKEN_ENCODINGS",
@@ -40,6 +41,9 @@ GROUPS = ("model shape", "optimisation", "batch", "data", "system")
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 TOKENIZERS_BUILTIN = ("char", "byte")
+# "sp": nanoGPT's standard parametrization; "mup": the Maximal Update Parametrization, whose
+# hyperparameters tuned at mup_base_width carry over to wider models (engine.train.model).
+PARAMETRIZATIONS = ("sp", "mup")
 # Encodings tiktoken knows by name; their vocabulary sizes live in engine.estimate.
 TIKTOKEN_ENCODINGS = (
     "gpt2",
@@ -68,6 +72,22 @@ class RunConfig:
     block_size: int = _hp(128, "model shape", "context window in tokens; longer costs memory")
     dropout: float = _hp(0.0, "model shape", "dropout probability in [0, 1); fights overfitting")
     bias: bool = _hp(False, "model shape", "bias terms in Linear and LayerNorm layers")
+    parametrization: str = _hp(
+        "sp",
+        "model shape",
+        "'sp' (standard, nanoGPT's) or 'mup' (µP: learning rate and init tuned at mup_base_width hold when wider)",
+    )
+    mup_base_width: int = _hp(
+        0,
+        "model shape",
+        "µP: the n_embd the hyperparameters were tuned at (width multiplier m = n_embd / this); 0 means n_embd (m = 1)",
+    )
+    mup_input_alpha: float = _hp(
+        1.0, "model shape", "µP: multiplier on the embedding output; tune it at the base width"
+    )
+    mup_output_alpha: float = _hp(
+        1.0, "model shape", "µP: multiplier on the output logits (applied as alpha / m); tune it at the base width"
+    )
     # optimisation
     learning_rate: float = _hp(1e-3, "optimisation", "peak AdamW learning rate; the most important knob")
     min_lr: float = _hp(1e-4, "optimisation", "learning rate at the end of the cosine decay")
@@ -122,6 +142,13 @@ class RunConfig:
     @property
     def decay_end(self) -> int:
         return self.lr_decay_iters or self.max_iters
+
+    @property
+    def width_multiplier(self) -> float:
+        """µP's m = n_embd / mup_base_width; 1 under "sp", and when the base is 0 (this width)."""
+        if self.parametrization != "mup" or self.mup_base_width <= 0:
+            return 1.0
+        return self.n_embd / self.mup_base_width
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

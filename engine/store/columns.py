@@ -12,9 +12,10 @@ from engine.core.fields import FIELDS
 from engine.core.text import printable
 from engine.core.units import shown, shown_count, shown_seconds
 from engine.store.row import Row
-from engine.store.schema import BROKEN, RunState
+from engine.store.schema import BROKEN, KIND_LRFIND, RunState
 
 NAME_WIDTH = 20
+LRFIND_BADGE = "lr-find"  # an LR range test's rows say so in their state
 ENDED_WITH_A_REASON = (RunState.FAILED, RunState.OOM, RunState.DIVERGED, RunState.PRUNED, BROKEN)
 
 
@@ -86,9 +87,15 @@ def progress_text(r: Row) -> str:
 
 
 def state_text(r: Row) -> str:
-    """The state; a running run's with how far it is."""
+    """The state; a running run's with how far it is; an LR range test's after its badge."""
     frac = progress(r)
-    return f"{r.state} {frac:.0%}" if r.state == RunState.RUNNING and frac is not None else r.state
+    state = f"{r.state} {frac:.0%}" if r.state == RunState.RUNNING and frac is not None else r.state
+    return f"{LRFIND_BADGE} {state}" if r.kind == KIND_LRFIND else state
+
+
+def suggestion_text(r: Row) -> str:
+    """What an ended LR range test suggests."""
+    return f"suggests {lr_text(r.lr_suggested)}" if r.kind == KIND_LRFIND and r.lr_suggested is not None else ""
 
 
 def time_text(r: Row) -> str:
@@ -97,11 +104,24 @@ def time_text(r: Row) -> str:
     return shown_seconds(r.duration_s)
 
 
+def fork_text(parent: str, parent_name: str, parent_step: int | None, parent_ckpt: str) -> str:
+    """`fork of NAME@STEP`: the parent's name as the fork recorded it (the parent may be gone since);
+    before a worker has loaded the checkpoint, its file's name stands for the step."""
+    name = printable(parent_name) or parent[-12:] or "?"
+    ckpt = parent_ckpt.removesuffix(".pt")
+    at = str(parent_step) if parent_step is not None else ckpt.removeprefix("step-") or "?"
+    return f"fork of {name}@{printable(at)}"
+
+
+def lineage_text(r: Row) -> str:
+    return f"└ {fork_text(r.parent, r.parent_name, r.parent_step, r.parent_ckpt)}" if r.parent else ""
+
+
 def note_text(r: Row) -> str:
     """The person's note; first why the run ended, for a run that failed, diverged, ran out of memory,
-    was pruned or is broken."""
+    was pruned or is broken, then what an LR range test suggests and the run a fork started from."""
     reason = r.reason if r.state in ENDED_WITH_A_REASON else ""
-    return " · ".join(p for p in (reason, r.note) if p)
+    return " · ".join(p for p in (reason, suggestion_text(r), lineage_text(r), r.note) if p)
 
 
 # -- the columns ----------------------------------------------------------------------------

@@ -31,6 +31,13 @@ class Row:
     note: str
     reason: str
     created: str
+    # A fork's parent and the checkpoint it starts from (parent_step: None until a worker knows it).
+    parent: str = ""
+    parent_name: str = ""
+    parent_step: int | None = None
+    parent_ckpt: str = ""
+    kind: str = ""  # "lrfind" for an LR range test (schema.KIND_LRFIND), else empty: a training run
+    lr_suggested: float | None = None  # what an LR range test suggests, once it has ended
     hyperparameters: tuple[tuple[str, Any], ...] = ()  # config.toml's known scalars, for swept columns
 
     def as_dict(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from engine.store import runs as st
 from engine.store.columns import COLUMNS, cells, label, val_ppl  # noqa: F401 - the old callers' trial.cells
 from engine.store.control import read_note
 from engine.store.run_files import damaged_checkpoint, misplaced_file, read_config, read_config_or_problem  # noqa: F401
-from engine.store.schema import BROKEN
+from engine.store.schema import BROKEN, KIND_LRFIND
 
 Row = row.Row
 ROW_FIELDS = row.ROW_FIELDS
@@ -57,7 +58,7 @@ def row_for(store: st.Store, run_id: str, status: st.Status | st.StoreError) -> 
             state, reason = BROKEN, f"{problem} (status: {status.state})"
     bs, acc = _int(cfg.get("batch_size")), _int(cfg.get("gradient_accumulation_steps"))
     cfg_iters = _int(cfg.get("max_iters")) or 0
-    return Row(
+    row = Row(
         run=run_id,
         name=status.name,
         sweep=status.sweep,
@@ -81,8 +82,23 @@ def row_for(store: st.Store, run_id: str, status: st.Status | st.StoreError) -> 
         note=read_note(store, run_id),
         reason=reason,
         created=status.created,
+        parent=status.parent,
+        parent_name=status.parent_name,
+        parent_step=status.parent_step,
+        parent_ckpt=status.parent_ckpt,
         hyperparameters=tuple((k, v) for k, v in cfg.items() if k in FIELDS and _scalar(v)),
     )
+    return _as_lrfind(row, status) if status.kind == KIND_LRFIND else row
+
+
+def _as_lrfind(r: Row, status: st.Status) -> Row:
+    """An LR range test's row: its kind, what it suggests, its own steps; no val loss or PPL, which
+    it never measures (so that no test is ever the best run)."""
+    steps = status.lrfind_steps or r.max_iters
+    if status.state == st.RunState.DONE and status.step:
+        steps = status.step  # it ends where the loss blows up, as planned: that is all of it
+    r = replace(r, best_val_loss=None, final_val_ppl=None, val_loss=None)
+    return replace(r, kind=status.kind, lr_suggested=status.lr_suggested, max_iters=steps)
 
 
 def _scalar(v: Any) -> bool:
@@ -129,5 +145,5 @@ def sort_rows(items: list[Row], key: str, descending: bool = False) -> list[Row]
 
 
 def best_run(items: list[Row]) -> str | None:
-    scored = [r for r in items if r.best_val_loss is not None and math.isfinite(r.best_val_loss)]
+    scored = [r for r in items if r.best_val_loss is not None and math.isfinite(r.best_val_loss) and not r.kind]
     return min(scored, key=lambda r: r.best_val_loss).run if scored else None

@@ -11,8 +11,20 @@ import numpy as np
 import torch
 
 from engine.core.errors import GptTuiError
+from engine.store.ckpt_files import FORK, kept_name, link_or_copy, write_index  # noqa: F401 - checkpoint.FORK
 
 LAST, BEST = "last.pt", "best.pt"
+
+
+def keep(ckpt_dir: Path, step: int) -> None:
+    """Keep last.pt, just saved at `step`, as step-<step>.pt for forks: a hard link costs no space
+    until last.pt is replaced (never rewritten in place), and survives that."""
+    link_or_copy(ckpt_dir / LAST, ckpt_dir / kept_name(step))
+
+
+def saved(ckpt_dir: Path, names: tuple[str, ...], step: int) -> None:
+    """Tell the index (read without torch, by a fork) which checkpoints now hold `step`."""
+    write_index(ckpt_dir, names, step)
 
 
 def rng_state() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 from engine.core import config as cfgmod
 from engine.store import runs as st
 from engine.store.files import identity
+from engine.store.records import LrRecord
 from engine.store.schema import RunState
 
 ATTEMPT_ENV = "GPT_TUI_ATTEMPT"
@@ -127,6 +128,11 @@ class RunRecorder:
         if self.metrics is not None:
             self.check_run_dir()  # the trainer saves a checkpoint next: never into a folder made anew
             self.metrics.append("eval", _typed(st.EvalRecord, record))
+
+    def on_lr(self, record: dict[str, Any]) -> None:
+        """One step of an LR range test; no checkpoint follows, so the folder is not checked here."""
+        if self.metrics is not None:
+            self.metrics.append("lr", _typed(LrRecord, record))
 
     def on_progress(self, last: dict[str, Any]) -> None:
         if time.monotonic() - self._status_at < STATUS_EVERY_S:

@@ -82,6 +82,7 @@ class Trainer:
         self.step = 0
         self.best_val_loss = math.inf
         self.tokens_per_iter = est.tokens_per_iter(c)
+        self.tokens_before = 0  # tokens(step) = tokens_before + step * tokens_per_iter
         self.flops_per_token = est.flops_per_token(c, self.vocab_size)
         name = telemetry.device_name(self.device_type, self.device.index or 0)
         self.device_label = name
@@ -121,6 +122,10 @@ class Trainer:
         self.model.train()
         return out
 
+    def tokens(self) -> int:
+        """Tokens trained on up to this step (a fork's count goes on from its parent's)."""
+        return self.tokens_before + self.step * self.tokens_per_iter
+
     # -- checkpoints -------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {
@@ -128,6 +133,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
+            "tokens": self.tokens(),
             "best_val_loss": self.best_val_loss,
             "rng": checkpoint.rng_state(),
             "config": self.cfg.to_dict(),
@@ -136,18 +142,32 @@ class Trainer:
             "last_eval": {k: float(v) for k, v in self.last.items() if k in ("val_loss", "val_ppl")},
         }
 
-    def save(self, *names: str) -> None:
+    def save(self, *names: str, keep: bool = False) -> None:
+        """Save the loop state as each of `names`; `keep` also keeps last.pt as step-<step>.pt."""
         if self.ckpt_dir is None or not self.dist.is_main:
             return
         payload = self.state()
         for name in names:
             checkpoint.save(self.ckpt_dir / name, payload)
+        if keep:
+            checkpoint.keep(self.ckpt_dir, self.step)
+        checkpoint.saved(self.ckpt_dir, names, self.step)
 
-    def restore(self, payload: dict[str, Any]) -> None:
+    def restore(self, payload: dict[str, Any], optimizer: bool = True) -> None:
+        """The loop state of a checkpoint; optimizer=False leaves the optimizer and scaler fresh
+        (a fork that asked for it)."""
         self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.scaler.load_state_dict(payload["scaler"])
+        if optimizer:
+            # load_state_dict brings back the saved hyperparameters of each group; this run's own
+            # (a fork may change weight_decay or the betas) are put back over them.
+            configured = [{k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]
+            self.optimizer.load_state_dict(payload["optimizer"])
+            for group, own in zip(self.optimizer.param_groups, configured, strict=True):
+                group.update(own)
+            self.scaler.load_state_dict(payload["scaler"])
         self.step = int(payload["step"])
+        tokens = payload.get("tokens")  # a fork that changed the batch counts on from its parent's tokens
+        self.tokens_before = tokens - self.step * self.tokens_per_iter if type(tokens) is int else 0
         self.best_val_loss = float(payload["best_val_loss"])
         self.last.update(payload.get("last_eval", {}), best_val_loss=self.best_val_loss)
         checkpoint.restore_rng(payload["rng"])
@@ -157,7 +177,7 @@ class Trainer:
         losses = self.evaluate()
         record = {
             "step": self.step,
-            "tokens": self.step * self.tokens_per_iter,
+            "tokens": self.tokens(),
             "train_loss": losses["train"],
             "val_loss": losses["val"],
             "val_ppl": math.exp(min(losses["val"], 700.0)),
@@ -171,7 +191,9 @@ class Trainer:
         record["best_val_loss"] = self.best_val_loss
         self.events.on_eval(record)
         self.last.update(val_loss=losses["val"], val_ppl=record["val_ppl"], best_val_loss=self.best_val_loss)
-        self.save(checkpoint.LAST, *([checkpoint.BEST] if improved else []))
+        k = self.cfg.keep_checkpoints
+        keep = k > 0 and self.step % self.cfg.eval_interval == 0 and (self.step // self.cfg.eval_interval) % k == 0
+        self.save(checkpoint.LAST, *([checkpoint.BEST] if improved else []), keep=keep)
 
     def train(self, resumed: bool = False) -> None:
         c = self.cfg
@@ -193,7 +215,7 @@ class Trainer:
                 raise StopRequested(self.step, reason or "stop requested on another process")
             lr = get_lr(self.step, c)
             for group in self.optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)  # µP: hidden matrices at lr/m (model.py)
             loss_sum = self.accumulate_gradients()
             if c.grad_clip > 0:
                 self.scaler.unscale_(self.optimizer)
@@ -234,7 +256,7 @@ class Trainer:
         tokens_per_s = self.tokens_per_iter / dt if dt > 0 else 0.0
         record: dict[str, Any] = {
             "step": self.step,
-            "tokens": self.step * self.tokens_per_iter,
+            "tokens": self.tokens(),
             "loss": loss,
             "lr": lr,
             "ms_per_iter": dt * 1000.0,

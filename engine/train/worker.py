@@ -19,7 +19,7 @@ from typing import Any
 from engine.core import config as cfgmod
 from engine.core.hosts import this_host
 from engine.store import runs as st
-from engine.store.schema import RunState
+from engine.store.schema import KIND_LRFIND, RunState
 from engine.sweeps import pruning
 from engine.train import checkpoint, faults
 from engine.train.guard import WORKER_LOCK_WAIT_S, hold_worker_lock, refused, start_beating
@@ -167,8 +167,15 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
     if pruner is not None:
         events = pruner.watch(events)
     trainer = Trainer(cfg, prepared.train(), prepared.val(), prepared.vocab_size, store.ckpt_dir(run_id), events, dist)
+    if rec.status.kind == KIND_LRFIND:  # an LR range test: its own loop, no checkpoint, no results row
+        from engine.train import lrfind
+
+        state, reason, fields = lrfind.run_in_worker(store, run_id, rec, trainer)
+        codes = {RunState.DONE: EXIT_DONE, RunState.FAILED: EXIT_FAILED}
+        code = codes.get(state, EXIT_TERMINATED if reason.startswith("signal") else EXIT_DONE)
+        return end(rec, state, code, reason=reason, **fields)
     rec.max_iters, rec.tokens_per_iter = cfg.max_iters, trainer.tokens_per_iter
-    resumed = restore_checkpoint(trainer, store.ckpt_dir(run_id))
+    resumed = restore_checkpoint(trainer, store.ckpt_dir(run_id), rec)
     if dist.is_main and resumed:
         log(
             f"resumed from step {trainer.step}: metrics.toml: "
@@ -220,11 +227,13 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
     return end(rec, RunState.DONE, EXIT_DONE, **final)
 
 
-def restore_checkpoint(trainer: Any, ckpt_dir: Path) -> bool:
+def restore_checkpoint(trainer: Any, ckpt_dir: Path, rec: RunRecorder | None = None) -> bool:
     """Restore the newest checkpoint that loads: last.pt, else best.pt (an earlier step; the
     records past it are dropped and trained again, the same as they were). A file that cannot be
     loaded (cut short, damaged) is skipped with a log line, and is replaced at the next eval; with
     none left the run starts over. Every rank of a DDP job sees the same files and decides alike.
+    A fork with neither yet starts from fork.pt, its parent's checkpoint (its optimizer too, unless
+    the status asks for a fresh one), and writes the step it starts at into its status.
     Returns whether the run resumed."""
     for name in (checkpoint.LAST, checkpoint.BEST):
         path = ckpt_dir / name
@@ -239,9 +248,30 @@ def restore_checkpoint(trainer: Any, ckpt_dir: Path) -> bool:
         if name != checkpoint.LAST:
             log(f"falling back to ckpt/{name} (step {trainer.step})")
         return True
+    if (ckpt_dir / checkpoint.FORK).exists():
+        return start_fork(trainer, ckpt_dir / checkpoint.FORK, rec)
     if any((ckpt_dir / name).exists() for name in (checkpoint.LAST, checkpoint.BEST)):
         log("no checkpoint can be loaded: starting over from step 0")
     return False
+
+
+def start_fork(trainer: Any, path: Path, rec: RunRecorder | None) -> bool:
+    """Load a fork's starting checkpoint. One that does not load fails the run: starting over from
+    step 0 would make a run that is no fork at all."""
+    try:
+        payload = checkpoint.load(path, trainer.device)
+    except Exception as e:
+        raise RuntimeError(
+            f"ckpt/{checkpoint.FORK}, the checkpoint this fork starts from, cannot be loaded "
+            f"({type(e).__name__}: {first_line(e)}); fork the parent again"
+        ) from None
+    fresh = rec is not None and rec.status.fresh_optimizer
+    trainer.restore(payload, optimizer=not fresh)
+    if rec is not None:
+        parent = rec.status.parent_name or rec.status.parent
+        log(f"fork of {parent}: starting at its step {trainer.step}" + (" with a fresh optimizer" if fresh else ""))
+        rec.write_status(parent_step=trainer.step)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from engine.core.estimate import param_count
 from engine.data.tokenize import vocab_size_for
+from tests.tui.test_lrfind_tui import LRFIND, add_lrfind_run
 from tests.tui_store import add_sweep, make_app, monitor_loaded, runs_loaded, until
 
 BASELINE, DEEPER = "20260101-090000-000-baseline-0a01", "20260101-100000-000-deeper-0b02"
@@ -65,6 +66,19 @@ def test_monitor(snap_compare, fixed_store):
         await runs_loaded(pilot)
         await monitor_loaded(pilot)
         await until(pilot, lambda: pilot.app.screen.query_one("#chart-memory").lines)
+
+    assert snap_compare(make_app(fixed_store), terminal_size=(120, 36), run_before=monitor)
+
+
+def test_monitor_of_an_lr_range_test(snap_compare, fixed_store):
+    """The loss (raw dimmed, smoothed) against the learning rate on a log axis, both suggestions
+    marked and in the legend, the readouts saying which rule chose the rate; the log below."""
+    add_lrfind_run(fixed_store)
+
+    async def monitor(pilot):
+        await runs_loaded(pilot)
+        screen = await monitor_loaded(pilot, LRFIND)
+        await until(pilot, lambda: screen.query_one("#lr-chart").marks)
 
     assert snap_compare(make_app(fixed_store), terminal_size=(120, 36), run_before=monitor)
 

@@ -45,6 +45,9 @@ def estimate_table(c: cfgmod.RunConfig, vocab: int, tokens_per_s: float | None, 
         f"{c.n_layer} layers x {c.n_embd} wide, {c.n_head} heads",
         f"context {c.block_size}, vocab {vocab} ({c.tokenizer})",
     )
+    mup = est.width_multiplier_text(c)
+    if mup is not None:
+        t.add_row("parametrization", "µP", f"{mup}; learning rate and init as tuned at the base")
     t.add_row("parameters", f"{e.params:,}", est.human_count(e.params))
     t.add_row("non-embedding", f"{e.non_embedding:,}", "nanoGPT's count (excludes position embedding)")
     t.add_row("FLOPs / token", f"{e.flops_per_token:,}", "6N + 12·L·H·Q·T, forward + backward")

@@ -16,15 +16,17 @@ from engine.store.runs import never_world_writable, resolve_root
 from tui.cli import config, control, report, runs, show, train
 from tui.cli.base import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Group, err_console, fail, report_config_error
 from tui.cli.engines import engine
+from tui.cli.fork import fork
+from tui.cli.lrfind import lr_find
 from tui.cli.oserrors import cannot_write
 from tui.cli.sweep import sweep
 
 EXIT_INTERRUPTED = 130
 PANELS = {  # the help lists the commands by what they are for
     "configs": config.COMMANDS,
-    "runs": [runs.run, runs.ls, show.show, runs.logs, *control.COMMANDS, runs.export],
+    "runs": [runs.run, runs.ls, show.show, runs.logs, *control.COMMANDS, fork, runs.export],
     "training in the foreground": train.COMMANDS,
-    "engine and sweeps": [engine, sweep, report.report],
+    "engine and sweeps": [engine, sweep, lr_find, report.report],
 }
 
 

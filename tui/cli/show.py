@@ -10,6 +10,9 @@ from engine.core.text import printable
 from engine.store import runs as st
 from engine.store import table as trial
 from engine.store.files import STATE_CAP, read_regular
+from engine.store.records import lr_records
+from engine.store.schema import KIND_LRFIND
+from tui.cli import lrfind
 from tui.cli.base import EXIT_OK, console, existing_run, store
 
 
@@ -18,15 +21,20 @@ from tui.cli.base import EXIT_OK, console, existing_run, store
 def show(run: str) -> int:
     s = store()
     run_id = existing_run(s, run)
-    row = trial.row_for(s, run_id, status_or_error(s, run_id))
+    status = status_or_error(s, run_id)
+    row = trial.row_for(s, run_id, status)
     t = Table(show_header=False, box=None)
     t.add_column(style="bold")
     t.add_column(overflow="fold")
     for key, value in row.as_dict().items():
         if value not in (None, ""):
             t.add_row(key, escape(field_text(value)))
+    if isinstance(status, st.Status) and status.parent:
+        t.add_row("lineage", escape(printable(lineage(s, status))))
     t.add_row("directory", str(s.run_dir(run_id)))
     console.print(t)
+    if isinstance(status, st.Status) and status.kind == KIND_LRFIND:  # both rules and what to run with them
+        lrfind.print_findings(s, run_id, status)
     try:
         metrics = st.read_log(s.metrics_path(run_id))
     except st.StoreError as err:  # no regular file, or too large: say so and show the rest
@@ -57,7 +65,10 @@ def show(run: str) -> int:
             f"[red]metrics.toml: {metrics.skipped} unreadable record(s) skipped[/] (hand edits or disk "
             "damage); every reader ignores them, and a resume rewrites the file without them"
         )
-    if unfit := len(metrics.records) - len(typed):
+    lr_steps = lr_records(metrics.records)  # a range test's; not records of the wrong type
+    if lr_steps:
+        console.print(lrfind.points_table(lr_steps))
+    if unfit := len(metrics.records) - len(typed) - len(lr_steps):
         console.print(
             f"[red]metrics.toml: {unfit} record(s) with a field of the wrong type skipped[/] "
             "(a hand edit, or another program); every reader ignores them"
@@ -87,6 +98,15 @@ def field_text(value: object) -> str:
 def number(value: object, fmt: str) -> str:
     """A logged number as `fmt` says, compact whatever its size; "?" for anything else (a hand edit)."""
     return "?" if value is None else trial.shown(value, fmt)
+
+
+def lineage(s: st.Store, status: st.Status) -> str:
+    """A fork's parent, step and checkpoint: "fork of NAME@STEP (ckpt FILE)"; the parent may be gone."""
+    step = "?" if status.parent_step is None else status.parent_step
+    gone = not st.is_valid_run_id(status.parent) or not s.run_dir(status.parent).is_dir()
+    return f"fork of {status.parent_name or status.parent}@{step} (ckpt {status.parent_ckpt})" + (
+        "; the parent is deleted" if gone else ""
+    )
 
 
 def status_or_error(s: st.Store, run_id: str) -> st.Status | st.StoreError:

@@ -9,6 +9,7 @@ from engine.core import config as cfgmod
 from engine.store import runs as st
 from engine.store import table as trial
 from tui.models.editor_model import text_of
+from tui.models.lineage import parent_evals
 from tui.models.series import PLOT_LIMIT
 from tui.watcher import Source, settling
 
@@ -79,6 +80,8 @@ class CompareFeed(Source[CompareUpdate]):
             str(store.metrics_path(run_id)): (run_id, st.LogTail(store.metrics_path(run_id))) for run_id in run_ids
         }
         self.first = True
+        self.parents: dict[str, list[st.EvalRecord]] = {}  # a fork's parent's evals up to the fork
+        self.joined: set[str] = set()  # runs whose curve has its parent's part
 
     def paths(self) -> list[str]:
         return list(self.tails)
@@ -86,13 +89,18 @@ class CompareFeed(Source[CompareUpdate]):
     def read_changed(self, changed: set[str]) -> CompareUpdate | None:
         update = CompareUpdate()
         if self.first:
-            update.labels = {run_id: _name(self.store, run_id) or run_id[-12:] for run_id in self.run_ids}
+            statuses = {run_id: _status(self.store, run_id) for run_id in self.run_ids}
+            update.labels = {run_id: statuses[run_id].name or run_id[-12:] for run_id in self.run_ids}
+            self.parents = {run_id: parent_evals(self.store, status) for run_id, status in statuses.items()}
             update.configs = read_configs(self.store, self.run_ids)
             self.first = False
         again = set()
         for path in changed & self.tails.keys():
             run_id, tail = self.tails[path]
             records = [r for r in st.evals(tail.poll(), path) if val_point(r) is not None]
+            if tail.reset or run_id not in self.joined:  # a fork's curve starts with its parent's
+                self.joined.add(run_id)
+                records = [*(r for r in self.parents.get(run_id, ()) if val_point(r) is not None), *records]
             if records or tail.reset:
                 update.records[run_id] = (tail.reset, records)
             if settling(tail):
@@ -101,8 +109,8 @@ class CompareFeed(Source[CompareUpdate]):
         return update if update.configs is not None or update.records else None
 
 
-def _name(store: st.Store, run_id: str) -> str:
+def _status(store: st.Store, run_id: str) -> st.Status:
     try:
-        return store.status(run_id).name
+        return store.status(run_id)
     except st.StoreError:
-        return ""
+        return st.Status(st.RunState.QUEUED)  # unreadable: no name, no parent

@@ -11,7 +11,7 @@ from rich.text import Text
 from engine.store import columns as spec
 from engine.store import table as trial
 from engine.store.columns import Column, label, progress, val_ppl
-from engine.store.schema import BROKEN, RunState
+from engine.store.schema import BROKEN, KIND_LRFIND, RunState
 
 Row = trial.Row
 
@@ -67,6 +67,8 @@ def _bar(fraction: float, width: int = 4) -> str:
 def cells(r: Row, best: bool = False, selected: bool = False, cols: Sequence[Column] = COLUMNS) -> dict[str, Text]:
     """Every cell of a row, by column key; Text throughout, so no value is read as markup."""
     badge, style = STATE_BADGES.get(r.state, (r.state, ""))
+    if r.kind == KIND_LRFIND and r.state != BROKEN:  # its state's mark and colour, and what it is: "✔ lr-find"
+        badge = f"{badge.split(' ')[0]} {spec.LRFIND_BADGE}"
     frac = progress(r)
     out = {}
     for col in cols:
@@ -105,7 +107,7 @@ class RunFilter:
             return False
         if self.sweeps and not any(s in r.sweep.lower() for s in self.sweeps):
             return False
-        haystack = f"{r.run} {r.name} {r.sweep} {spec.short_name(r)} {r.note}".lower()
+        haystack = f"{r.run} {r.name} {r.sweep} {spec.short_name(r)} {r.note} {r.kind}".lower()
         return all(w in haystack for w in self.words)
 
     def __bool__(self) -> bool:

@@ -22,6 +22,7 @@ from engine.data.corpus import is_builtin
 from engine.data.tokenize import vocab_size_for
 from engine.store import control
 from tui.models import editor_model as em
+from tui.screens.lrfind_editor import LrFindInEditor
 from tui.widgets import EngineBar, EstimatePanel, FieldRow
 
 DEFAULT_PRESET = "quickstart"
@@ -32,12 +33,13 @@ def vocab_size(dataset: str, tokenizer: str, datasets_dir: Path) -> int:
     return vocab_size_for(dataset, tokenizer, datasets_dir)
 
 
-class EditorScreen(Screen[tuple[str, bool] | None]):
+class EditorScreen(LrFindInEditor, Screen[tuple[str, bool] | None]):
     """Dismissed with (run id, watch it) once queued, or None when left."""
 
     BINDINGS = [
         Binding("ctrl+s", "queue(False)", "queue", priority=True, tooltip="queue the run; an engine starts it"),
         Binding("ctrl+t", "queue(True)", "queue & watch", priority=True, tooltip="queue it and open its monitor"),
+        Binding("ctrl+l", "lr_find", "LR find", priority=True, tooltip="an LR range test of this config"),
         Binding("escape", "leave", "back"),
     ]
 
@@ -82,19 +84,7 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
         yield EngineBar(f"new run{' from ' + self.origin if self.origin else ''}")
         with Horizontal(id="editor-body"):
             with VerticalScroll(id="form"):
-                # Name and preset head the form: Tab walks the layout top to bottom, the name first.
-                with Horizontal(classes="side-line"):
-                    yield Label("name", classes="side-label")
-                    yield Input(placeholder="optional, part of the run id", id="run-name", compact=True)
-                with Horizontal(classes="side-line"):
-                    yield Label("preset", classes="side-label")
-                    yield Select(
-                        [(name, name) for name in PRESETS],
-                        prompt="(from run)" if self.origin else "preset…",
-                        value=Select.NULL if self.origin else DEFAULT_PRESET,
-                        compact=True,
-                        id="preset",
-                    )
+                yield from self.compose_head()
                 for group, names in em.FORM_GROUPS:
                     yield Label(group, classes="group-title")
                     for name in names:
@@ -102,11 +92,27 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
             with VerticalScroll(id="editor-side"):
                 yield EstimatePanel(id="estimates")
                 yield Static("", id="form-status")
+                yield Static("", id="lrfind-line")  # ctrl+l's test, as it goes (tui.screens.lrfind_editor)
                 with Horizontal(id="editor-buttons"):
                     yield Button("queue ^s", id="queue", variant="primary", compact=True)
                     yield Button("queue & watch ^t", id="queue-watch", compact=True)
         yield Static("", id="field-help")
         yield Footer(compact=True)
+
+    def compose_head(self) -> ComposeResult:
+        """Name and preset head the form (Tab walks it top to bottom, the name first); a fork's differ."""
+        with Horizontal(classes="side-line"):
+            yield Label("name", classes="side-label")
+            yield Input(placeholder="optional, part of the run id", id="run-name", compact=True)
+        with Horizontal(classes="side-line"):
+            yield Label("preset", classes="side-label")
+            yield Select(
+                [(name, name) for name in PRESETS],
+                prompt="(from run)" if self.origin else "preset…",
+                value=Select.NULL if self.origin else DEFAULT_PRESET,
+                compact=True,
+                id="preset",
+            )
 
     def on_mount(self) -> None:
         for scroll in self.query(VerticalScroll):
@@ -139,6 +145,7 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
         )
         if missing:
             problems["dataset"] = [missing]
+        problems.update(self.more_problems(cfg) if cfg is not None else {})
         self.config, self.problems, self.warnings = cfg, problems, check.warnings
         for name, row in self.rows.items():
             row.show_problems(problems.get(name, []))
@@ -153,6 +160,10 @@ class EditorScreen(Screen[tuple[str, bool] | None]):
             self.show_status("\n".join(["[green]✔ ready to queue[/]", *self.warning_lines()]))
         if cfg is not None and estimate:
             self.estimate(cfg)  # which also checks the dataset, off this thread
+
+    def more_problems(self, cfg: cfgmod.RunConfig) -> dict[str, list[str]]:
+        """Problems by field that a kind of run adds to a valid config's (a fork's editor has some)."""
+        return {}
 
     def warning_lines(self) -> list[str]:
         warnings = [m for messages in self.warnings.values() for m in messages]

@@ -16,6 +16,7 @@ from textual.widgets import Label, Static
 SCREENS = (  # (module, class, title)
     ("tui.screens.runs", "RunsScreen", "runs (home)"),
     ("tui.screens.editor", "EditorScreen", "editor"),
+    ("tui.screens.fork", "ForkScreen", "fork editor"),
     ("tui.screens.monitor", "MonitorScreen", "monitor"),
     ("tui.screens.compare", "CompareScreen", "compare"),
     ("tui.screens.sample", "SampleScreen", "sample"),

@@ -1,4 +1,5 @@
-"""One run, live: loss, perplexity, learning rate, speed and memory charts, progress, its log."""
+"""One run, live: loss, perplexity, learning rate, speed and memory charts, progress, its log; for an
+LR range test, its loss against the learning rate and the rates it suggests."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from engine.core.units import shown, shown_bytes, shown_count, shown_seconds
 from engine.store import control
 from engine.store import runs as st
 from engine.store.table import mean_tokens_per_s
+from tui.models import lr_series as lm
+from tui.models.lineage import fork_caption
 from tui.models.run_feed import RunFeed, RunUpdate
 from tui.models.runs_view import STATE_BADGES
 from tui.models.series import RunSeries
 from tui.screens.watched import WatchedScreen
 from tui.widgets import EngineBar, ProgressLine, Readouts, RunCharts
+from tui.widgets.lr_chart import LrChart
 
 POLL_S = 1.0
 # How the line that says why a run ended is coloured: a failure red, a decision (a stop, a prune) yellow.
@@ -46,6 +50,7 @@ class MonitorScreen(WatchedScreen):
         super().__init__()
         self.run_id = run_id
         self.series = RunSeries()
+        self.lr_series = lm.LrSeries()  # an LR range test's points; its kind is known once status.toml is read
         self.status = st.Status(st.RunState.QUEUED)  # until status.toml is read
 
     def compose(self) -> ComposeResult:
@@ -54,6 +59,7 @@ class MonitorScreen(WatchedScreen):
         yield Static("", id="run-reason")  # why the run ended (status.reason), when it says
         yield ProgressLine(id="progress")
         yield Readouts(id="readouts")
+        yield LrChart(id="lr-chart")  # shown for an LR range test only (the -lrfind class), with the log
         yield RunCharts(self.series, id="charts")
         yield Footer(compact=True)
 
@@ -67,7 +73,8 @@ class MonitorScreen(WatchedScreen):
         for update in items:
             if update.reset:
                 self.series.clear()
-                kinds |= {"train", "eval"}
+                self.lr_series.clear()
+                kinds |= {"train", "eval", "lr"}
             if update.status is not None:
                 self.status = update.status
                 ended = update.status.state not in st.ACTIVE
@@ -75,10 +82,15 @@ class MonitorScreen(WatchedScreen):
                 self.notify(problem, title="reading the run", severity="error", timeout=10)
             self.series.add(update.records)
             kinds |= {record.TABLE for record in update.records}
+            if self.lr_series.add(update.lr):
+                kinds.add("lr")
             lines += update.lines
         if lines:
             self.query_one("#worker-log", Log).write_lines(lines)
         self.show_numbers()
+        if lm.is_lrfind(self.status):
+            self.show_lrfind(kinds, ended)
+            return
         charts = self.query_one(RunCharts)
         if kinds:
             charts.changed(kinds)
@@ -86,6 +98,13 @@ class MonitorScreen(WatchedScreen):
             charts.draw(now=True)  # the run has ended: show its last records now, not when paced
 
     # -- showing -----------------------------------------------------------------------
+    def show_lrfind(self, kinds: set[str], ended: bool) -> None:
+        if not self.has_class("-lrfind"):
+            self.add_class("-lrfind")
+            ended = True  # the chart's first draw: at once, with the test's whole range
+        if "lr" in kinds or ended:
+            self.query_one(LrChart).follow(self.lr_series, self.status, now=ended)
+
     def show_numbers(self) -> None:
         s, train, evals = self.status, self.series.train.last, self.series.eval.last
         state = s.state
@@ -93,18 +112,25 @@ class MonitorScreen(WatchedScreen):
         name, device = s.name, s.device
         _show(
             self.query_one("#run-title", Static),
-            f"[{style}]{badge}[/]  [b]{name}[/] {self.run_id}" + (f"  [dim]on {device}[/]" if device else ""),
+            f"[{style}]{badge}[/]  [b]{name}[/] {self.run_id}"
+            + (f"  [dim]on {device}[/]" if device else "")
+            + fork_caption(s),  # its curves begin with the parent's
         )
-        step = max(self.series.step, s.step)
-        max_iters = s.max_iters
+        lrfind = lm.is_lrfind(s)
+        step = lm.steps_done(self.lr_series, s) if lrfind else max(self.series.step, s.step)
+        max_iters = lm.total_steps(self.lr_series, s) if lrfind else s.max_iters
         if state == st.RunState.RUNNING and s.eta_s is not None:
             when = f"ETA {shown_seconds(s.eta_s)}"
         elif s.train_seconds and state != st.RunState.RUNNING:
             when = f"{state} after {shown_seconds(s.train_seconds)}"
         else:
             when = state
-        self.query_one(ProgressLine).set_progress(step, max_iters, f"step {step:,}/{max_iters:,}  {when}")
+        caption = f"step {step:,}/{max_iters:,}  {when}"
+        self.query_one(ProgressLine).set_progress(step, max_iters, f"lr-find  {caption}" if lrfind else caption)
         self.show_reason()
+        if lrfind:
+            self.query_one(Readouts).set_values(lm.readouts(self.lr_series, s))
+            return
         values = {
             "loss": _fmt(train.get("loss"), ".4f"),
             "val": _fmt(evals.get("val_loss"), ".4f"),
@@ -136,6 +162,9 @@ class MonitorScreen(WatchedScreen):
 
     # -- keys --------------------------------------------------------------------------
     def action_toggle_axis(self) -> None:
+        if lm.is_lrfind(self.status):
+            self.notify("an LR range test is drawn against the learning rate alone", timeout=3)
+            return
         by_tokens = self.query_one(RunCharts).toggle_axis()
         self.notify(f"x axis: {'tokens seen' if by_tokens else 'step'}", timeout=2)
 

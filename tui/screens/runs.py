@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from engine.core import config as cfgmod
 from engine.store import control
 from engine.store import runs as st
+from tui.models.lrfind_queue import queue_lrfind_of_run
 from tui.models.runs_reader import Row, RunsReader
 from tui.models.runs_view import column, label, parse_filter
 from tui.screens.watched import WatchedScreen
@@ -33,9 +34,11 @@ class RunsScreen(WatchedScreen):
         ),
         Binding("r", "resume", "resume", show=False, tooltip="queue a stopped/failed run again from its checkpoint"),
         Binding("t", "retry", "retry", show=False, tooltip="a new run with the highlighted run's config"),
+        Binding("L", "lr_find", "LR find", show=False, tooltip="an LR range test on the highlighted run's config"),
         Binding("d", "delete", "delete", show=False, tooltip="delete the highlighted run and its files (asks first)"),
         Binding("e", "note", "note", show=False, tooltip="write a note on the highlighted run"),
         Binding("y", "copy_run", "copy to editor", show=False, tooltip="the editor, from the highlighted run's config"),
+        Binding("f", "fork", "fork", show=False, tooltip="fork: a new run from the highlighted run's checkpoint"),
         Binding("p", "sample", "sample", show=False, tooltip="text from the highlighted run's checkpoint"),
         Binding("o", "sort", "sort", show=False, tooltip="sort by a column (or click its header); again flips"),
         Binding("slash", "filter", "filter", tooltip="filter: words, state:running, sweep:NAME"),
@@ -50,7 +53,9 @@ class RunsScreen(WatchedScreen):
         ("Stop run", "Stop the highlighted run (it checkpoints first)", "stop"),
         ("Resume run", "Queue the highlighted run again from its last checkpoint", "resume"),
         ("Retry run", "A new run with the highlighted run's config", "retry"),
+        ("LR range test on run", "A new run: the loss over rising learning rates, and the LR it suggests", "lr_find"),
         ("Copy run to editor", "Edit a copy of the highlighted run's config", "copy_run"),
+        ("Fork run", "A new run from the highlighted run's checkpoint, its config editable", "fork"),
         ("Sort runs", "Choose the column to sort by", "sort"),
         ("Filter runs", "Words, state:X, sweep:Y", "filter"),
     )
@@ -129,6 +134,12 @@ class RunsScreen(WatchedScreen):
                 return
             self.app.open_editor(cfg, origin=run_id)
 
+    def action_fork(self) -> None:
+        from tui.screens.fork import open_fork
+
+        if run_id := self.current():
+            open_fork(self.app, run_id)
+
     def action_monitor(self) -> None:
         if run_id := self.current():
             self.app.open_monitor(run_id)
@@ -196,6 +207,10 @@ class RunsScreen(WatchedScreen):
     def action_retry(self) -> None:
         if run_id := self.current():
             self.act(lambda store, rid: f"queued {control.retry(store, rid)}", run_id, then_engine=True)
+
+    def action_lr_find(self) -> None:
+        if run_id := self.current():
+            self.act(queue_lrfind_of_run, run_id, then_engine=True)
 
     def action_delete(self) -> None:
         from tui.screens.confirm import ConfirmScreen
