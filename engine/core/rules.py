@@ -16,9 +16,7 @@ from engine.core.device_rules import (  # noqa: F401 - config reads these from h
     rule_into,
 )
 from engine.core.fields import (
-    DEFAULTS,
     MAX_LEARNING_RATE,
-    PARAMETRIZATIONS,
     TIKTOKEN_ENCODINGS,
     TOKENIZERS_BUILTIN,
     DeviceCaps,
@@ -26,6 +24,7 @@ from engine.core.fields import (
     RunConfig,
     suggest,
 )
+from engine.core.mup_rules import MUP_RULES
 
 # -- validation rules -------------------------------------------------------------------
 
@@ -115,64 +114,6 @@ def _decay(c, caps):
             f"lr_decay_iters ({c.lr_decay_iters}) ends before warmup "
             f"({warmup}); set it above warmup_iters or to 0 (= max_iters)",
         )
-
-
-# -- µP: the parametrization and its settings (engine.train.model applies them) ----------------
-
-_MUP_FIELDS = ("mup_base_width", "mup_input_alpha", "mup_output_alpha")
-
-
-@rule("parametrization")
-def _parametrization(c, caps):
-    if c.parametrization not in PARAMETRIZATIONS:
-        yield Problem(
-            "parametrization",
-            f"unknown parametrization {c.parametrization!r}{suggest(c.parametrization, PARAMETRIZATIONS)}; "
-            "choose 'sp' (standard) or 'mup' (µP)",
-        )
-
-
-@rule("parametrization", *_MUP_FIELDS)
-def _mup_settings_without_mup(c, caps):
-    """A µP setting under "sp" would be silently ignored: the run would not be the one asked for."""
-    if c.parametrization != "sp":
-        return
-    for name in _MUP_FIELDS:
-        if getattr(c, name) != getattr(DEFAULTS, name):
-            yield Problem(
-                name,
-                f"{name} = {getattr(c, name)!r} is a µP setting, but parametrization is 'sp'; "
-                f"set parametrization = 'mup' to use it, or remove {name}",
-            )
-
-
-@rule("parametrization", "mup_base_width", "n_embd", "n_head")
-def _mup_base_width(c, caps):
-    base, width, heads = c.mup_base_width, c.n_embd, c.n_head
-    if c.parametrization != "mup" or base < 1 or width < 1 or heads < 1:
-        return  # 0 means n_embd; below 0 and a bad shape are reported by the rules above
-    if base > width:
-        yield Problem(
-            "mup_base_width",
-            f"mup_base_width ({base}) is wider than n_embd ({width}); µP carries hyperparameters from a narrow "
-            f"base to wider models: give the width you tuned at, at most {width} (or 0 for n_embd itself)",
-        )
-    elif base % heads:
-        near = min(max(heads, round(base / heads) * heads), width // heads * heads)
-        yield Problem(
-            "mup_base_width",
-            f"mup_base_width ({base}) is not a multiple of n_head ({heads}), so no base model of that width has "
-            f"{heads} heads; try mup_base_width={near}",
-        )
-
-
-for _name in ("mup_input_alpha", "mup_output_alpha"):
-
-    def _alpha(c: RunConfig, caps: DeviceCaps | None, _n: str = _name) -> Iterable[Problem]:
-        if not math.isfinite(getattr(c, _n)) or getattr(c, _n) <= 0:
-            yield Problem(_n, f"must be above 0, got {getattr(c, _n)}; 1.0 leaves the model as µP has it")
-
-    RULES.append(((_name,), _alpha))
 
 
 # -- warnings: what is unusual but trains (a short smoke run of a preset), said, never refused ----
@@ -310,7 +251,7 @@ def check_all(c: RunConfig, caps: DeviceCaps | None = None, skip: Iterable[str] 
     """Every problem at once. Rules that read a field in `skip` (a field of the wrong type) are not run."""
     skipped = set(skip)
     problems: list[Problem] = []
-    for names, fn in [*RULES, *DEVICE_RULES]:
+    for names, fn in [*RULES, *DEVICE_RULES, *MUP_RULES]:
         if skipped.isdisjoint(names):
             problems.extend(fn(c, caps))
     return problems

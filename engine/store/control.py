@@ -99,7 +99,10 @@ def retry(store: st.Store, run_id: str, priority: int = 0) -> str:
     status = status_of(store, run_id)
     cfg = cfgmod.load(store.config_path(run_id))
     name = status.name or run_id
-    return submit(store, cfg, f"{name}-retry", priority, source=f"retry of {run_id}", sweep=status.sweep)
+    # An LR range test is retried as one, over the same range; a fork's copy starts from scratch.
+    test = {"kind": status.kind, "lrfind_min": status.lrfind_min, "lrfind_max": status.lrfind_max}
+    test["lrfind_steps"] = status.lrfind_steps
+    return submit(store, cfg, f"{name}-retry", priority, source=f"retry of {run_id}", sweep=status.sweep, **test)
 
 
 def delete(store: st.Store, run_id: str) -> str:

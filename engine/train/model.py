@@ -101,7 +101,8 @@ class GPT(nn.Module):
         mup = cfg.parametrization == "mup"
         m = cfg.width_multiplier  # 1 under SP
         # µP (guide, Table 1): the embedding output times alpha_input, the logits times alpha_output/m
-        # (the logits' input grows in step with the unembedding's updates, like m). 1.0 under SP.
+        # (once training correlates the head's n_embd inputs with its weights' updates, its raw output
+        # grows like the width). 1.0 under SP.
         self.input_scale = cfg.mup_input_alpha if mup else 1.0
         self.output_scale = cfg.mup_output_alpha / m if mup else 1.0
         # µP (guide, Table 1, hidden weights, Adam): an update of fixed size per entry moves a hidden

@@ -254,7 +254,7 @@ def result_row(
         batch=cfg.batch_label,
         params=status.params,
         steps=trainer.step,
-        tokens=trainer.step * trainer.tokens_per_iter,
+        tokens=trainer.tokens(),  # a fork counts on from its parent's tokens
         best_val_loss=trainer.best_val_loss,
         final_val_loss=trainer.last.get("val_loss", math.nan),
         final_val_ppl=trainer.last.get("val_ppl", math.nan),

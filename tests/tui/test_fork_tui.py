@@ -14,6 +14,7 @@ from engine.store import fork as forking
 from engine.store import runs as st
 from tests.tui.test_cli import gpt_tui
 from tests.tui_store import RUNS, make_app, runs_loaded, shown, train_record, until
+from tui.models import fork_form
 from tui.screens.fork import ForkScreen
 from tui.screens.runs import RunsScreen
 
@@ -104,6 +105,14 @@ async def test_a_fixed_field_is_locked_and_a_run_without_a_checkpoint_is_not_for
         assert "deeper has no checkpoint yet" in message
         await pilot.pause(0.1)
         assert isinstance(app.screen, RunsScreen) and new_runs(fixed_store) == []
+
+
+def test_the_editor_offers_the_checkpoints_a_fork_can_start_from(fixed_store):
+    give_checkpoints(fixed_store)
+    start = fork_form.prepare(fixed_store, BASELINE)
+    assert [c.label for c in start.choices] == ["last · step 800", "best · step 800", "kept step 400"]
+    (fixed_store.ckpt_dir(BASELINE) / "last.pt").write_bytes(b"cut short")  # no zip: left out
+    assert [c.source for c in fork_form.prepare(fixed_store, BASELINE).choices] == ["best", "400"]
 
 
 async def test_the_table_and_ls_show_the_lineage_also_once_the_parent_is_gone(fixed_store):

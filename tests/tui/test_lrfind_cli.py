@@ -85,3 +85,14 @@ def test_a_range_test_runs_through_the_engine_and_show_prints_both_rules(runs):
     assert "wrong type" not in text  # [[lr]] records are no damaged records
     assert f"--set learning_rate={float(f'{status.lr_suggested:.3g}'):g}" in text
     assert gpt_tui("engine", "stop", store=runs).returncode == 0
+
+
+def test_retry_of_a_range_test_queues_a_range_test_over_the_same_range(runs):
+    from engine.store import control
+
+    s = st.Store(runs)
+    cfg = cfgmod.RunConfig().replace(max_iters=20)
+    first = control.submit(s, cfg, "lrf", kind="lrfind", lrfind_min=1e-5, lrfind_max=1.0, lrfind_steps=20)
+    again = control.retry(s, first)
+    status = s.status(again)
+    assert (status.kind, status.lrfind_min, status.lrfind_max, status.lrfind_steps) == ("lrfind", 1e-5, 1.0, 20)

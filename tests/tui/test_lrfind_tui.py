@@ -216,3 +216,18 @@ async def test_L_queues_a_test_of_the_highlighted_runs_config(fixed_store):
         await until(pilot, lambda: any("queued an LR range test" in n.message for n in app._notifications))
         await until(pilot, lambda: run_id in app.screen.table.shown_ids)
         assert app.screen.table.get_cell(run_id, "state").plain == "◌ lr-find"
+
+
+async def test_a_hand_written_test_log_with_odd_numbers_is_drawn_not_fatal(fixed_store):
+    add_lrfind_run(fixed_store, upto=20)
+    odd = [dict(step=20, lr=1e-3, loss=1e300, smooth=-1e300), dict(step=21, lr=0.0, loss=math.inf, smooth=math.nan)]
+    with fixed_store.metrics_path(LRFIND).open("a") as f:
+        f.write("".join(st.format_record("lr", r) for r in odd))
+    app = make_app(fixed_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        monitor = await monitor_loaded(pilot, LRFIND)
+        chart = monitor.query_one(LrChart)
+        await until(pilot, lambda: chart.lines)
+        await pilot.pause(0.1)
+        assert "cannot draw" not in str(chart.render())
+        assert monitor.query_one(Readouts).values["smoothed"] == "nan"

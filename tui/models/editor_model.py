@@ -20,6 +20,7 @@ FORM_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
 )
 CHOICES: dict[str, tuple[str, ...]] = {
     "dtype": cfgmod.DTYPES,
+    "parametrization": cfgmod.PARAMETRIZATIONS,
     "tokenizer": cfgmod.TOKENIZERS_BUILTIN + cfgmod.TIKTOKEN_ENCODINGS,
     **{name: ("true", "false") for name in cfgmod.FIELDS if cfgmod.field_type(name) is bool},
 }
@@ -185,6 +186,8 @@ def estimate_lines(
         Line("tokens/iter", f"{e.tokens_per_iter:,}"),
         Line("effective batch", cfg.batch_label),
     ]
+    if (mup := est.width_multiplier_text(cfg)) is not None:
+        lines.append(Line("µP", mup))
     lines.append(_memory_line(e.memory.total, dtype, device))
     lines.append(time_line(cfg, vocab, device, calibration))
     return lines

@@ -30,7 +30,8 @@ class Choice:
 
 @dataclass
 class ForkStart:
-    """What the fork editor opens with: the parent, its config, and its checkpoints (the first chosen)."""
+    """What the fork editor opens with: the parent, its config, and its checkpoints (one at least;
+    the first is chosen)."""
 
     parent: str
     parent_name: str
@@ -54,16 +55,27 @@ def checkpoint_choices(store: st.Store, run_id: str) -> list[Choice]:
 
 
 def prepare(store: st.Store, run_id: str) -> ForkStart:
-    """The fork editor's start, read off the UI thread. ForkError when the run cannot be forked (no
-    checkpoint yet, an LR range test) and ConfigError when its config cannot be read: nothing opens.
-    A max_iters at or below the checkpoint's step is no reason: the form asks for a higher one."""
-    choices = checkpoint_choices(store, run_id)
-    try:
-        forking.plan_fork(store, run_id, choices[0].source if choices else "last")
-    except ConfigError:
-        pass
+    """The fork editor's start, read off the UI thread, with the checkpoints plan_fork accepts (a
+    damaged one is left out). ForkError when none is (no checkpoint yet, an LR range test) and
+    ConfigError when the run's config cannot be read: nothing opens. A max_iters at or below a
+    checkpoint's step is no reason: the form asks for a higher one."""
+    usable: list[Choice] = []
+    refused: forking.ForkError | None = None
+    for choice in checkpoint_choices(store, run_id):
+        try:
+            forking.plan_fork(store, run_id, choice.source)
+        except ConfigError:
+            pass
+        except forking.ForkError as e:
+            refused = refused or e
+            continue
+        usable.append(choice)
+    if refused is not None and not usable:
+        raise refused
+    if not usable:  # no checkpoint at all: plan_fork's ForkError says so in its own words
+        usable = [Choice("last", "last.pt", forking.plan_fork(store, run_id).parent_step)]
     config = forking.parent_config(store, run_id)
-    return ForkStart(run_id, store.status(run_id).name, config, choices)
+    return ForkStart(run_id, store.status(run_id).name, config, usable)
 
 
 def form_problems(parent: RunConfig, child: RunConfig, step: int | None) -> dict[str, list[str]]:

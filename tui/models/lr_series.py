@@ -7,10 +7,12 @@ import math
 from collections.abc import Iterable
 
 from engine.core import lrfind
+from engine.core.units import shown
 from engine.store import runs as st
 from engine.store.columns import lr_text
 from engine.store.records import LrRecord
 from engine.store.schema import KIND_LRFIND
+from tui.models.series import PLOT_LIMIT
 
 
 class LrSeries:
@@ -74,7 +76,9 @@ def loss_window(series: LrSeries, headroom: float = 0.3) -> tuple[float, float] 
     top = max(s for s in series.smooths[: lowest + 1] if math.isfinite(s))
     bottom = min([*smooth, *(x for x in series.losses if math.isfinite(x))])
     span = max(top - bottom, abs(top) * 0.05, 1e-6)
-    return bottom - span * 0.05, top + span * headroom
+    # Within what plotext can scale (tui.models.series.PLOT_LIMIT): a hand-written log may hold 1e300.
+    lo, hi = max(-PLOT_LIMIT, bottom - span * 0.05), min(PLOT_LIMIT, top + span * headroom)
+    return (lo, hi) if lo < hi else None
 
 
 def _or_inf(v: float) -> float:
@@ -88,7 +92,10 @@ def lr_range(series: LrSeries, status: st.Status) -> tuple[float, float] | None:
     if lo and hi and 0 < lo < hi:
         return lo, hi
     rates = [x for x in series.lrs if x > 0]
-    return (min(rates), max(rates)) if rates else None
+    if not rates:
+        return None
+    lo, hi = min(rates), max(rates)
+    return (lo, hi) if lo < hi else (lo / 3, hi * 3)  # one rate so far: half a decade either side
 
 
 def decade_ticks(lo: float, hi: float, most: int) -> tuple[list[float], list[str]]:
@@ -102,7 +109,7 @@ def decade_ticks(lo: float, hi: float, most: int) -> tuple[list[float], list[str
 
 
 def decade_label(k: int) -> str:
-    return f"1e{k}" if k < 0 else str(10**k)
+    return str(10**k) if 0 <= k <= 3 else f"1e{k}"
 
 
 def total_steps(series: LrSeries, status: st.Status) -> int:
@@ -133,4 +140,4 @@ def readouts(series: LrSeries, status: st.Status) -> dict[str, str]:
 
 
 def _fixed(v: float | None) -> str:
-    return "-" if v is None else f"{v:.4f}" if math.isfinite(v) else str(v)
+    return shown(v, ".4f")  # a number as wide as any a file may hold stays short

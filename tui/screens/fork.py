@@ -30,7 +30,7 @@ class ForkScreen(EditorScreen):
     def __init__(self, start: ff.ForkStart) -> None:
         super().__init__(start.config, origin=start.parent)
         self.start = start
-        self.choice = start.choices[0] if start.choices else ff.Choice("last", "last.pt", None)
+        self.choice = start.choices[0]
         self.fresh_optimizer = False
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -46,9 +46,8 @@ class ForkScreen(EditorScreen):
             yield Label("from", classes="side-label")
             yield Select(
                 [(c.label, c.source) for c in self.start.choices],
-                value=self.choice.source if self.start.choices else Select.NULL,
-                allow_blank=not self.start.choices,
-                prompt="(no checkpoint)",
+                value=self.choice.source,
+                allow_blank=False,
                 compact=True,
                 id="fork-from",
                 tooltip="the parent's checkpoint the fork starts from",
@@ -130,7 +129,7 @@ def open_fork(app: App, run_id: str) -> None:
         except (forking.ForkError, cfgmod.ConfigError, st.StoreError, OSError) as e:
             app.call_from_thread(app.notify, f"cannot fork: {e}", severity="warning", timeout=10)
             return
-        app.call_from_thread(app.push_screen, ForkScreen(start), opened)
+        app.call_from_thread(lambda: app.push_screen(ForkScreen(start), opened))  # made on the UI thread
 
     def opened(queued: tuple[str, bool] | None) -> None:
         if queued is not None and queued[1]:
