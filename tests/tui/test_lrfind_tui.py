@@ -21,7 +21,7 @@ from tui.screens.confirm import ConfirmScreen
 from tui.widgets import Readouts
 from tui.widgets.lr_chart import LrChart
 
-LRFIND = "20260101-150000-000-baseline-lrfind-1f07"
+LRFIND = "20260101-150000-000-baseline-lr-find-1f07"
 PLANNED = 200
 
 
@@ -34,7 +34,7 @@ def lr_points(upto: int | None = None) -> list[dict]:
         x = math.log10(lr)
         loss = 4.6 - 2.4 / (1 + math.exp(-(x + 3.3) * 2.2)) + max(0.0, x + 1.5) ** 2 * 25 + 0.05 * math.sin(step * 1.7)
         smooth = smoother.add(loss)
-        out.append(dict(step=step, lr=lr, loss=round(loss, 4), smooth=round(smooth, 4), t=1767272400.0 + step))
+        out.append(dict(step=step + 1, lr=lr, loss=round(loss, 4), smooth=round(smooth, 4), t=1767272400.0 + step))
         if smoother.should_stop(smooth):
             break
     return out
@@ -45,7 +45,7 @@ def add_lrfind_run(store: st.Store, run_id: str = LRFIND, upto: int | None = Non
     points = lr_points(upto)
     (store.root / run_id).mkdir()
     st.write_atomic(store.config_path(run_id), cfgmod.to_toml(cfgmod.from_mapping(BASE)))
-    status = dict(state="running", name="baseline-lrfind", kind="lrfind", step=len(points), device="AMD EPYC")
+    status = dict(state="running", name="baseline-lr-find", kind="lrfind", step=len(points), device="AMD EPYC")
     status.update(lrfind_min=lrfind.DEFAULT_MIN, lrfind_max=lrfind.DEFAULT_MAX, lrfind_steps=PLANNED)
     status.update(created="2026-01-01T15:00:00.000Z", lr=points[-1]["lr"], loss=points[-1]["loss"])
     found = lrfind.suggest([p["lr"] for p in points], [p["smooth"] for p in points])
@@ -80,8 +80,8 @@ def test_ls_shows_the_lr_find_badge_and_no_ppl(fixed_store):
     found = add_lrfind_run(fixed_store)
     out = gpt_tui("ls", store=fixed_store.root)
     assert out.returncode == 0, out.stderr
-    (line,) = [x for x in out.stdout.splitlines() if "baseline-lrfind" in x]
-    assert line.split()[:3] == ["lr-find", "done", "baseline-lrfind"]
+    (line,) = [x for x in out.stdout.splitlines() if "baseline-lr-find" in x]
+    assert line.split()[:3] == ["lr-find", "done", "baseline-lr-find"]
     assert "  -  " in line and f"suggests {lr_label(found.suggested)}" in line  # no val PPL, no best val
 
 
@@ -210,7 +210,7 @@ async def test_L_queues_a_test_of_the_highlighted_runs_config(fixed_store):
         await until(pilot, lambda: len([r for r in fixed_store.list_runs() if r not in RUNS]) == 1)
         (run_id,) = [r for r in fixed_store.list_runs() if r not in RUNS]
         status = fixed_store.status(run_id)
-        assert (status.kind, status.name, status.source) == ("lrfind", "deeper-lrfind", f"lr-find of {deeper}")
+        assert (status.kind, status.name, status.source) == ("lrfind", "deeper-lr-find", f"lr-find of {deeper}")
         assert cfgmod.load(fixed_store.config_path(run_id)) == cfgmod.load(fixed_store.config_path(deeper))
         assert [e.run_id for e in fixed_store.list_queue()] == [run_id]
         await until(pilot, lambda: any("queued an LR range test" in n.message for n in app._notifications))
@@ -220,7 +220,7 @@ async def test_L_queues_a_test_of_the_highlighted_runs_config(fixed_store):
 
 async def test_a_hand_written_test_log_with_odd_numbers_is_drawn_not_fatal(fixed_store):
     add_lrfind_run(fixed_store, upto=20)
-    odd = [dict(step=20, lr=1e-3, loss=1e300, smooth=-1e300), dict(step=21, lr=0.0, loss=math.inf, smooth=math.nan)]
+    odd = [dict(step=21, lr=1e-3, loss=1e300, smooth=-1e300), dict(step=22, lr=0.0, loss=math.inf, smooth=math.nan)]
     with fixed_store.metrics_path(LRFIND).open("a") as f:
         f.write("".join(st.format_record("lr", r) for r in odd))
     app = make_app(fixed_store)

@@ -121,8 +121,9 @@ def total_steps(series: LrSeries, status: st.Status) -> int:
 
 
 def steps_done(series: LrSeries, status: st.Status) -> int:
-    """Steps taken: one past the last record's (0-based) step, or what the status says."""
-    return max(status.step, series.steps[-1] + 1 if series.steps else 0)
+    """Steps taken: the last record's step (a record is written once its step is done, so the first
+    is step 1), or what the status says."""
+    return max(status.step, series.steps[-1] if series.steps else 0)
 
 
 def readouts(series: LrSeries, status: st.Status) -> dict[str, str]:

@@ -14,7 +14,7 @@ from engine.store import runs as st
 from engine.store.columns import lr_text
 from engine.store.schema import KIND_LRFIND
 
-SUFFIX = "-lrfind"
+SUFFIX = "-lr-find"  # as `gpt-tui lr-find` names its runs (lr-find), after the run it tunes
 
 
 def steps_for(max_iters: int) -> int:
