@@ -50,7 +50,11 @@ def add_lrfind_run(store: st.Store, run_id: str = LRFIND, upto: int | None = Non
     status.update(created="2026-01-01T15:00:00.000Z", lr=points[-1]["lr"], loss=points[-1]["loss"])
     found = lrfind.suggest([p["lr"] for p in points], [p["smooth"] for p in points])
     if upto is None:
-        status.update(state="done", train_seconds=41.0, reason="the loss blew up past 4x its minimum")
+        status.update(
+            state="done",
+            train_seconds=41.0,
+            reason=f"stopped early at step {len(points)}: the smoothed loss passed 4x its minimum",
+        )
         status.update(lr_steepest=found.steepest, lr_min_div10=found.min_div10, lr_suggested=found.suggested)
     store.write_status(run_id, st.Status.from_toml(status), durable=False)
     store.metrics_path(run_id).write_text("".join(st.format_record("lr", p) for p in points))

@@ -27,7 +27,7 @@ def show(run: str) -> int:
     t.add_column(style="bold")
     t.add_column(overflow="fold")
     for key, value in row.as_dict().items():
-        if value not in (None, ""):
+        if value not in (None, "") and not key.startswith("parent"):  # the lineage line below says them
             t.add_row(key, escape(field_text(value)))
     if isinstance(status, st.Status) and status.parent:
         t.add_row("lineage", escape(printable(lineage(s, status))))
