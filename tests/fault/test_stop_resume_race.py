@@ -15,7 +15,7 @@ from engine.store import runs as st
 from tests.serve.test_engine import EngineProc, tiny, wait_all_ended
 
 pytestmark = pytest.mark.slow
-RACES_PER_RUN = 25  # two runs at once: 50 stop -> resume races
+RACES_PER_RUN = 15  # two runs at once: 30 stop -> resume races
 MAX_ITERS = 200
 
 

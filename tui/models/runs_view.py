@@ -11,7 +11,7 @@ from rich.text import Text
 from engine.store import columns as spec
 from engine.store import table as trial
 from engine.store.columns import Column, label, progress, val_ppl
-from engine.store.schema import BROKEN, KIND_LRFIND, RunState
+from engine.store.schema import BROKEN, KIND_LRFIND, KIND_PREPARE, RunState
 
 Row = trial.Row
 
@@ -69,6 +69,8 @@ def cells(r: Row, best: bool = False, selected: bool = False, cols: Sequence[Col
     badge, style = STATE_BADGES.get(r.state, (r.state, ""))
     if r.kind == KIND_LRFIND and r.state != BROKEN:  # its state's mark and colour, and what it is: "✔ lr-find"
         badge = f"{badge.split(' ')[0]} {spec.LRFIND_BADGE}"
+    elif r.kind == KIND_PREPARE and r.state != BROKEN:  # "⚙ prepare" while it works, else its state's mark
+        badge = f"{'⚙' if r.state == RunState.RUNNING else badge.split(' ')[0]} {spec.PREPARE_BADGE}"
     frac = progress(r)
     out = {}
     for col in cols:
