@@ -50,9 +50,10 @@ RESUMABLE = ENDED - {RunState.DONE}
 SETTLED = ENDED - {RunState.OOM}
 
 
-# What a run does: train (the default, written as nothing) or an LR range test.
-KIND_TRAIN, KIND_LRFIND = "", "lrfind"
-RUN_KINDS = (KIND_TRAIN, KIND_LRFIND)
+# What a run does: train (the default, written as nothing), an LR range test, or preparing its
+# config's dataset (engine.train.prepare_job: no model, no checkpoint, no results row).
+KIND_TRAIN, KIND_LRFIND, KIND_PREPARE = "", "lrfind", "prepare"
+RUN_KINDS = (KIND_TRAIN, KIND_LRFIND, KIND_PREPARE)
 
 
 def _kind(value: Any) -> str | None:
@@ -82,6 +83,10 @@ _CHECKS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "trial": (_whole(0, 2**31), "a whole number from 0"),
     "kind": (_kind, f"one of {', '.join(repr(k) for k in RUN_KINDS)}"),
     "lrfind_steps": (_whole(0, 10**6), "a whole number from 0"),
+    **{
+        name: (_whole(0, 2**62), "a whole number from 0")
+        for name in ("prepare_bytes_done", "prepare_bytes_total", "prepare_tokens", "prepare_documents")
+    },
     "parent_step": (_whole(0, 2**62), "a whole number from 0"),
     "fresh_optimizer": (_flag, "true or false"),
     "gpu_ids": (_int_list, "a list of GPU indices"),
@@ -109,6 +114,8 @@ _CHECKS: dict[str, tuple[Callable[[Any], Any], str]] = {
             "parent",
             "parent_name",
             "parent_ckpt",
+            "transferred_from",
+            "dataset_dir",
         )
     },
     **{
@@ -130,6 +137,9 @@ _CHECKS: dict[str, tuple[Callable[[Any], Any], str]] = {
             "lr_steepest",
             "lr_min_div10",
             "lr_suggested",
+            "prepare_rate_mb_s",
+            "prepare_tokens_per_s",
+            "prepare_eta_s",
         )
     },
 }
@@ -177,6 +187,17 @@ class Status:
     parent_ckpt: str = ""
     parent_step: int | None = None
     fresh_optimizer: bool = False
+    # µTransfer: the sweep and trial ("day38-proxy/t007") whose tuned values this wider run took.
+    transferred_from: str = ""
+    # Preparing a dataset (kind prepare): how far it is, and the folder under datasets/ it made.
+    prepare_bytes_done: int | None = None
+    prepare_bytes_total: int | None = None
+    prepare_tokens: int | None = None
+    prepare_documents: int | None = None
+    prepare_rate_mb_s: float | None = None
+    prepare_tokens_per_s: float | None = None
+    prepare_eta_s: float | None = None
+    dataset_dir: str = ""
     step: int = 0
     max_iters: int = 0
     params: int = 0

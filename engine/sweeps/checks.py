@@ -12,6 +12,7 @@ from engine.core.bounds import INT_MAX, out_of_bounds
 from engine.core.config import Problem
 from engine.store.fieldcheck import shown
 from engine.sweeps import distributions as dist
+from engine.sweeps.proxy import proxy_problems
 
 METHODS = ("grid", "random", "tpe", "list")
 LR_SCALINGS = ("none", "linear", "sqrt")
@@ -142,6 +143,7 @@ def check_spec(spec: Any) -> list[Problem]:
             )
         )
     p.extend(_distribution_problems(spec.params))
+    p.extend(proxy_problems(spec.proxy, spec.swept))  # its fit with the base is SweepSpec.base_config's
     return p
 
 

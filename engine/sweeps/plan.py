@@ -195,7 +195,7 @@ def plan(spec: SweepSpec, caps: cfgmod.DeviceCaps | None = None) -> Plan:
     try:
         base = spec.base_config(caps)
     except ConfigError as e:
-        problems.extend(e.problems)
+        problems.extend(p for p in e.problems if p not in problems)  # a bad proxy is check_spec's too
     if problems or base is None:
         raise ConfigError(problems, f"sweep {spec.id}")
     if spec.method == "tpe":

@@ -15,6 +15,7 @@ import tomli_w
 from engine.core import config as cfgmod
 from engine.core.config import ConfigError, Problem
 from engine.sweeps import distributions as dist
+from engine.sweeps import proxy as proxies
 from engine.sweeps.checks import (  # noqa: F401 - the sweep's rules, read as sw.X
     LR_SCALINGS,
     MAX_SWEEP_ID,
@@ -56,10 +57,16 @@ class SweepSpec:
     max_total_seconds: float = 0.0  # 0: no limit; counts the trials' training time
     parallel: int = 1  # tpe: trials in flight at once
     trials: tuple[dict[str, Any], ...] = ()  # method "list": hand-picked trials
+    proxy: dict[str, Any] = field(default_factory=dict)  # [transfer] proxy: the width trials train at (µP)
 
-    def base_config(self, caps: cfgmod.DeviceCaps | None = None) -> cfgmod.RunConfig:
+    def base_config(self, caps: cfgmod.DeviceCaps | None = None, proxied: bool = True) -> cfgmod.RunConfig:
+        """The config every trial starts from: at the proxy's width for a proxy sweep, unless `proxied`
+        is off (the full-width base a transfer starts from)."""
         start = cfgmod.preset(self.preset) if self.preset else cfgmod.DEFAULTS
-        return cfgmod.from_mapping(self.base, start, caps, source=f"sweep {self.id} base")
+        base = cfgmod.from_mapping(self.base, start, caps, source=f"sweep {self.id} base")
+        if not (self.proxy and proxied):
+            return base
+        return proxies.at_proxy(base, self.proxy, caps, source=f"sweep {self.id} [transfer] proxy")
 
     @property
     def swept(self) -> list[str]:
@@ -113,7 +120,7 @@ _SCALARS = (
     "max_total_seconds",
     "parallel",
 )
-_TOP_KEYS = ("id", "method", "objective", "preset", "base", "params", "trial", "early_stopping", *_SCALARS)
+_TOP_KEYS = ("id", "method", "objective", "preset", "base", "params", "trial", "early_stopping", "transfer", *_SCALARS)
 STORE_KEYS = ("created", "finished", "stopped", "run", "skipped")  # what the store adds to a sweep file
 
 
@@ -128,6 +135,8 @@ def to_mapping(spec: SweepSpec) -> dict[str, Any]:
         out["params"] = {n: dist.to_toml_value(d) for n, d in spec.params.items()}
     if spec.trials:
         out["trial"] = [dict(t) for t in spec.trials]
+    if spec.proxy:
+        out["transfer"] = {"proxy": dict(spec.proxy)}
     return out
 
 
@@ -174,6 +183,16 @@ def from_mapping(data: Mapping[str, Any], source: str = "", default_id: str = ""
         for k in es_data
         if k not in es_fields
     )
+    transfer = table("transfer")
+    problems.extend(
+        Problem("transfer", f"unknown setting {k!r}{cfgmod.suggest(k, ('proxy',))} (a [transfer] table holds proxy)")
+        for k in transfer
+        if k != "proxy"
+    )
+    proxy = transfer.get("proxy", {})
+    if not isinstance(proxy, dict):
+        problems.append(Problem("proxy", f"must be a table such as {{ n_embd = 128 }}, got {proxy!r}"[:120]))
+        proxy = {}
     scalars = {k: data[k] for k in _SCALARS if k in data}
     if problems:
         raise ConfigError(problems, source)
@@ -185,6 +204,7 @@ def from_mapping(data: Mapping[str, Any], source: str = "", default_id: str = ""
         preset=str(data.get("preset", "")),
         trials=tuple(dict(t) for t in trials),
         early_stopping=EarlyStopping(**{k: v for k, v in es_data.items() if k in es_fields}),
+        proxy=dict(proxy),
         **scalars,
     )
     problems = check_spec(spec) if check else []

@@ -112,6 +112,7 @@ async def test_the_sweep_builder_opens_on_the_name_and_tab_walks_it_top_to_botto
             "sweep-n",
             "sweep-seed",
             "sweep-parallel",
+            "sweep-proxy",
             "sweep-keep-batch",
             "sweep-scale-lr",
             "sweep-early-stop",

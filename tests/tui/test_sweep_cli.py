@@ -241,7 +241,16 @@ def test_parameter_importance_comes_from_optuna_once_enough_trials_finished(tmp_
             early_stop="median",
             max_hours=2.0,
         ),
-        SweepRequest("random", ("dropout=0:0.2",), n_trials=5, seed=3, scale_lr="sqrt", max_trials=4, priority=-5),
+        SweepRequest(
+            "random",
+            ("dropout=0:0.2",),
+            n_trials=5,
+            seed=3,
+            scale_lr="sqrt",
+            max_trials=4,
+            priority=-5,
+            proxy=("n_embd=64",),
+        ),
         SweepRequest(
             "tpe",
             ("learning_rate=log:1e-4:1e-3",),

@@ -15,6 +15,7 @@ from engine.sweeps import spec as sw
 from tui.cli.base import EXIT_FAILED, EXIT_OK, Group, config_options, console, ensure_engine, store
 from tui.cli.progress import follow_sweep
 from tui.cli.sweep_tables import ls, print_plan, print_sweep_table, show
+from tui.cli.sweep_transfer import transfer
 from tui.models.sweep_request import SweepRequest
 
 HELP = """grid, random and TPE sweeps; their trial tables
@@ -26,6 +27,8 @@ gpt-tui sweep tpe -n 30 learning_rate=log:1e-4:1e-3 --early-stop median
 gpt-tui sweep examples/day38.toml    (gpt-tui sweep file examples/day38.toml)
 gpt-tui sweep grid n_layer=1,2 --wait        (follow every trial, then print the table)
 gpt-tui sweep show ID [--format md|csv]        gpt-tui sweep ls
+gpt-tui sweep grid learning_rate=1e-3,3e-3 --proxy n_embd=128   (tune small under µP)
+gpt-tui sweep transfer ID --to n_embd=768    (train big: the best trial at full width)
 
 values: a,b,c (choices)  LO:HI (uniform)  log:LO:HI (log-uniform)  int:LO:HI (integers)"""
 VALUES = "a,b,c choices; LO:HI uniform; log:LO:HI log-uniform; int:LO:HI integers"
@@ -34,7 +37,7 @@ VALUES = "a,b,c choices; LO:HI uniform; log:LO:HI log-uniform; int:LO:HI integer
 PANELS = {  # the sweep screen's groups, in its order
     "what to search": ["params", "file"],
     "the base (as for a run)": ["preset", "config", "overrides"],
-    "trials": ["name", "n_trials", "seed", "parallel"],
+    "trials": ["name", "n_trials", "seed", "parallel", "proxy"],
     "the lesson's rules": ["keep_effective_batch", "scale_lr"],
     "early stopping and budgets": [
         "early_stop",
@@ -61,6 +64,12 @@ def create_options(sampled: bool) -> Callable[[Callable[..., Any]], Callable[...
         ),
         click.option("--seed", type=int, metavar="N", help="seed of the draws (random, tpe)"),
         click.option("--parallel", type=int, metavar="K", help="tpe: trials in flight at once (1)"),
+        click.option(
+            "--proxy",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="tune on a narrow µP proxy, e.g. --proxy n_embd=128; `sweep transfer` takes the best to full width",
+        ),
         click.option(
             "--keep-effective-batch",
             is_flag=True,
@@ -175,5 +184,6 @@ sweep = SweepGroup(
         from_file,
         show,
         ls,
+        transfer,
     ],
 )

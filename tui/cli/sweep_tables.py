@@ -16,6 +16,7 @@ from engine.core.text import printable
 from engine.store import runs as st
 from engine.sweeps import files as sf
 from engine.sweeps import plan as sp
+from engine.sweeps import proxy as proxies
 from engine.sweeps import report
 from engine.sweeps import spec as sw
 from tui.cli.base import EXIT_OK, console, emit, store
@@ -28,6 +29,12 @@ def print_plan(s: st.Store, plan: sp.Plan) -> None:
         f"sweep [bold]{spec.id}[/]: {describe(spec)}; base {spec.preset or 'config'} "
         f"({base.n_layer} x {base.n_embd}, batch {base.batch_label}, {base.max_iters:,} steps)"
     )
+    if spec.proxy:
+        full = spec.base_config(proxied=False)
+        console.print(
+            f"{proxies.describe(spec.proxy, full.n_embd)}: every trial trains at the proxy's width; "
+            f"`gpt-tui sweep transfer {spec.id} --to n_embd={full.n_embd}` then queues the best at full width"
+        )
     estimate = estimate_plan(s, plan)
     columns = [c for c in spec.swept if c not in report.BATCH_FIELDS]
     if plan.trials:
@@ -108,6 +115,11 @@ def print_sweep_table(s: st.Store, sweep: str) -> report.SweepTable:
     console.print(
         f"[dim]{len(table.rows)} trial(s), {len(table.finished)} finished; sweep {safe(state_text(table))}[/]"
     )
+    if spec.proxy:
+        full = spec.base_config(proxied=False).n_embd
+        command = f"gpt-tui sweep transfer {spec.id} --to n_embd={full}"
+        best = "" if table.best is None else f": `{command}` trains t{table.best:03d} there"
+        console.print(f"[dim]{proxies.describe(spec.proxy, full)}{best}[/]")
     return table
 
 
@@ -143,7 +155,7 @@ def ls() -> int:
         planned = f"/{rec.spec.trial_cap}" if rec.spec.method == "tpe" else ""
         t.add_row(
             rec.spec.id,
-            rec.spec.method,
+            rec.spec.method + (" (proxy)" if rec.spec.proxy else ""),
             ", ".join(rec.spec.swept),
             f"{len(rows)}{planned}",
             str(sum(r.state == "done" for r in rows)),

@@ -68,6 +68,8 @@ def describe(spec: sw.SweepSpec) -> str:
         "list": "hand-picked trials of",
     }[spec.method]
     parts = [f"{what} {' x '.join(spec.swept)}"]
+    if spec.proxy:
+        parts.append(f"µP proxy at n_embd {spec.proxy.get('n_embd', '?')}")
     if spec.keep_effective_batch:
         parts.append("effective batch kept")
     if spec.scale_lr_with_batch != "none":

@@ -40,6 +40,7 @@ class SweepRequest:
     max_trials: int | None = None
     max_hours: float | None = None
     parallel: int | None = None
+    proxy: tuple[str, ...] = ()  # KEY=VALUE texts: the narrow µP width trials train at (engine.sweeps.proxy)
     priority: int = 0
 
     def plan(self, store: st.Store) -> sp.Plan:
@@ -105,6 +106,11 @@ class SweepRequest:
             raise ConfigError([Problem("--priority", f"must be from -99 to 99, got {self.priority}")])
         if self.keep_effective_batch:
             changes["keep_effective_batch"] = True
+        if self.proxy:
+            try:
+                changes["proxy"] = cfgmod.overrides_to_mapping(self.proxy)
+            except ConfigError as e:
+                raise ConfigError(e.problems, "--proxy") from None
         if self.max_hours is not None:
             if not 0 < self.max_hours <= MAX_HOURS:  # refuses inf and nan too
                 limit = f"must be above 0 and at most {MAX_HOURS:,} (ten years), got {self.max_hours}"
@@ -146,6 +152,8 @@ class SweepRequest:
                 parts += [flag, str(getattr(self, key))]
         for override in self.overrides:
             parts += ["--set", override]
+        for width in self.proxy:
+            parts += ["--proxy", width]
         if self.keep_effective_batch:
             parts.append("--keep-effective-batch")
         if self.priority:

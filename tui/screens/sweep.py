@@ -56,6 +56,7 @@ class SweepScreen(Screen[str | None]):
     BINDINGS = [
         Binding("ctrl+s", "queue", "queue", priority=True),
         Binding("ctrl+r", "report", "report", priority=True, tooltip="report.md + figures: the named or newest sweep"),
+        Binding("ctrl+o", "transfer", "transfer best →", priority=True, tooltip="µTransfer: a sweep's best, wider"),
         Binding("escape", "leave", "back"),
     ]
 
@@ -113,6 +114,7 @@ class SweepScreen(Screen[str | None]):
             yield line("n (random, tpe)", number("sweep-n", "20"))
             yield line("seed", number("sweep-seed", "0"))
             yield line("in flight (tpe)", number("sweep-parallel", "1"))
+            yield line("µP proxy width", number("sweep-proxy", "n_embd"))  # tune small, then ctrl+o
             yield Label("the lesson's rules", classes="group-title")
             yield line(
                 "batch",
@@ -167,7 +169,9 @@ class SweepScreen(Screen[str | None]):
                 numbers[key] = kind(text) if text else None
             except ValueError:
                 raise GptTuiError(f"{key.replace('_', ' ')}: {text!r} is not a number") from None
+        proxy = self.query_one("#sweep-proxy", Input).value.strip()
         return SweepRequest(
+            proxy=(f"n_embd={proxy}",) if proxy else (),
             method=method,
             params=tuple(params),
             preset=str(self.query_one("#sweep-preset", Select).value),
@@ -274,6 +278,11 @@ class SweepScreen(Screen[str | None]):
             return
         note = f"report of sweep {escape(sweep_id)}: {escape(str(written.report))} ({len(written.files) - 1} figure(s))"
         self.app.call_from_thread(self.notify, note, title="report written", timeout=20)
+
+    def action_transfer(self) -> None:
+        from tui.screens.transfer import open_transfer
+
+        open_transfer(self.app, self.query_one("#sweep-name", Input).value.strip())
 
     def action_leave(self) -> None:
         self.dismiss(None)
