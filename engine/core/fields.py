@@ -105,8 +105,18 @@ class RunConfig:
         1, "batch", "micro-batches per optimizer step; keeps the effective batch when memory is short"
     )
     # data
-    dataset: str = _hp("pydocs", "data", "'pydocs' (built in) or a path to a text file or folder")
+    dataset: str = _hp(
+        "pydocs",
+        "data",
+        "'pydocs' (built in), a text file or folder, a .jsonl/.json/.parquet file or folder, "
+        "a save_to_disk folder, or hf:NAME[:CONFIG][@SPLIT] (a Hugging Face dataset)",
+    )
     tokenizer: str = _hp("char", "data", "'char', 'byte' or a tiktoken encoding such as 'gpt2'")
+    text_field: str = _hp(
+        "text",
+        "data",
+        "the field holding the text in .jsonl/.json/.parquet records and datasets; plain text ignores it",
+    )
     eval_interval: int = _hp(100, "data", "steps between evaluations of train and val loss")
     eval_iters: int = _hp(20, "data", "batches averaged per evaluation")
     log_interval: int = _hp(10, "data", "steps between [[train]] log records")

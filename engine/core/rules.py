@@ -184,12 +184,21 @@ def _tokenizer(c, caps):
         )
 
 
-@rule("dataset")
+@rule("dataset", "text_field")
 def _dataset(c, caps):
+    """Spelling only: whether the files or the hub dataset can be read is asked when a run is queued
+    (engine.data.sources.dataset_problem) and when it is prepared."""
     if not c.dataset.strip():
-        yield Problem("dataset", "is empty; use 'pydocs' (built in) or a path to text")
+        yield Problem("dataset", "is empty; use 'pydocs' (built in), a path to text or records, or hf:NAME")
     elif any(ch in c.dataset for ch in "\0\n\r"):
         yield Problem("dataset", "contains control characters; give a plain path")
+    elif c.dataset.startswith("hf:"):
+        name_config, at, split = c.dataset[3:].rpartition("@")
+        name, colon, config = (name_config if at else c.dataset[3:]).partition(":")
+        if not name.strip() or any(ch.isspace() for ch in name) or (at and not split) or (colon and not config):
+            yield Problem("dataset", "write hf:NAME[:CONFIG][@SPLIT], e.g. hf:roneneldan/TinyStories@train")
+    if not c.text_field.strip() or any(ord(ch) < 32 for ch in c.text_field):
+        yield Problem("text_field", "must name a field of the records, e.g. 'text'")
 
 
 # Beyond these no machine trains a run, so they are refused from the estimate before anything is

@@ -1,1 +1,2 @@
-"""Text in: corpora, tokenizers and prepared token files (numpy and tiktoken; never torch)."""
+"""Text in: sources, tokenizers, sharded prepared datasets and token spaces (numpy, tiktoken, and
+pyarrow/datasets when a record or hub source is read; never torch)."""

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from engine.data.corpus import DataError
+from engine.data.token_space import TokenSpace
 
 
 def make_rng(seed: int) -> np.random.Generator:
@@ -25,7 +26,7 @@ def rng_from_state(state: dict[str, Any]) -> np.random.Generator:
 
 
 def get_batch(
-    tokens: np.ndarray, batch_size: int, block_size: int, rng: np.random.Generator
+    tokens: TokenSpace | np.ndarray, batch_size: int, block_size: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """`batch_size` random windows: x is tokens[i:i+block_size], y the same shifted by one (int64).
 
@@ -37,12 +38,12 @@ def get_batch(
             "use a smaller block_size or more text"
         )
     starts = rng.integers(0, len(tokens) - block_size, size=batch_size)
-    rows = np.array(tokens[starts[:, None] + np.arange(block_size + 1)], dtype=np.int64)
+    rows = TokenSpace.of(tokens).windows(starts, block_size + 1)
     return np.ascontiguousarray(rows[:, :-1]), np.ascontiguousarray(rows[:, 1:])
 
 
 class Batches:
-    """Random batches from a prepared dataset's splits, each split mapped once."""
+    """Random batches from a prepared dataset's splits, each split's shards mapped once."""
 
     def __init__(self, dataset: Any) -> None:  # a PreparedDataset
         self.dataset = dataset

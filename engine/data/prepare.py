@@ -1,41 +1,55 @@
-"""Prepared datasets: a corpus tokenized once into train.bin / val.bin, and random batches from them.
+"""Prepared datasets: a source tokenized once into shards that every run and trial on it shares.
 
-`prepare` writes `<datasets_dir>/<name>-<tokenizer>-<hash>/` (the hash covers the source and the
-split), into a hidden temp folder renamed into place, so a half-prepared dataset never appears
-and two racing processes end up sharing the winner's. numpy only; batches are numpy arrays that
-the worker turns into tensors.
+`prepare` writes `<datasets_dir>/<name>-<tokenizer>-<hash>/` (the hash covers the source's
+fingerprint, the tokenizer and the split) in a hidden `.partial-` folder renamed into place when
+complete, under a per-dataset lock: a second engine or trial waits and reuses the first one's, and
+a preparation that was killed goes on from its last complete shard. numpy only: the trainer turns
+windows of the token spaces into tensors.
 """
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import os
 import shutil
-import tempfile
 import time
-import tomllib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import tomli_w
-
+from engine.core.errors import GptTuiError
+from engine.data import build as builder
 from engine.data.batches import Batches, get_batch, make_rng, rng_from_state, rng_state
-from engine.data.corpus import DataError, dataset_basename, read_corpus, source_hash, source_label
-from engine.data.tokenize import Tokenizer, get_tokenizer, vocab_size_for
+from engine.data.build import Settings, token_dtype
+from engine.data.corpus import DataError
+from engine.data.encode import default_workers
+from engine.data.locks import dataset_lock
+from engine.data.prepared import (
+    FORMAT,
+    PreparedDataset,
+    delete_prepared,
+    list_prepared,
+    open_prepared,
+    try_open,
+)
+from engine.data.progress import PrepareProgress, progress_bar
+from engine.data.shards import fsync_dir, shard_tokens
+from engine.data.sources import Source, open_source, stream_chunks
+from engine.data.tokenize import vocab_size_for
 
 __all__ = [
     "DataError",
+    "PrepareProgress",
     "PreparedDataset",
     "Batches",
     "prepare",
+    "prepared_for",
+    "prepared_tokens",
+    "list_prepared",
+    "delete_prepared",
     "open_prepared",
     "dataset_key",
     "token_dtype",
+    "text_chunks",
     "get_batch",
     "make_rng",
     "rng_state",
@@ -43,219 +57,123 @@ __all__ = [
     "vocab_size_for",
 ]
 
-FORMAT = 1  # bump when the layout of a prepared dataset changes; old ones are then re-prepared
-LARGE_CORPUS_CHARS = 5_000_000  # above this, prepare(progress=True) shows a progress bar
-CHUNK_CHARS = 1 << 20  # text tokenized per step, cut after a blank line or newline
-STALE_TEMP_SECONDS = 24 * 3600  # a temp folder untouched this long belongs to a dead process
-SPLITS = ("train", "val")
+LARGE_CORPUS_CHARS = 5_000_000  # from this many source bytes on, prepare(progress=True) shows a bar
+CHUNK_CHARS = 1 << 20  # plain text tokenized per piece, cut after a blank line or newline
+STALE_SECONDS = 24 * 3600  # a partial folder untouched this long, and unlocked, is abandoned
 
 
-def token_dtype(vocab_size: int) -> np.dtype:
-    return np.dtype(np.uint16 if vocab_size <= 65535 else np.uint32)
+def text_chunks(text: str, size: int | None = None) -> list[str]:
+    """Pieces of about `size` characters, cut after a blank line (else a newline) where there is one,
+    so a BPE tokenizer rarely sees a word split. The cuts depend only on the text."""
+    return list(stream_chunks(iter([text]), size or CHUNK_CHARS))
 
 
-@dataclass(frozen=True)
-class PreparedDataset:
-    """A prepared dataset folder and its meta.toml."""
-
-    dir: Path
-    meta: dict[str, Any]
-
-    @property
-    def vocab_size(self) -> int:
-        return self.meta["vocab_size"]
-
-    @property
-    def dtype(self) -> np.dtype:
-        return np.dtype(self.meta["dtype"])
-
-    def tokenizer(self) -> Tokenizer:
-        return get_tokenizer(self.meta["tokenizer"], chars=self.meta.get("chars"))
-
-    def tokens(self, split: str) -> np.ndarray:
-        """The split's tokens, memory-mapped read-only (an empty split is an empty array)."""
-        count = self.meta[f"{split}_tokens"]
-        if count == 0:
-            return np.zeros(0, dtype=self.dtype)  # numpy cannot map an empty file
-        return np.memmap(self.dir / f"{split}.bin", dtype=self.dtype, mode="r", shape=(count,))
-
-    def train(self) -> np.ndarray:
-        return self.tokens("train")
-
-    def val(self) -> np.ndarray:
-        return self.tokens("val")
-
-    def check_block_size(self, block_size: int) -> None:
-        for split in SPLITS:
-            n = self.meta[f"{split}_tokens"]
-            if n < block_size + 1:
-                raise DataError(
-                    f"the {split} split has {n} tokens, fewer than block_size+1={block_size + 1}; "
-                    "use a smaller block_size or more text"
-                )
-
-
-def open_prepared(directory: Path | str) -> PreparedDataset:
-    """A prepared dataset from its folder; DataError when it is missing or incomplete."""
-    directory = Path(directory)
-    try:
-        meta = tomllib.loads((directory / "meta.toml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise DataError(f"{directory} is not a prepared dataset ({e}); prepare it again") from None
-    if meta.get("format") != FORMAT:
-        raise DataError(f"{directory} was prepared by another version (format {meta.get('format')}); prepare it again")
-    itemsize = np.dtype(meta["dtype"]).itemsize
-    for split in SPLITS:
-        path = directory / f"{split}.bin"
-        expected = meta[f"{split}_tokens"] * itemsize
-        if not path.is_file() or path.stat().st_size != expected:
-            raise DataError(f"{path} is missing or not {expected} bytes; delete {directory} and prepare again")
-    return PreparedDataset(directory, meta)
-
-
-def dataset_key(dataset: str, tokenizer: str, digest: str, val_fraction: float) -> str:
+def dataset_key(basename: str, tokenizer: str, digest: str, val_fraction: float) -> str:
     """The folder name of a prepared dataset, e.g. pydocs-char-1a2b3c4d."""
     settings = f"{digest}:{tokenizer}:{val_fraction!r}:{FORMAT}".encode()
     safe_tokenizer = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in tokenizer)
-    return f"{dataset_basename(dataset)}-{safe_tokenizer}-{hashlib.sha256(settings).hexdigest()[:8]}"
+    return f"{basename}-{safe_tokenizer}-{hashlib.sha256(settings).hexdigest()[:8]}"
 
 
 def prepare(
-    dataset: str, tokenizer: str, datasets_dir: Path | str, val_fraction: float = 0.1, progress: bool = False
+    dataset: str,
+    tokenizer: str,
+    datasets_dir: Path | str,
+    val_fraction: float = 0.1,
+    progress: bool = False,
+    on_progress: Callable[[PrepareProgress], None] | None = None,
+    text_field: str = "text",
+    workers: int | None = None,
 ) -> PreparedDataset:
-    """Tokenize a corpus into `datasets_dir`, or reuse the folder prepared from the same source."""
+    """Tokenize a dataset into `datasets_dir`, or reuse the folder prepared from the same source.
+
+    `progress` shows a rich bar (MB/s, tokens/s, time left) for a source of LARGE_CORPUS_CHARS bytes
+    or more (or of unknown size); `on_progress` gets a PrepareProgress after each unit of text;
+    `workers` threads tokenize (default: every core this process may use)."""
     if not 0.0 < val_fraction < 1.0:
         raise DataError(f"val_fraction must be between 0 and 1, got {val_fraction}")
     datasets_dir = Path(datasets_dir)
-    digest = source_hash(dataset)
-    final = datasets_dir / dataset_key(dataset, tokenizer, digest, val_fraction)
+    source = open_source(dataset, text_field)
+    digest = source.fingerprint()
+    final = datasets_dir / dataset_key(source.basename, tokenizer, digest, val_fraction)
     if (existing := _try_open(final)) is not None:
         return existing
     datasets_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(datasets_dir)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=datasets_dir))
-    try:
-        _write_prepared(tmp, dataset, tokenizer, digest, val_fraction, progress)
+    _remove_abandoned(datasets_dir)
+    with dataset_lock(datasets_dir, final.name):
+        if (existing := _try_open(final)) is not None:  # prepared by whoever held the lock before us
+            return existing
+        partial = datasets_dir / f".partial-{final.name}"
+        unit = _unit_chars()
+        # A BPE token can depend on where text is cut; a char or byte token never does, so their
+        # chunks may be as small as a unit (and a unit of plain text is then smaller than a MiB).
+        chunk = CHUNK_CHARS if tokenizer not in ("char", "byte") else min(CHUNK_CHARS, unit)
+        settings = Settings(tokenizer, val_fraction, digest, chunk, unit, shard_tokens())
+        show = progress and (source.total_bytes is None or source.total_bytes >= LARGE_CORPUS_CHARS)
         try:
-            os.rename(tmp, final)
-        except OSError:  # another process got there first, or a broken leftover is in the way
-            if (winner := _try_open(final)) is not None:
-                return winner
-            shutil.rmtree(final, ignore_errors=True)
-            os.rename(tmp, final)
-        _fsync_dir(datasets_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            with progress_bar(source.label, show) as bar:
+
+                def report(p: PrepareProgress) -> None:
+                    bar(p)
+                    if on_progress is not None:
+                        on_progress(p)
+
+                builder.build(partial, source, settings, workers or default_workers(), report)
+        except Exception:  # a data error would only happen again: nothing worth resuming
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        if final.exists():  # a broken leftover of an earlier version or a damaged copy
+            shutil.rmtree(final)
+        os.rename(partial, final)
+        fsync_dir(datasets_dir)
     return open_prepared(final)
 
 
-def _try_open(directory: Path) -> PreparedDataset | None:
-    if not (directory / "meta.toml").exists():
+_try_open = try_open  # one name to patch in tests that stage a race
+
+
+def _unit_chars() -> int:
+    # Small shards (tests) get small units: a few to a shard, so that a kill can fall inside one.
+    return min(builder.UNIT_CHARS, max(shard_tokens() // 4, 1024))
+
+
+def prepared_for(
+    dataset: str, tokenizer: str, datasets_dir: Path | str, text_field: str = "text", val_fraction: float = 0.1
+) -> PreparedDataset | None:
+    """The prepared folder of exactly this source and tokenizer, or None when there is none yet (or the
+    source cannot be read). Reads the source's fingerprint: the files' bytes up to a GB, else their
+    names, sizes and ends; a hub dataset's name alone."""
+    try:
+        source: Source = open_source(dataset, text_field)
+        key = dataset_key(source.basename, tokenizer, source.fingerprint(), val_fraction)
+    except (GptTuiError, OSError):
         return None
-    try:
-        return open_prepared(directory)
-    except DataError:
-        return None
+    return try_open(Path(datasets_dir) / key)
 
 
-def _write_prepared(out: Path, dataset: str, tokenizer: str, digest: str, val_fraction: float, progress: bool) -> None:
-    text = read_corpus(dataset)
-    tok = get_tokenizer(tokenizer, text_for_char_vocab=text)
-    dtype = token_dtype(tok.vocab_size)
-    train_path, val_path = out / "train.bin", out / "val.bin"
-    n = 0
-    with open(train_path, "wb") as f, _progress_bar(len(text), progress, dataset) as advance:
-        for chunk in text_chunks(text):
-            ids = tok.encode_array(chunk, dtype=dtype.name)
-            f.write(ids.tobytes())
-            n += len(ids)
-            advance(len(chunk))
-    n_train = int(n * (1.0 - val_fraction))
-    _move_tail(train_path, val_path, n_train * dtype.itemsize)
-    meta = {
-        "format": FORMAT,
-        "dataset": dataset,
-        "source": source_label(dataset),
-        "source_hash": digest,
-        "tokenizer": tok.name,
-        "vocab_size": tok.vocab_size,
-        "dtype": dtype.name,
-        "characters": len(text),
-        "tokens": n,
-        "train_tokens": n_train,
-        "val_tokens": n - n_train,
-        "val_fraction": val_fraction,
-        "prepared": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        **{k: v for k, v in tok.meta().items() if k not in ("tokenizer", "vocab_size")},
-    }
-    _write_synced(out / "meta.toml", tomli_w.dumps(meta).encode("utf-8"))
+def prepared_tokens(dataset: str, tokenizer: str, datasets_dir: Path | str, text_field: str = "text") -> int | None:
+    """The train split's token count of the prepared dataset (what an epoch is), or None when the
+    dataset is not prepared yet: for estimates of epochs."""
+    found = prepared_for(dataset, tokenizer, datasets_dir, text_field)
+    return None if found is None else int(found.meta["train_tokens"])
 
 
-def text_chunks(text: str, size: int | None = None) -> Iterator[str]:
-    """Pieces of about `size` characters, cut after a blank line (else a newline) where there is one,
-    so a BPE tokenizer rarely sees a word split. The cuts depend only on the text."""
-    size = size or CHUNK_CHARS
-    start = 0
-    while start < len(text):
-        end = min(len(text), start + size)
-        if end < len(text):
-            cut = text.rfind("\n\n", start, end)
-            cut = cut + 2 if cut > start else text.rfind("\n", start, end) + 1
-            if cut > start:
-                end = cut
-        yield text[start:end]
-        start = end
-
-
-def _move_tail(train_path: Path, val_path: Path, split_at: int) -> None:
-    """Everything past byte `split_at` of train.bin goes to val.bin; train.bin is cut there."""
-    with open(train_path, "r+b") as f:
-        f.seek(split_at)
-        _write_synced(val_path, f.read())
-        f.truncate(split_at)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _remove_stale_temps(datasets_dir: Path) -> None:
+def _remove_abandoned(datasets_dir: Path) -> None:
+    """Partial folders nobody has touched for a day and nobody holds the lock of (and old temp ones)."""
     now = time.time()
-    for tmp in datasets_dir.glob(".tmp-*"):
+    for entry in datasets_dir.glob(".*"):
+        name = entry.name
+        if not name.startswith((".partial-", ".tmp-", ".deleting-")) or entry.is_symlink() or not entry.is_dir():
+            continue
         try:
-            newest = max([tmp.stat().st_mtime] + [p.stat().st_mtime for p in tmp.iterdir()])
+            newest = max([entry.stat().st_mtime] + [p.stat().st_mtime for p in entry.iterdir()])
         except OSError:
             continue
-        if now - newest > STALE_TEMP_SECONDS:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-@contextmanager
-def _progress_bar(total_chars: int, enabled: bool, label: str) -> Iterator[Callable[[int], None]]:
-    if not enabled or total_chars < LARGE_CORPUS_CHARS:
-        yield lambda n: None
-        return
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
-    with Progress(*columns) as bar:
-        task = bar.add_task(f"tokenizing {label}", total=total_chars)
-        yield lambda n: bar.advance(task, n)
+        if now - newest < STALE_SECONDS:
+            continue
+        if not name.startswith(".partial-"):
+            shutil.rmtree(entry, ignore_errors=True)
+            continue
+        with dataset_lock(datasets_dir, name.removeprefix(".partial-"), blocking=False) as held:
+            if held:
+                shutil.rmtree(entry, ignore_errors=True)

@@ -22,10 +22,7 @@ from engine.data.corpus import (
     DataError,
     builtin_corpus_text,
     char_vocab,
-    dataset_basename,
     is_builtin,
-    read_corpus,
-    source_hash,
 )
 
 if TYPE_CHECKING:
@@ -236,11 +233,12 @@ def _tiktoken_encoding(name: str):
 # -- vocabulary size for estimates ------------------------------------------------------
 
 
-def vocab_size_for(dataset: str, tokenizer: str, datasets_dir: Path | None = None) -> int:
+def vocab_size_for(dataset: str, tokenizer: str, datasets_dir: Path | None = None, text_field: str = "text") -> int:
     """The vocabulary a run on (dataset, tokenizer) will have, without numpy or torch.
 
     Known tokenizers answer from a table; char reads a prepared dataset's meta.toml when there
-    is one for this exact source, else counts the corpus's distinct characters.
+    is one for this exact source, else reads the source's characters (a hub dataset must be
+    prepared first: reading it here could mean a download).
     """
     if tokenizer in TOKENIZER_VOCAB:
         return TOKENIZER_VOCAB[tokenizer]
@@ -248,11 +246,16 @@ def vocab_size_for(dataset: str, tokenizer: str, datasets_dir: Path | None = Non
         return get_tokenizer(tokenizer).vocab_size
     if is_builtin(dataset):
         return len(char_vocab(builtin_corpus_text(dataset)))
+    from engine.data.sources import open_source, scan_chars
+
+    source = open_source(dataset, text_field)
     if datasets_dir is not None:
-        prepared = _prepared_char_vocab(Path(datasets_dir), dataset_basename(dataset), source_hash(dataset))
+        prepared = _prepared_char_vocab(Path(datasets_dir), source.basename, source.fingerprint())
         if prepared is not None:
             return prepared
-    return len(char_vocab(read_corpus(dataset)))
+    if source.loader is not None and source.label.startswith("hf:"):
+        raise DataError(f"the char vocabulary of {source.label} is known once it is prepared (gpt-tui prepare)")
+    return len(scan_chars(source))
 
 
 def _prepared_char_vocab(datasets_dir: Path, basename: str, digest: str) -> int | None:

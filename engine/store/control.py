@@ -10,6 +10,7 @@ from typing import Any
 from engine.core import config as cfgmod
 from engine.core.errors import GptTuiError
 from engine.store import runs as st
+from engine.store.schema import KIND_LRFIND, KIND_PREPARE
 
 
 class ControlError(GptTuiError):
@@ -90,8 +91,15 @@ def resume(store: st.Store, run_id: str, priority: int = 0) -> str:
         is None
     ):
         raise ControlError(f"run {run_id} changed state while it was being resumed; `gpt-tui show` says what it is now")
-    has_ckpt = (store.ckpt_dir(run_id) / "last.pt").exists()
-    return "queued to resume from its last checkpoint" if has_ckpt else "queued (no checkpoint yet: starts over)"
+    kind = status_of(store, run_id).kind
+    if kind == KIND_PREPARE:
+        return "queued: the preparation goes on from its last complete shard"
+    if kind == KIND_LRFIND:
+        return "queued: the LR range test starts over (it keeps no checkpoint)"
+    ckpt = store.ckpt_dir(run_id)
+    if any((ckpt / name).exists() for name in ("last.pt", "best.pt", "fork.pt")):
+        return "queued to resume from its last checkpoint"
+    return "queued (no checkpoint yet: starts over)"
 
 
 def retry(store: st.Store, run_id: str, priority: int = 0) -> str:

@@ -36,8 +36,15 @@ class Row:
     parent_name: str = ""
     parent_step: int | None = None
     parent_ckpt: str = ""
-    kind: str = ""  # "lrfind" for an LR range test (schema.KIND_LRFIND), else empty: a training run
+    kind: str = ""  # "lrfind" (an LR range test) or "prepare" (a dataset prepared), else empty: a training run
     lr_suggested: float | None = None  # what an LR range test suggests, once it has ended
+    # Preparing a dataset (kind "prepare"): source bytes read of all there are, the read rate, the
+    # tokens written so far, and the folder under datasets/ it makes.
+    bytes_done: int | None = None
+    bytes_total: int | None = None
+    mb_per_s: float | None = None
+    dataset_tokens: int | None = None
+    dataset_dir: str = ""
     hyperparameters: tuple[tuple[str, Any], ...] = ()  # config.toml's known scalars, for swept columns
 
     def as_dict(self) -> dict[str, Any]:

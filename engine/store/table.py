@@ -17,7 +17,7 @@ from engine.store import runs as st
 from engine.store.columns import COLUMNS, cells, label, val_ppl  # noqa: F401 - the old callers' trial.cells
 from engine.store.control import read_note
 from engine.store.run_files import damaged_checkpoint, misplaced_file, read_config, read_config_or_problem  # noqa: F401
-from engine.store.schema import BROKEN, KIND_LRFIND
+from engine.store.schema import BROKEN, KIND_LRFIND, KIND_PREPARE
 
 Row = row.Row
 ROW_FIELDS = row.ROW_FIELDS
@@ -88,6 +88,8 @@ def row_for(store: st.Store, run_id: str, status: st.Status | st.StoreError) -> 
         parent_ckpt=status.parent_ckpt,
         hyperparameters=tuple((k, v) for k, v in cfg.items() if k in FIELDS and _scalar(v)),
     )
+    if status.kind == KIND_PREPARE:
+        return _as_prepare(row, status)
     return _as_lrfind(row, status) if status.kind == KIND_LRFIND else row
 
 
@@ -99,6 +101,25 @@ def _as_lrfind(r: Row, status: st.Status) -> Row:
         steps = status.step  # it ends where the loss blows up, as planned: that is all of it
     r = replace(r, best_val_loss=None, final_val_ppl=None, val_loss=None)
     return replace(r, kind=status.kind, lr_suggested=status.lr_suggested, max_iters=steps)
+
+
+def _as_prepare(r: Row, status: st.Status) -> Row:
+    """A dataset preparation's row: its bytes, rates and folder; none of a training run's numbers,
+    which it never has (its tokens per second are the tokenizer's)."""
+    running = r.state == st.RunState.RUNNING
+    r = replace(r, best_val_loss=None, final_val_ppl=None, val_loss=None, params=None, step=0, max_iters=0)
+    r = replace(r, n_layer=None, n_head=None, n_embd=None, block_size=None, learning_rate=None, batch="-")
+    return replace(
+        r,
+        kind=status.kind,
+        bytes_done=status.prepare_bytes_done,
+        bytes_total=status.prepare_bytes_total,
+        mb_per_s=status.prepare_rate_mb_s if running else None,
+        tokens_per_s=status.prepare_tokens_per_s,
+        eta_s=status.prepare_eta_s if running else None,
+        dataset_tokens=status.prepare_tokens,
+        dataset_dir=status.dataset_dir,
+    )
 
 
 def _scalar(v: Any) -> bool:

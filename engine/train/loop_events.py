@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from engine.core.config import DeviceCaps, RunConfig
+from engine.data.token_space import TokenSpace
 
 
 class Diverged(Exception):
@@ -49,10 +50,14 @@ def torch_caps() -> DeviceCaps:
     )
 
 
-def sample_batch(data: np.ndarray, batch_size: int, block_size: int, rng: np.random.Generator) -> np.ndarray:
-    """`batch_size` windows of block_size + 1 tokens at random offsets (inputs and shifted targets)."""
-    starts = rng.integers(0, len(data) - block_size, size=batch_size)
-    return np.asarray(data[starts[:, None] + np.arange(block_size + 1)], dtype=np.int64)
+def sample_batch(
+    data: TokenSpace | np.ndarray, batch_size: int, block_size: int, rng: np.random.Generator
+) -> np.ndarray:
+    """`batch_size` windows of block_size + 1 tokens at random offsets (inputs and shifted targets),
+    drawn over a split's concatenated shards: the same windows however the tokens are sharded."""
+    space = TokenSpace.of(data)
+    starts = rng.integers(0, len(space) - block_size, size=batch_size)
+    return space.windows(starts, block_size + 1)
 
 
 @dataclass

@@ -67,7 +67,7 @@ def load_for_sampling(run_dir: Path, which: str = "best"):
     except Exception as e:  # a truncated or foreign file
         raise SampleError(f"cannot load {path}: {e}; the file is damaged - try --checkpoint last") from None
     cfg = cfgmod.from_mapping(payload["config"])
-    prepared = data.prepare(cfg.dataset, cfg.tokenizer, Path(run_dir).parent / "datasets")
+    prepared = data.prepare(cfg.dataset, cfg.tokenizer, Path(run_dir).parent / "datasets", text_field=cfg.text_field)
     model = GPT(cfg, int(payload["vocab_size"]))
     model.load_state_dict(payload["model"])
     device = pick_device(cfg.replace(device="cpu") if cfg.device == "auto" and not torch.cuda.is_available() else cfg)

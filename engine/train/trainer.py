@@ -16,6 +16,7 @@ import torch
 from engine.core import estimate as est
 from engine.core.config import RunConfig, resolved_dtype
 from engine.core.schedule import get_lr
+from engine.data.token_space import TokenSpace
 from engine.train import checkpoint, distributed, telemetry
 from engine.train.distributed import Dist
 from engine.train.loop_events import (
@@ -33,8 +34,8 @@ TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16":
 @dataclass
 class Trainer:
     cfg: RunConfig
-    train_data: np.ndarray
-    val_data: np.ndarray
+    train_data: TokenSpace | np.ndarray  # a prepared split's shards, or one array
+    val_data: TokenSpace | np.ndarray
     vocab_size: int
     ckpt_dir: Path | None = None
     events: Events = field(default_factory=Events)

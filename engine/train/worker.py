@@ -19,7 +19,7 @@ from typing import Any
 from engine.core import config as cfgmod
 from engine.core.hosts import this_host
 from engine.store import runs as st
-from engine.store.schema import KIND_LRFIND, RunState
+from engine.store.schema import KIND_LRFIND, KIND_PREPARE, RunState
 from engine.sweeps import pruning
 from engine.train import checkpoint, faults
 from engine.train.guard import WORKER_LOCK_WAIT_S, hold_worker_lock, refused, start_beating
@@ -156,7 +156,13 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
         os.mkdir(store.datasets_dir, st.DIR_MODE)
     except FileExistsError:
         pass
-    prepared = data.prepare(cfg.dataset, cfg.tokenizer, store.datasets_dir)
+    if rec.status.kind == KIND_PREPARE:  # a dataset preparation: no model, no checkpoint, no results row
+        from engine.train import prepare_job
+
+        state, reason, fields = prepare_job.run_in_worker(store, run_id, cfg, rec)
+        stopped_by_signal = state == RunState.STOPPED and reason.startswith("signal")
+        return end(rec, state, EXIT_TERMINATED if stopped_by_signal else EXIT_DONE, reason=reason, **fields)
+    prepared = data.prepare(cfg.dataset, cfg.tokenizer, store.datasets_dir, text_field=cfg.text_field)
     rec.check_run_dir()
     prepared.check_block_size(cfg.block_size)
     events = Events(
@@ -191,6 +197,7 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
         dtype=trainer.dtype,
         params=param_count(cfg, prepared.vocab_size),
         vocab_size=prepared.vocab_size,
+        dataset_dir=prepared.dir.name,  # the folder under datasets/ it trains on: not deleted under it
         step=trainer.step,
         max_iters=cfg.max_iters,
     )

@@ -59,8 +59,8 @@ def test_pydocs_is_prepared_with_its_char_vocabulary(pydocs):
 
 def test_the_splits_decode_back_to_the_corpus(pydocs):
     train, val = pydocs.train(), pydocs.val()
-    assert isinstance(train, np.memmap) and train.dtype == np.uint16
-    assert (pydocs.dir / "train.bin").stat().st_size == 2 * len(train)
+    assert [type(s) for s in train.shards] == [np.memmap] and train.dtype == np.uint16
+    assert (pydocs.dir / "train-00000.bin").stat().st_size == 2 * len(train)
     tok = pydocs.tokenizer()
     assert tok.decode(train) + tok.decode(val) == builtin_corpus_text()
 
@@ -68,7 +68,7 @@ def test_the_splits_decode_back_to_the_corpus(pydocs):
 def test_preparing_is_deterministic(pydocs, tmp_path):
     again = prepare("pydocs", "char", tmp_path)
     assert again.dir.name == pydocs.dir.name
-    for name in ("train.bin", "val.bin"):
+    for name in ("train-00000.bin", "val-00000.bin"):
         assert (again.dir / name).read_bytes() == (pydocs.dir / name).read_bytes()
 
 
@@ -150,7 +150,7 @@ def test_a_failed_prepare_leaves_nothing_behind(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(data, "_move_tail", broken)
+    monkeypatch.setattr(data.builder, "split_tail", broken)
     with pytest.raises(RuntimeError):
         prepare(str(write(tmp_path / "s.txt", SHORT_STORY)), "char", tmp_path / "ds")
     assert list((tmp_path / "ds").iterdir()) == []
@@ -159,7 +159,7 @@ def test_a_failed_prepare_leaves_nothing_behind(tmp_path, monkeypatch):
 def test_the_loser_of_a_race_uses_the_winners_dataset(tmp_path, monkeypatch):
     corpus = str(write(tmp_path / "s.txt", SHORT_STORY))
     winner = prepare(corpus, "char", tmp_path / "ds")
-    winner_mtime = (winner.dir / "train.bin").stat().st_mtime_ns
+    winner_mtime = (winner.dir / "train-00000.bin").stat().st_mtime_ns
     real_try_open, calls = data._try_open, []
 
     def not_there_yet(directory):  # the first look happens before the winner renamed its folder
@@ -169,7 +169,7 @@ def test_the_loser_of_a_race_uses_the_winners_dataset(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "_try_open", not_there_yet)
     loser = prepare(corpus, "char", tmp_path / "ds")
     assert loser.dir == winner.dir and len(calls) == 2
-    assert (loser.dir / "train.bin").stat().st_mtime_ns == winner_mtime
+    assert (loser.dir / "train-00000.bin").stat().st_mtime_ns == winner_mtime
     assert [p.name for p in (tmp_path / "ds").iterdir()] == [winner.dir.name]
 
 
@@ -245,9 +245,9 @@ def test_a_batch_from_a_too_short_split_is_refused():
 def test_open_prepared_reports_a_truncated_file(pydocs, tmp_path):
     ds = prepare(str(write(tmp_path / "s.txt", SHORT_STORY)), "char", tmp_path / "ds")
     assert open_prepared(ds.dir).meta == ds.meta
-    with open(ds.dir / "val.bin", "r+b") as f:
+    with open(ds.dir / "val-00000.bin", "r+b") as f:
         f.truncate(2)
-    with pytest.raises(DataError, match="val.bin is missing or not"):
+    with pytest.raises(DataError, match="val-00000.bin is missing or not"):
         open_prepared(ds.dir)
     assert prepare(str(tmp_path / "s.txt"), "char", tmp_path / "ds").meta["val_tokens"] > 1  # redone
 

@@ -121,7 +121,7 @@ def test_nothing_listens_beyond_loopback_while_an_engine_trains_a_run_a_ddp_job_
 def test_nothing_the_store_holds_is_world_writable_even_under_umask_000(served):
     store, _, _ = served
     paths = [store.root, *store.root.rglob("*")]
-    assert any(p.name == "last.pt" for p in paths) and any(p.name == "train.bin" for p in paths)
+    assert any(p.name == "last.pt" for p in paths) and any(p.name == "train-00000.bin" for p in paths)
     assert any(p.name == "worker.log" for p in paths) and any(p.suffix == ".toml" for p in paths)
     writable = [
         f"{stat.filemode(p.lstat().st_mode)} {p.relative_to(store.root)}"

@@ -81,7 +81,7 @@ def config_from(
     cfg = cfgmod.resolve(preset, config, overrides)
     for p in warnings_for(cfg):
         err_console.print(f"[yellow]warning:[/] {escape(p.message)}")  # the message names its field
-    problem = dataset_problem(cfg.dataset) if queued else None
+    problem = dataset_problem(cfg.dataset, cfg.text_field) if queued else None
     if problem is not None:
         raise ConfigError([cfgmod.Problem("dataset", problem)])
     return cfg

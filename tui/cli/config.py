@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import rich_click as click
@@ -12,7 +13,8 @@ from engine.core import estimate as est
 from engine.core.errors import GptTuiError
 from engine.core.presets import PRESETS
 from engine.store.runs import write_atomic
-from tui.cli.base import EXIT_OK, config_from, config_options, console, fail, store
+from tui.cli.base import EXIT_OK, config_from, config_options, console, err_console, fail, store
+from tui.models import data_budget as db
 from tui.models import editor_model as em
 
 REFERENCE_MFU = 0.4
@@ -22,7 +24,7 @@ REFERENCE_GPUS = ("H100", "A100", "RTX 4090")
 def vocab_for(c: cfgmod.RunConfig) -> int:
     from engine.data.tokenize import vocab_size_for
 
-    return vocab_size_for(c.dataset, c.tokenizer, store().datasets_dir)
+    return vocab_size_for(c.dataset, c.tokenizer, store().datasets_dir, c.text_field)
 
 
 def time_here(c: cfgmod.RunConfig, vocab: int) -> em.Line:
@@ -32,7 +34,13 @@ def time_here(c: cfgmod.RunConfig, vocab: int) -> em.Line:
     return em.time_line(c, vocab, device, em.calibrate(s, device.name))
 
 
-def estimate_table(c: cfgmod.RunConfig, vocab: int, tokens_per_s: float | None, here: em.Line | None = None) -> Table:
+def estimate_table(
+    c: cfgmod.RunConfig,
+    vocab: int,
+    tokens_per_s: float | None,
+    here: em.Line | None = None,
+    data: Sequence[em.Line] = (),  # tokens per parameter and epochs (em.data_lines)
+) -> Table:
     dtypes = [c.dtype] if c.dtype != "auto" else ["float32", "bfloat16"]
     ests = {d: est.estimate(c, vocab, d) for d in dtypes}
     e = next(iter(ests.values()))
@@ -54,6 +62,8 @@ def estimate_table(c: cfgmod.RunConfig, vocab: int, tokens_per_s: float | None, 
     t.add_row("batch", c.batch_label, "micro-batch x accumulation")
     t.add_row("tokens / iteration", f"{e.tokens_per_iter:,}", f"{c.max_iters:,} iterations")
     t.add_row("tokens in the run", f"{e.total_tokens:,}", est.human_count(e.total_tokens))
+    for line in data:
+        t.add_row(line.label, line.value, line.note)
     for d, x in ests.items():
         m = x.memory
         where = (
@@ -100,7 +110,12 @@ def estimate(
         vocab = vocab_size or vocab_for(c)
     except GptTuiError as e:
         return fail(f"{e}\n  give the vocabulary with --vocab-size N to estimate anyway")
-    console.print(estimate_table(c, vocab, tokens_per_s, time_here(c, vocab)))
+    train_tokens = db.prepared_train_tokens(c, store().datasets_dir)
+    data = [line for line in em.data_lines(c, vocab, train_tokens) if line.label != em.WARNING_LABEL]
+    console.print(estimate_table(c, vocab, tokens_per_s, time_here(c, vocab), data))
+    if train_tokens is not None:  # after the table, where it is read; not an error: the run trains
+        for warning, advice in db.budget(c, vocab, train_tokens).warnings():
+            err_console.print(f"[yellow]warning:[/] {warning}: {advice}")
     return EXIT_OK
 
 

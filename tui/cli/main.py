@@ -15,6 +15,7 @@ from engine.core.errors import GptTuiError
 from engine.store.runs import never_world_writable, resolve_root
 from tui.cli import config, control, report, runs, show, train
 from tui.cli.base import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Group, err_console, fail, report_config_error
+from tui.cli.datasets import datasets
 from tui.cli.engines import engine
 from tui.cli.fork import fork
 from tui.cli.lrfind import lr_find
@@ -25,7 +26,7 @@ EXIT_INTERRUPTED = 130
 PANELS = {  # the help lists the commands by what they are for
     "configs": config.COMMANDS,
     "runs": [runs.run, runs.ls, show.show, runs.logs, *control.COMMANDS, fork, runs.export],
-    "training in the foreground": train.COMMANDS,
+    "training in the foreground": [*train.COMMANDS, datasets],
     "engine and sweeps": [engine, sweep, lr_find, report.report],
 }
 

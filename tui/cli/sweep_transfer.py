@@ -64,7 +64,7 @@ def transfer(
     s = store()
     to_map = cfgmod.overrides_to_mapping(to)
     plan = xfer.plan_transfer(s, sweep, to_map, cfgmod.overrides_to_mapping(overrides), force)
-    problem = dataset_problem(plan.target.dataset)
+    problem = dataset_problem(plan.target.dataset, plan.target.text_field)
     if problem is not None:
         raise cfgmod.ConfigError([cfgmod.Problem("dataset", problem)], f"transfer of {sweep}")
     print_transfer(s, plan)

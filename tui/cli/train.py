@@ -24,6 +24,7 @@ from tui.cli.base import (
     fail,
     store,
 )
+from tui.cli.prepare_job import engine_option, queue_prepare
 from tui.cli.progress import follow_progress, trial_row_table
 from tui.models.sample_command import sample_command
 
@@ -80,16 +81,19 @@ def train(preset: str | None, config: Path | None, overrides: tuple[str, ...], n
     return EXIT_OK
 
 
-def prepare_dataset(s: st.Store, cfg: cfgmod.RunConfig) -> int:
-    from engine.data import prepare as data  # numpy and the tokenizer; never torch
+def prepare_dataset(s: st.Store, cfg: cfgmod.RunConfig, workers: int | None = None) -> int:
+    from engine.data import prepare as data  # numpy, the tokenizer, maybe datasets; never torch
 
     t0 = time.perf_counter()
-    prepared = data.prepare(cfg.dataset, cfg.tokenizer, s.datasets_dir, progress=True)
+    prepared = data.prepare(
+        cfg.dataset, cfg.tokenizer, s.datasets_dir, progress=True, text_field=cfg.text_field, workers=workers
+    )
     prepared.check_block_size(cfg.block_size)
     meta = prepared.meta
+    shards = len(meta["train_shards"]) + len(meta["val_shards"])
     console.print(
-        f"dataset [bold]{prepared.dir.name}[/]: {meta['train_tokens']:,} train and "
-        f"{meta['val_tokens']:,} val tokens, vocabulary {prepared.vocab_size:,} "
+        f"dataset [bold]{escape(prepared.dir.name)}[/]: {meta['train_tokens']:,} train and "
+        f"{meta['val_tokens']:,} val tokens in {shards} shard(s), vocabulary {prepared.vocab_size:,} "
         f"({time.perf_counter() - t0:.2f}s)"
     )
     return EXIT_OK
@@ -97,9 +101,17 @@ def prepare_dataset(s: st.Store, cfg: cfgmod.RunConfig) -> int:
 
 @click.command("prepare", help="tokenize a config's dataset into the store (with a progress bar)")
 @config_options
-def prepare(preset: str | None, config: Path | None, overrides: tuple[str, ...]) -> int:
-    """Runs reuse the tokenized dataset; a large corpus is better tokenized up front."""
-    return prepare_dataset(open_store(), config_from(preset, config, overrides))
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="tokenizing threads (default: every core)")
+@engine_option
+def prepare(
+    preset: str | None, config: Path | None, overrides: tuple[str, ...], workers: int | None, as_job: str | None
+) -> int:
+    """Runs reuse the tokenized dataset; a large corpus is better tokenized up front. A preparation
+    that was interrupted goes on from its last complete shard when run again."""
+    cfg = config_from(preset, config, overrides)
+    if as_job:  # an engine job: its progress in the runs table (tui.cli.prepare_job)
+        return queue_prepare(open_store(), cfg, start_engine=as_job == "engine")
+    return prepare_dataset(open_store(), cfg, workers)
 
 
 @click.command("sample", help="text from a run's best checkpoint, streamed")

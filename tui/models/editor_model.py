@@ -7,6 +7,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from engine.core import config as cfgmod
@@ -14,6 +15,7 @@ from engine.core import estimate as est
 from engine.core.rules import warnings_for
 from engine.store import runs as st
 from engine.store import throughput
+from tui.models import data_budget as db
 
 FORM_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
     (g, tuple(cfgmod.fields_in_group(g))) for g in cfgmod.GROUPS
@@ -30,6 +32,7 @@ SUGGESTIONS: dict[str, tuple[str, ...]] = {
 }
 CALIBRATION_RUNS = 10  # the newest finished runs on the device that time estimates learn from
 ASSUMED_GPU_MFU = 0.4  # before any run has finished on a GPU, as `gpt-tui estimate` assumes
+WARNING_LABEL = "⚠ warning"  # the estimate panel's line for data out of the usual range
 
 
 def text_of(value: Any) -> str:
@@ -75,21 +78,13 @@ def check_form(texts: Mapping[str, str], caps: cfgmod.DeviceCaps | None = None) 
     return FormCheck(cfg, warnings=dict(warnings))
 
 
-def dataset_problem(dataset: str) -> str | None:
+def dataset_problem(dataset: str, text_field: str = "text") -> str | None:
     """Why a run could not read `dataset`, or None: asked when a run is queued, as `estimate` asks
-    it, since a missing path would fail only once a worker started the run. Reads files: off the UI
-    thread."""
-    from engine.data.corpus import DataError, corpus_files, is_builtin
+    it, since a missing path would fail only once a worker started the run. Reads files (a record
+    file's first record, a hub dataset's cache): off the UI thread."""
+    from engine.data.sources import dataset_problem as problem
 
-    if is_builtin(dataset):
-        return None
-    try:
-        corpus_files(dataset)
-    except DataError as e:
-        return str(e)
-    except OSError as e:
-        return f"cannot read dataset {dataset!r}: {e.strerror or e}"
-    return None
+    return problem(dataset, text_field)
 
 
 # -- the device and its measured speed -------------------------------------------------
@@ -174,8 +169,14 @@ class Line:
 
 
 def estimate_lines(
-    cfg: cfgmod.RunConfig, vocab: int, device: Device | None, calibration: Calibration | None
+    cfg: cfgmod.RunConfig,
+    vocab: int,
+    device: Device | None,
+    calibration: Calibration | None,
+    datasets_dir: Path | None = None,
 ) -> list[Line]:
+    """The panel's lines; with `datasets_dir`, tokens per parameter and epochs from the prepared
+    dataset there (reads meta.toml: off the UI thread)."""
     caps = cfgmod.DeviceCaps(cuda_count=1 if device and device.kind == "cuda" else 0, cuda_bf16=True)
     dtype = cfgmod.resolved_dtype(cfg, caps)
     e = est.estimate(cfg, vocab, dtype)
@@ -190,6 +191,35 @@ def estimate_lines(
         lines.append(Line("µP", mup))
     lines.append(_memory_line(e.memory.total, dtype, device))
     lines.append(time_line(cfg, vocab, device, calibration))
+    if datasets_dir is not None:
+        lines.extend(data_lines(cfg, vocab, db.prepared_train_tokens(cfg, datasets_dir)))
+    return lines
+
+
+def data_lines(cfg: cfgmod.RunConfig, vocab: int, train_tokens: int | None) -> list[Line]:
+    """Tokens per parameter and epochs, and a warning line when either is out of the usual range."""
+    if train_tokens is None:
+        return [Line("tokens/param", "not prepared", db.NOT_PREPARED, "dim")]
+    b = db.budget(cfg, vocab, train_tokens)
+    low, high = b.tokens_per_param < db.MIN_TOKENS_PER_PARAM, b.epochs > db.MAX_EPOCHS
+    lines = [
+        Line(
+            "tokens/param",
+            f"{b.tokens_per_param:,.2f}",
+            f"{est.human_count(train_tokens)} train tokens",
+            "yellow" if low else "",
+        ),
+        Line(
+            "epochs",
+            f"{b.epochs:,.2f}",
+            f"the run reads {est.human_count(b.run_tokens)} tokens",
+            "yellow" if high else "",
+        ),
+    ]
+    if warnings := b.warnings():
+        lines.append(
+            Line(WARNING_LABEL, " · ".join(w for w, _ in warnings), "; ".join(a for _, a in warnings), "yellow")
+        )
     return lines
 
 

@@ -83,8 +83,8 @@ def cells(r: Row, best: bool = False, selected: bool = False, cols: Sequence[Col
         elif col.key == "progress":
             out["progress"] = Text("-" if frac is None else f"{_bar(frac)} {frac:4.0%}", justify="right")
         elif col.key == "note":
-            # The person's note after why the run ended, its suggestion or lineage; dim while it has no note.
-            out["note"] = Text(spec.note_text(r), style="" if r.note else "dim", overflow="ellipsis")
+            # The person's note, then its suggestion or lineage; dim while it has no note.
+            out["note"] = Text(spec.app_note_text(r), style="" if r.note else "dim", overflow="ellipsis")
         else:
             out[col.key] = Text(col.text(r), justify="right" if col.numeric else "left")
     return out

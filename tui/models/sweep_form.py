@@ -53,7 +53,7 @@ def trial_cost(store: st.Store, cfg: cfgmod.RunConfig, m: throughput.Measured | 
     from engine.data.tokenize import vocab_size_for
 
     try:
-        vocab = vocab_size_for(cfg.dataset, cfg.tokenizer, store.datasets_dir)
+        vocab = vocab_size_for(cfg.dataset, cfg.tokenizer, store.datasets_dir, cfg.text_field)
     except (GptTuiError, OSError):  # an unreadable corpus: the estimate says "?"
         return None, "?"
     params = est.human_count(est.param_count(cfg, vocab))

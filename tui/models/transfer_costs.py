@@ -24,7 +24,7 @@ def vocab_of(store: st.Store, cfg: cfgmod.RunConfig) -> int | None:
     from engine.data.tokenize import vocab_size_for
 
     try:
-        return vocab_size_for(cfg.dataset, cfg.tokenizer, store.datasets_dir)
+        return vocab_size_for(cfg.dataset, cfg.tokenizer, store.datasets_dir, cfg.text_field)
     except (GptTuiError, OSError, ValueError):  # an unreadable corpus: its cells say "?"
         return None
 

@@ -29,8 +29,8 @@ DEFAULT_PRESET = "quickstart"
 
 
 @functools.lru_cache(maxsize=32)
-def vocab_size(dataset: str, tokenizer: str, datasets_dir: Path) -> int:
-    return vocab_size_for(dataset, tokenizer, datasets_dir)
+def vocab_size(dataset: str, tokenizer: str, datasets_dir: Path, text_field: str) -> int:
+    return vocab_size_for(dataset, tokenizer, datasets_dir, text_field)
 
 
 class EditorScreen(LrFindInEditor, Screen[tuple[str, bool] | None]):
@@ -231,17 +231,18 @@ class EditorScreen(LrFindInEditor, Screen[tuple[str, bool] | None]):
     @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
     def estimate(self, cfg: cfgmod.RunConfig) -> None:
         device, calibration = measured = (self.device, self.calibration)
-        problem = em.dataset_problem(cfg.dataset)
+        problem = em.dataset_problem(cfg.dataset, cfg.text_field)
         self.post_message(self.DatasetRead(cfg.dataset, problem))
         if problem is not None:
             self.post_message(self.EstimateRead(cfg, None, problem))
             return
         try:
-            vocab = vocab_size(cfg.dataset, cfg.tokenizer, self.app.store.datasets_dir)
+            vocab = vocab_size(cfg.dataset, cfg.tokenizer, self.app.store.datasets_dir, cfg.text_field)
         except (GptTuiError, ValueError, OSError) as e:
             self.post_message(self.EstimateRead(cfg, None, f"vocabulary unknown: {e}"))
             return
-        self.post_message(self.EstimateRead(cfg, em.estimate_lines(cfg, vocab, device, calibration), measured=measured))
+        lines = em.estimate_lines(cfg, vocab, device, calibration, self.app.store.datasets_dir)  # + tokens/param
+        self.post_message(self.EstimateRead(cfg, lines, measured=measured))
 
     @on(DatasetRead)
     def dataset_read(self, message: DatasetRead) -> None:
@@ -284,7 +285,7 @@ class EditorScreen(LrFindInEditor, Screen[tuple[str, bool] | None]):
     @work(thread=True, group="submit", exit_on_error=False)
     def submit(self, cfg: cfgmod.RunConfig, name: str | None, watch: bool) -> None:
         source = f"tui (from {self.origin})" if self.origin else "tui"
-        problem = em.dataset_problem(cfg.dataset)  # checked again: it may have been typed a moment ago
+        problem = em.dataset_problem(cfg.dataset, cfg.text_field)  # checked again: it may have been typed a moment ago
         if problem is not None:
             self.post_message(self.DatasetRead(cfg.dataset, problem))
             self.app.call_from_thread(self.notify, f"not queued: dataset: {problem}", severity="error")

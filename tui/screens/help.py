@@ -21,6 +21,7 @@ SCREENS = (  # (module, class, title)
     ("tui.screens.compare", "CompareScreen", "compare"),
     ("tui.screens.sample", "SampleScreen", "sample"),
     ("tui.screens.sweep", "SweepScreen", "sweep builder"),  # when it exists
+    ("tui.screens.datasets", "DatasetsScreen", "prepared datasets"),
 )
 KEY_NAMES = {"question_mark": "?", "slash": "/", "space": "space", "escape": "esc", "enter": "enter"}
 

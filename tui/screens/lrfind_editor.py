@@ -40,7 +40,7 @@ class LrFindInEditor:
 
     @work(thread=True, group="lrfind", exit_on_error=False)
     def submit_lrfind(self, cfg: cfgmod.RunConfig, name: str | None) -> None:
-        problem = em.dataset_problem(cfg.dataset)  # as ctrl+s asks it: a worker would fail on it later
+        problem = em.dataset_problem(cfg.dataset, cfg.text_field)  # as ctrl+s asks it: a worker would fail on it later
         if problem is not None:
             self.app.call_from_thread(self.notify, f"no LR range test: dataset: {problem}", severity="error")
             return

@@ -35,6 +35,7 @@ class RunsScreen(WatchedScreen):
         Binding("r", "resume", "resume", show=False, tooltip="queue a stopped/failed run again from its checkpoint"),
         Binding("t", "retry", "retry", show=False, tooltip="a new run with the highlighted run's config"),
         Binding("L", "lr_find", "LR find", show=False, tooltip="an LR range test on the highlighted run's config"),
+        Binding("D", "datasets", "datasets", show=False, tooltip="the prepared datasets and the runs using them"),
         Binding("d", "delete", "delete", show=False, tooltip="delete the highlighted run and its files (asks first)"),
         Binding("e", "note", "note", show=False, tooltip="write a note on the highlighted run"),
         Binding("y", "copy_run", "copy to editor", show=False, tooltip="the editor, from the highlighted run's config"),
@@ -56,6 +57,7 @@ class RunsScreen(WatchedScreen):
         ("LR range test on run", "A new run: the loss over rising learning rates, and the LR it suggests", "lr_find"),
         ("Copy run to editor", "Edit a copy of the highlighted run's config", "copy_run"),
         ("Fork run", "A new run from the highlighted run's checkpoint, its config editable", "fork"),
+        ("Prepared datasets", "Tokens, size and users of each prepared dataset; delete or prepare one", "datasets"),
         ("Sort runs", "Choose the column to sort by", "sort"),
         ("Filter runs", "Words, state:X, sweep:Y", "filter"),
     )
@@ -139,6 +141,11 @@ class RunsScreen(WatchedScreen):
 
         if run_id := self.current():
             open_fork(self.app, run_id)
+
+    def action_datasets(self) -> None:
+        from tui.screens.datasets import DatasetsScreen
+
+        self.app.push_screen(DatasetsScreen())
 
     def action_monitor(self) -> None:
         if run_id := self.current():

@@ -38,7 +38,7 @@ class TransferEditorScreen(EditorScreen):
 
     @work(thread=True, group="submit", exit_on_error=False)
     def submit(self, cfg: cfgmod.RunConfig, name: str | None, watch: bool) -> None:
-        problem = em.dataset_problem(cfg.dataset)  # checked again: it may have been typed a moment ago
+        problem = em.dataset_problem(cfg.dataset, cfg.text_field)  # checked again: it may have been typed a moment ago
         if problem is not None:
             self.post_message(self.DatasetRead(cfg.dataset, problem))
             self.app.call_from_thread(self.notify, f"not queued: dataset: {problem}", severity="error")
