@@ -13,6 +13,7 @@ FIXED_FIELDS: dict[str, str] = {
     "bias": "the checkpoint has (or lacks) these bias tensors",
     "tokenizer": "the checkpoint's embeddings are for this vocabulary",
     "dataset": "the tokens, their vocabulary and the data order the checkpoint was trained on",
+    "text_field": "the checkpoint was trained on the text of this field",
     "parametrization": "the checkpoint's optimizer state has this parametrization's parameter groups",
     "mup_base_width": "the checkpoint's optimizer groups carry learning-rate scales for this base width",
 }
