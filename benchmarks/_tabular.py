@@ -5,7 +5,8 @@ Nothing here trains. Each point of the table was trained once for real (benchmar
 a method's trial looks its point up. Random draws with engine.sweeps.plan.random_draw, TPE proposes
 with engine.sweeps.tpe.propose (the study rebuilt from the trials so far, as the engine's driver
 does), and early stopping replays the point's eval curve through engine.sweeps.pruning.verdict
-against the trials before it: a pruned trial stops at that eval and pays only for its steps. With
+against the trials before it (with the point's warmup, as the worker's Pruner has it from the
+run's config): a pruned trial stops at that eval and pays only for its steps. With
 one trial in flight (the engine's default, --parallel 1) and training that is deterministic for a
 config, this is what a real sweep over the same space would have trained.
 """
@@ -27,13 +28,15 @@ from engine.sweeps.spec import EarlyStopping, SweepSpec
 @dataclass(frozen=True)
 class Point:
     """One trained grid point: its final val loss (None when the run did not finish), the val loss
-    at each eval step, the steps it ran and the training FLOPs of one step."""
+    at each eval step, the steps it ran, the training FLOPs of one step and its warmup's steps
+    (engine.core.schedule.warmup_steps of its config, which the Pruner judges it by)."""
 
     final: float | None
     evals: dict[int, float]
     steps_run: int
     max_iters: int
     flops_per_step: float
+    warmup: int = 0
 
     @property
     def flops(self) -> float:
@@ -122,7 +125,8 @@ def replay(space: Space, params: dict[str, Any], earlier: list[Trial], rule: Ear
         if step > point.steps_run:
             break
         others = [c[step] for c, last in zip(curves, reached) if step <= last and step in c]
-        reason = pruning.verdict(rule, step, point.evals[step], others, space.eval_interval, point.max_iters)
+        value = point.evals[step]
+        reason = pruning.verdict(rule, step, value, others, space.eval_interval, point.max_iters, point.warmup)
         if reason:
             return Trial(params, RunState.PRUNED, step, step * point.flops_per_step, point.evals[step], reason)
     state = RunState.DONE if point.final is not None else RunState.FAILED
@@ -175,6 +179,8 @@ def simulate(space: Space, method: Method, seed: int, budget: float, max_trials:
                 break
         else:
             params = tpe.propose(spec, [outcome(t) for t in trace.trials], k + 1)
+            if params is None:  # every point tried: the engine's driver stops the sweep here
+                break
         key = space.key(params)
         if method.free_repeats and key in seen:
             first = seen[key]

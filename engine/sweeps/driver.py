@@ -50,6 +50,7 @@ def _drive_held(store: st.Store, sweep_id: str, path: os.PathLike[str], log: Cal
         log(f"sweep {sweep_id}: broken, skipped until its file changes: {str(e).splitlines()[0]}")
         _finished[str(path)] = _mtime(path)
         return []
+    stopped = record.stopped
     try:
         new = [] if record.finished else drive_one(store, record)
     except GptTuiError as e:  # e.g. a base that no longer validates on this engine
@@ -58,6 +59,8 @@ def _drive_held(store: st.Store, sweep_id: str, path: os.PathLike[str], log: Cal
         return []
     for run_id in new:
         log(f"sweep {sweep_id}: queued trial {run_id}")
+    if record.stopped != stopped:
+        log(f"sweep {sweep_id}: no more trials: {record.stopped}")
     if record.finished:
         _finished[str(path)] = _mtime(path)
     return new
@@ -98,7 +101,8 @@ def all_created(record: sf.SweepRecord) -> bool:
 
 
 def top_up(store: st.Store, record: sf.SweepRecord, statuses: dict[int, sf.TrialStatus]) -> list[str]:
-    """Propose and queue TPE trials until `parallel` are in flight or the trial budget is used.
+    """Propose and queue TPE trials until `parallel` are in flight, the trial budget is used, or
+    every point of a discrete space has been tried (the sweep then stops, saying so).
 
     Each proposal is written to the sweep file (number + params) before its run exists, so a
     restart completes it rather than drawing again."""
@@ -112,6 +116,10 @@ def top_up(store: st.Store, record: sf.SweepRecord, statuses: dict[int, sf.Trial
     while in_flight < spec.parallel and record.next_number() <= cap:
         number = record.next_number()
         params = tpe.propose(spec, outcomes(record, statuses), number)
+        if params is None:
+            record.stopped = f"every one of the space's {sp.grid_size(spec.params)} points has been tried"
+            sf.save(store, record)
+            break
         trial = sp.check_trial(spec, base, number, params)
         if trial.config is None:
             record.skipped.append({"number": number, "params": params, "reason": trial.reason})

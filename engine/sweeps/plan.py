@@ -98,6 +98,12 @@ def grid_size(params: Mapping[str, Distribution]) -> int | None:
     return None if any(s is None for s in sizes) else math.prod(len(s) for s in sizes)
 
 
+def is_small_discrete(params: Mapping[str, Distribution]) -> bool:
+    """Every parameter takes a list of values, and there are few enough points to walk them all."""
+    size = grid_size(params)
+    return size is not None and size <= PERMUTE_LIMIT
+
+
 def random_draw(params: Mapping[str, Distribution], seed: int, k: int) -> dict[str, Any] | None:
     """Draw number k (from 0) of a random search: a function of (seed, k) alone, so a restart never
     repeats a draw. A small discrete space is walked in a seeded permutation, without replacement;

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.core.errors import GptTuiError
+from engine.core.fields import RunConfig
+from engine.core.schedule import warmup_steps
 from engine.store import runs as st
 from engine.sweeps.spec import EarlyStopping
 
@@ -58,11 +60,23 @@ def asha_verdict(value: float, step: int, others: list[float], eta: int, n_start
 
 
 def verdict(
-    es: EarlyStopping, step: int, value: float, others: list[float], eval_interval: int, max_iters: int
+    es: EarlyStopping,
+    step: int,
+    value: float,
+    others: list[float],
+    eval_interval: int,
+    max_iters: int,
+    warmup: int = 0,
 ) -> str | None:
-    """Why this trial should stop at `step`, or None to let it go on."""
+    """Why this trial should stop at `step`, or None to let it go on.
+
+    A trial is judged only once its own warmup (`warmup` steps) is over: until then its loss says
+    more about how far its learning rate has ramped up than about its hyperparameters, and a long
+    warmup that trails early can end best. ASHA's rungs stay the sweep's, the same steps for every
+    trial, so a rung still compares trials at one budget; a trial passes the rungs inside its
+    warmup unjudged, as if promoted, and is first judged at the next rung."""
     first = es.min_step or eval_interval
-    if es.rule == "none" or step <= 0 or step < first or step >= max_iters:
+    if es.rule == "none" or step <= 0 or step < max(first, warmup) or step >= max_iters:
         return None
     if es.rule == "median":
         return median_verdict(value, step, others, es.n_startup)
@@ -80,10 +94,17 @@ class Pruner:
     raises StopRequested with it as the reason, and the worker ends the run `pruned`."""
 
     def __init__(
-        self, store: st.Store, run_id: str, sweep_id: str, rule: EarlyStopping, eval_interval: int, max_iters: int
+        self,
+        store: st.Store,
+        run_id: str,
+        sweep_id: str,
+        rule: EarlyStopping,
+        eval_interval: int,
+        max_iters: int,
+        warmup: int = 0,
     ) -> None:
         self.store, self.run_id, self.sweep_id, self.rule = store, run_id, sweep_id, rule
-        self.eval_interval, self.max_iters = eval_interval, max_iters
+        self.eval_interval, self.max_iters, self.warmup = eval_interval, max_iters, warmup
         self.reason: str | None = None
         self._tails: dict[str, st.LogTail] = {}
         self._evals: dict[str, dict[int, float]] = {}
@@ -121,7 +142,8 @@ class Pruner:
     def on_eval(self, record: dict[str, Any]) -> None:
         if self.reason is None:
             step, value = int(record["step"]), float(record["val_loss"])
-            self.reason = verdict(self.rule, step, value, self.others_at(step), self.eval_interval, self.max_iters)
+            others = self.others_at(step)
+            self.reason = verdict(self.rule, step, value, others, self.eval_interval, self.max_iters, self.warmup)
 
     def watch(self, events: Any) -> Any:
         """The trainer's Events with this pruner consulted after each eval record is written."""
@@ -138,8 +160,9 @@ class Pruner:
         return dataclasses.replace(events, on_eval=on_eval_then_judge, should_stop=should_stop_or_prune)
 
 
-def for_run(store: st.Store, run_id: str, status: st.Status, eval_interval: int, max_iters: int) -> Pruner | None:
-    """A Pruner for a sweep trial whose sweep stops early; None for every other run."""
+def for_run(store: st.Store, run_id: str, status: st.Status, cfg: RunConfig) -> Pruner | None:
+    """A Pruner for a sweep trial whose sweep stops early, judging it by its config's eval steps,
+    length and warmup; None for every other run."""
     sweep_id = status.sweep
     if not sweep_id:
         return None
@@ -151,4 +174,5 @@ def for_run(store: st.Store, run_id: str, status: st.Status, eval_interval: int,
         return None  # a sweep file gone or broken never stops a run
     if spec.early_stopping.rule == "none":
         return None
-    return Pruner(store, run_id, str(sweep_id), spec.early_stopping, eval_interval, max_iters)
+    rule = spec.early_stopping
+    return Pruner(store, run_id, str(sweep_id), rule, cfg.eval_interval, cfg.max_iters, warmup_steps(cfg))

@@ -37,7 +37,7 @@ class EarlyStopping:
 
     rule: str = "none"  # none | median | asha
     n_startup: int = 3  # other trials that must have reached the step before any judgement
-    min_step: int = 0  # no judgement before this step (0: the first eval after step 0)
+    min_step: int = 0  # no judgement before this step (0: the first eval), nor before the trial's warmup ends
     eta: int = 3  # ASHA: rungs grow by this factor, and the top 1/eta go on
 
 

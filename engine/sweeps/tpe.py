@@ -14,11 +14,15 @@ from optuna.trial import TrialState, create_trial
 
 from engine.store.schema import RunState
 from engine.sweeps import distributions as dist
+from engine.sweeps import plan
 from engine.sweeps.spec import SweepSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 MAX_STARTUP = 10  # Optuna's default count of random trials before TPE models the results
+# Asks for a point not tried yet before the seeded fallback: enough for the constant liar to turn
+# TPE off the few points it favours, few enough that a proposal stays well under a second.
+MAX_ASKS = 8
 
 
 @dataclass(frozen=True)
@@ -75,15 +79,48 @@ def study_from(
     return study
 
 
-def propose(spec: SweepSpec, outcomes: list[Outcome], number: int) -> dict[str, Any]:
+def propose(spec: SweepSpec, outcomes: list[Outcome], number: int) -> dict[str, Any] | None:
     """TPE's params for trial `number`, from a study rebuilt from every trial so far (running
-    ones included, so parallel proposals spread out). Always inside the spec's bounds."""
+    ones included, so parallel proposals spread out). Always inside the spec's bounds, and a
+    function of (spec, outcomes, number) alone: a restarted engine proposes the same.
+
+    A point already tried (running, finished, pruned or failed) is not proposed again while an
+    untried one remains: the engine would train it again for the same result. A repeat is asked
+    again, left in the study as running, which the constant liar counts as worse than every
+    finished trial, so TPE leans away from it; after MAX_ASKS, a small discrete space gives its
+    first untried point in the sweep's seeded order (random search's), a continuous one the
+    repeat. None once every point of a small discrete space has been tried."""
+    tried = {point_key(spec.params, o.params) for o in outcomes}
+    small = plan.is_small_discrete(spec.params)
+    fallback = untried_point(spec, tried) if small else None
+    if small and fallback is None:
+        return None
     startup = max(3, min(MAX_STARTUP, spec.n_trials // 3))
     sampler = optuna.samplers.TPESampler(
         seed=sampler_seed(spec.seed, number), n_startup_trials=startup, constant_liar=True
     )
     study = study_from(outcomes, spec.params, sampler)
-    return dict(study.ask(distributions(spec.params)).params)
+    space = distributions(spec.params)
+    for _ in range(MAX_ASKS):
+        params = dict(study.ask(space).params)  # never told: it stays running in the study
+        if point_key(spec.params, params) not in tried:
+            return params
+    return fallback or params
+
+
+def point_key(space: Mapping[str, dist.Distribution], params: Mapping[str, Any]) -> tuple[str, ...]:
+    """A point as a comparable value: its params in the space's order (repr: 1, 1.0 and True differ)."""
+    return tuple(repr(params.get(name)) for name in space)
+
+
+def untried_point(spec: SweepSpec, tried: set[tuple[str, ...]]) -> dict[str, Any] | None:
+    """The first point of a small discrete space not yet tried, in the sweep's seeded order (random
+    search's draws); None when every point has been tried."""
+    for k in range(plan.grid_size(spec.params) or 0):
+        draw = plan.random_draw(spec.params, spec.seed, k)
+        if draw is not None and point_key(spec.params, draw) not in tried:
+            return draw
+    return None
 
 
 def importances(params: Mapping[str, dist.Distribution], outcomes: list[Outcome]) -> tuple[str, dict[str, float]]:

@@ -169,7 +169,7 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
         on_train=rec.on_train, on_eval=rec.on_eval, on_progress=rec.on_progress, should_stop=rec.should_stop
     )
     # A sweep trial with early stopping is judged after each eval; every other run is untouched.
-    pruner = pruning.for_run(store, run_id, rec.status, cfg.eval_interval, cfg.max_iters) if dist.is_main else None
+    pruner = pruning.for_run(store, run_id, rec.status, cfg) if dist.is_main else None
     if pruner is not None:
         events = pruner.watch(events)
     trainer = Trainer(cfg, prepared.train(), prepared.val(), prepared.vocab_size, store.ckpt_dir(run_id), events, dist)

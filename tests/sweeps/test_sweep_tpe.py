@@ -28,6 +28,10 @@ SPACE = {
 }
 
 
+# 24 points: a discrete space TPE can use up.
+DISCRETE = {"learning_rate": Choice((1e-4, 1e-3, 1e-2)), "n_layer": IntRange(1, 4), "bias": Choice((True, False))}
+
+
 def objective(p: dict) -> float:
     """Best at learning_rate 1e-3, dropout 0.1, 4 layers; bias does not matter."""
     return (math.log10(p["learning_rate"]) + 3) ** 2 + (p["dropout"] - 0.1) ** 2 * 10 + abs(p["n_layer"] - 4) / 4
@@ -67,6 +71,47 @@ def test_a_proposal_is_tied_to_its_trial_number():
     history = random_outcomes(12)
     assert tpe.propose(spec_of(), history, 13) == tpe.propose(spec_of(), history, 13)
     assert tpe.propose(spec_of(), history, 13) != tpe.propose(spec_of(), history, 14)
+
+
+def discrete_outcome(p: dict, number: int) -> tpe.Outcome:
+    """Trial `number` of a sweep over DISCRETE, ended in every way a trial can end."""
+    loss = objective({**p, "dropout": 0.1})
+    if number % 5 == 0:
+        return tpe.Outcome(p, "pruned", loss + 1, 20)
+    if number % 7 == 0:
+        return tpe.Outcome(p, "running")
+    return tpe.Outcome(p, "failed") if number % 11 == 0 else tpe.Outcome(p, "done", loss)
+
+
+def tried(history: list[tpe.Outcome]) -> set[tuple]:
+    return {tpe.point_key(DISCRETE, o.params) for o in history}
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_tpe_never_proposes_a_tried_point_while_an_untried_one_remains(seed):
+    """Running, finished, pruned or failed: a point tried is not trained again; the space used up, None."""
+    spec = spec_of(DISCRETE, n_trials=40, seed=seed)
+    history: list[tpe.Outcome] = []
+    for number in range(1, 25):
+        params = tpe.propose(spec, history, number)
+        assert params is not None and all(dist.contains(DISCRETE[n], v) for n, v in params.items())
+        assert tpe.point_key(DISCRETE, params) not in tried(history)
+        history.append(discrete_outcome(params, number))
+    assert tpe.propose(spec, history, 25) is None
+
+
+def test_a_proposal_away_from_tried_points_is_still_tied_to_its_trial_number():
+    """The engine re-proposes a number after a restart: the same (spec, trials, number), the same params,
+    also when TPE's first ask was a repeat and when only the fallback is left."""
+    spec = spec_of(DISCRETE, n_trials=40)
+    points = list(sp.grid(DISCRETE))
+    best_first = sorted(points, key=lambda p: objective({**p, "dropout": 0.1}))
+    for n_tried in (12, 23):  # the good half tried: TPE asks for it again; one point left: it must come
+        history = [tpe.Outcome(p, "done", objective({**p, "dropout": 0.1})) for p in best_first[:n_tried]]
+        first = tpe.propose(spec, history, n_tried + 1)
+        assert first == tpe.propose(spec, history, n_tried + 1)
+        assert first is not None and tpe.point_key(DISCRETE, first) not in tried(history)
+    assert first == best_first[23]
 
 
 def test_the_study_holds_pruned_failed_and_running_trials_as_such():
@@ -147,6 +192,21 @@ def test_a_restarted_driver_never_draws_a_trial_number_again(store):
     assert after[:3] == before and after[3]["params"] == {"learning_rate": 0.05} and after[3]["run"]
     assert len({r["run"] for r in after}) == len(after) == 4
     assert len({repr(r["params"]) for r in after}) == 4
+
+
+def test_the_driver_stops_a_tpe_sweep_once_every_point_of_its_space_has_been_tried(store):
+    spec = spec_of(params={"learning_rate": Choice((1e-4, 1e-3, 1e-2))}, n_trials=10, parallel=2)
+    sf.create(store, sp.plan(spec))
+    logged: list[str] = []
+    for _ in range(4):
+        driver.drive(store, log=logged.append)
+        finish(store, sf.load(store, "t"))
+    driver.drive(store, log=logged.append)
+    record = sf.load(store, "t")
+    assert sorted(r["params"]["learning_rate"] for r in record.runs) == [1e-4, 1e-3, 1e-2]
+    assert record.stopped == "every one of the space's 3 points has been tried" and record.finished
+    assert logged.count("sweep t: no more trials: every one of the space's 3 points has been tried") == 1
+    assert sf.sweep_state(record, sf.trial_statuses(store, record)) == sf.DONE
 
 
 def test_a_spent_time_budget_cancels_the_trials_still_waiting(store):

@@ -79,7 +79,9 @@ def create_options(sampled: bool) -> Callable[[Callable[..., Any]], Callable[...
             "--scale-lr", type=click.Choice(sw.LR_SCALINGS), help="scale the learning rate with the effective batch"
         ),
         click.option(
-            "--early-stop", type=click.Choice(sw.RULES), help="prune trials at eval points: median rule or ASHA"
+            "--early-stop",
+            type=click.Choice(sw.RULES),
+            help="prune trials at eval points: median rule or ASHA; a trial is judged only once its warmup is over",
         ),
         click.option("--early-stop-startup", type=int, metavar="N", help="other trials needed before pruning (3)"),
         click.option("--early-stop-min-step", type=int, metavar="STEP", help="no pruning before this step"),
