@@ -23,7 +23,7 @@ test: setup
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q --durations=30
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=30
 
 bench: setup
 	$(BIN)/python benchmarks/store_bench.py

@@ -25,6 +25,15 @@ from tui.models.editor_model import dataset_problem
 console = Console(highlight=False, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 err_console = Console(stderr=True, highlight=False)
 
+
+def size_consoles() -> None:
+    """Each command's widths, from the environment it runs in (not the one this module was first
+    imported in): a terminal's own or $COLUMNS, else 200 columns, so that a line written to a
+    file or a pipe is not cut at 80."""
+    for out, stream in ((console, sys.stdout), (err_console, sys.stderr)):
+        out.width = None if stream.isatty() or os.environ.get("COLUMNS") else 200
+
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 F = TypeVar("F", bound=Callable[..., Any])

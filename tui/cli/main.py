@@ -14,7 +14,16 @@ from engine.core.config import ConfigError
 from engine.core.errors import GptTuiError
 from engine.store.runs import never_world_writable, resolve_root
 from tui.cli import config, control, report, runs, show, train
-from tui.cli.base import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Group, err_console, fail, report_config_error
+from tui.cli.base import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Group,
+    err_console,
+    fail,
+    report_config_error,
+    size_consoles,
+)
 from tui.cli.datasets import datasets
 from tui.cli.engines import engine
 from tui.cli.fork import fork
@@ -55,6 +64,7 @@ def gpt_tui(ctx: click.Context, runs: str | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command line; a GptTuiError is the person's to fix (2), anything else is a bug (1)."""
+    size_consoles()
     try:
         code = gpt_tui.main(
             args=sys.argv[1:] if argv is None else list(argv), prog_name="gpt-tui", standalone_mode=False
