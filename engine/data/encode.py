@@ -1,5 +1,7 @@
-"""Tokenizing units of text in parallel, in order: threads, since tiktoken's encoder and numpy's array
-work run without the GIL, while this thread reads the next unit and writes the last one's tokens.
+"""Tokenizing units of text in parallel, in order, while this thread reads the next unit and writes
+the last one's tokens. A tiktoken encoding is run in worker processes: its encoder frees the GIL,
+but two threads of it reach 1.5x one thread on 2 cores where two processes reach 2x
+(benchmarks/prepare_bench.py). char and byte run in threads (numpy's array work frees the GIL).
 
 Documents each end with a separator: the encoding's end-of-text token for tiktoken (<|endoftext|>),
 and a blank line ("\\n\\n", as between a folder's files) for char and byte, which have no such
@@ -8,15 +10,16 @@ token. Plain text gets none: it is tokenized chunk by chunk exactly as before.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 
 from engine.data.sources import Unit
-from engine.data.tokenize import TiktokenTokenizer, Tokenizer
+from engine.data.tokenize import TiktokenTokenizer, Tokenizer, get_tokenizer
 
 TEXT_SEPARATOR = "\n\n"
 LOOKAHEAD = 2  # units being tokenized while the current one is written: bounds memory
@@ -91,16 +94,44 @@ def _slices(texts: list[str], count: int) -> list[list[str]]:
     return out
 
 
+_PROCESS_ENCODER: Encoder | None = None  # a worker process's own, made once by _start_process
+
+
+def _start_process(tokenizer: str, dtype: str, documents: bool) -> None:
+    global _PROCESS_ENCODER
+    _PROCESS_ENCODER = Encoder(get_tokenizer(tokenizer), np.dtype(dtype), documents)
+
+
+def _encode_in_process(texts: list[str]) -> np.ndarray:
+    assert _PROCESS_ENCODER is not None, "the pool's initializer makes the encoder"
+    return _PROCESS_ENCODER(texts)
+
+
+def _pool(encoder: Encoder, workers: int) -> tuple[Executor, Callable[[list[str]], np.ndarray]]:
+    """Processes for a tiktoken encoding on more than one core (spawned: this process may hold
+    threads), else threads; with the function that encodes a piece of text there."""
+    if workers > 1 and isinstance(encoder.tok, TiktokenTokenizer):
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_process,
+            initargs=(encoder.tok.name, encoder.dtype.name, encoder.documents),
+        )
+        return pool, _encode_in_process
+    return ThreadPoolExecutor(max(1, workers), thread_name_prefix="tokenize"), encoder
+
+
 def encoded_units(
     units: Iterator[Unit], encoder: Encoder, workers: int, is_val: Callable[[int], bool]
 ) -> Iterator[tuple[Unit, np.ndarray, np.ndarray]]:
     """Each unit with its train and val tokens, in the units' order. Plain text is all "train" here
     (its val split is cut from the end later); a document goes where `is_val(its index)` says."""
     pieces = max(1, workers * SLICES_PER_WORKER)
-    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="tokenize") as pool:
+    pool, encode = _pool(encoder, workers)
+    with pool:
 
         def submit(texts: list[str]) -> list[Future]:
-            return [pool.submit(encoder, s) for s in _slices(texts, pieces) if s]
+            return [pool.submit(encode, s) for s in _slices(texts, pieces) if s]
 
         pending: deque[tuple[Unit, list[Future], list[Future]]] = deque()
         for unit in units:
