@@ -9,8 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from engine.core import lrfind as rule
 from engine.core.estimate import param_count
 from engine.store import runs as st
@@ -46,7 +44,6 @@ def range_test(
     decay, reporting each step to on_lr. A stop request raises StopRequested (no checkpoint: a
     range test that comes back starts over). The loss is read every step, unlike training's:
     the smoothed loss decides each step whether to go on."""
-    c = trainer.cfg
     smoother = rule.Smoother()
     lrs: list[float] = []
     losses: list[float] = []
@@ -60,16 +57,7 @@ def range_test(
         if trainer.dist.any(bool(reason), trainer.device):  # every process stops at the same step
             raise StopRequested(step, reason or "stop requested on another process")
         lr = rule.lr_at(step, lr_min, lr_max, steps)
-        for group in trainer.optimizer.param_groups:
-            # A group may carry its own scale of the learning rate (lr_scale): the test keeps it.
-            group["lr"] = lr * group.get("lr_scale", 1.0)
-        loss_sum = trainer.accumulate_gradients()
-        if c.grad_clip > 0:
-            trainer.scaler.unscale_(trainer.optimizer)
-            torch.nn.utils.clip_grad_norm_(trainer.model.parameters(), c.grad_clip)
-        trainer.scaler.step(trainer.optimizer)
-        trainer.scaler.update()
-        trainer.optimizer.zero_grad(set_to_none=True)
+        loss_sum = trainer.optimizer_step(lr)  # each group's lr_scale kept, as in training
         trainer.step = step + 1
         loss = trainer.dist.mean(loss_sum).item()  # the same on every process: they stop alike
         smooth = smoother.add(loss)

@@ -215,15 +215,7 @@ class Trainer:
                 self.save(checkpoint.LAST)
                 raise StopRequested(self.step, reason or "stop requested on another process")
             lr = get_lr(self.step, c)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr * group.get("lr_scale", 1.0)  # µP: hidden matrices at lr/m (model.py)
-            loss_sum = self.accumulate_gradients()
-            if c.grad_clip > 0:
-                self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.optimizer.zero_grad(set_to_none=True)
+            loss_sum = self.optimizer_step(lr)
             self.step += 1
             nonfinite |= ~torch.isfinite(loss_sum)
             if at_log:
@@ -236,6 +228,20 @@ class Trainer:
                 t_log, step_log = now, self.step
                 self.events.on_train(self.train_record(loss_value, lr, dt))
             self.events.on_progress(self.last)
+
+    def optimizer_step(self, lr: float) -> torch.Tensor:
+        """One optimizer step at learning rate `lr`: gradients over the step's micro-batches, clipped,
+        applied. Returns the mean loss as a device tensor. The step counter is the caller's."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)  # µP: hidden matrices at lr/m (model.py)
+        loss_sum = self.accumulate_gradients()
+        if self.cfg.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss_sum
 
     def accumulate_gradients(self) -> torch.Tensor:
         """Forward and backward over this process's micro-batches; returns their mean loss
