@@ -86,10 +86,7 @@ class RunRecorder:
             self.store.write_status(self.run_id, self.status, durable)
             return
         if status is None:
-            self.writes = False
-            if self.metrics is not None:
-                self.metrics.close()
-                self.metrics = None
+            self._stop_writing()
             raise Superseded(
                 f"run {self.run_id} was queued again while this worker (attempt {self.attempt_id}) "
                 "was alive; the newer attempt owns it, so this one exits without writing"
@@ -100,14 +97,17 @@ class RunRecorder:
         """Raise RunGone when the run folder is no longer the one this worker started in."""
         if identity(self.run_dir) == self.run_dir_id:
             return
-        self.writes = False
-        if self.metrics is not None:
-            self.metrics.close()
-            self.metrics = None
+        self._stop_writing()
         raise RunGone(
             f"run {self.run_id}: its folder {self.run_dir} is gone (deleted, or the store with it); "
             "this worker exits without writing anything"
         )
+
+    def _stop_writing(self) -> None:
+        self.writes = False
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
 
     def owns(self, status: st.Status) -> bool:
         return self.attempt_id is None or status.attempt_id == self.attempt_id

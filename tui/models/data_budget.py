@@ -3,6 +3,8 @@ from the prepared dataset's real token count, with the warnings the editor and `
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,12 +58,31 @@ def budget(cfg: cfgmod.RunConfig, vocab: int, train_tokens: int) -> DataBudget:
 
 def prepared_train_tokens(cfg: cfgmod.RunConfig, datasets_dir: Path) -> int | None:
     """The train split's tokens of `cfg`'s dataset as prepared in `datasets_dir`; None when it is not
-    prepared yet (or cannot be read). Reads meta.toml: off the UI thread."""
-    if not datasets_dir.is_dir():
+    prepared yet (or cannot be read). Off the UI thread: finding the folder fingerprints the source
+    (its bytes, up to a GB), so the answer is kept until the source or the datasets folder changes,
+    not worked out again at every keystroke of the editor."""
+    try:
+        folder = datasets_dir.stat().st_mtime_ns  # a dataset prepared or deleted since changes it
+    except OSError:
         return None
+    return _prepared_train_tokens(cfg.dataset, cfg.tokenizer, cfg.text_field, datasets_dir, folder, _stamp(cfg.dataset))
+
+
+def _stamp(dataset: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(dataset)
+    except (OSError, ValueError):  # pydocs, hf:NAME, a path that is not there
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
+@functools.lru_cache(maxsize=32)
+def _prepared_train_tokens(
+    dataset: str, tokenizer: str, text_field: str, datasets_dir: Path, folder: int, source: tuple[int, int] | None
+) -> int | None:
     from engine.data import prepare as data  # numpy: loaded when first asked for
 
     try:
-        return data.prepared_tokens(cfg.dataset, cfg.tokenizer, datasets_dir, cfg.text_field)
+        return data.prepared_tokens(dataset, tokenizer, datasets_dir, text_field)
     except (OSError, ValueError, KeyError, data.DataError):
         return None
