@@ -140,8 +140,12 @@ _CHECKS: dict[str, tuple[Callable[[Any], Any], str]] = {
             "prepare_rate_mb_s",
             "prepare_tokens_per_s",
             "prepare_eta_s",
+            "startup_s",
+            "first_step_s",
+            "cpu_seconds",
         )
     },
+    "startup": (_table_list, "a list of tables"),
 }
 
 
@@ -205,6 +209,13 @@ class Status:
     device: str = ""
     dtype: str = ""
     train_seconds: float = 0.0
+    # The worker's start: its phases ([{phase, s}], seconds each, in order), from its process start
+    # to the end of its first step (startup_s), and from the run's `created` to that step
+    # (first_step_s). cpu_seconds: the worker's CPU time (user + system, every thread) so far.
+    startup: list[dict[str, Any]] = field(default_factory=list)
+    startup_s: float | None = None
+    first_step_s: float | None = None
+    cpu_seconds: float | None = None
     eta_s: float | None = None
     loss: float | None = None
     lr: float | None = None

@@ -73,6 +73,7 @@ class RunRecorder:
         set under the status lock, keeping what others wrote meanwhile); else raise Superseded."""
         changes = {k: v for k, v in changes.items() if v is not None and k not in ENGINE_FIELDS}
         changes["updated"] = st.now_iso()
+        changes["cpu_seconds"] = round(time.process_time(), 3)  # this process, every thread
         self._status_at = time.monotonic()
         if not self.writes:
             self.status = self.status.changed(**changes)
