@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from contextlib import nullcontext
@@ -40,12 +41,13 @@ class Trainer:
     ckpt_dir: Path | None = None
     events: Events = field(default_factory=Events)
     dist: Dist = field(default_factory=Dist)
+    threads: int = 0  # torch threads when the config says 0 (the worker's pick, engine.train.host); 0: torch's
 
     def __post_init__(self) -> None:
         from engine.train.model import GPT
 
         c = self.cfg
-        torch.set_num_threads(c.threads or torch.get_num_threads())
+        torch.set_num_threads(c.threads or self.threads or torch.get_num_threads())
         self.device = pick_device(c)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)  # torchrun: one GPU per rank
@@ -139,6 +141,7 @@ class Trainer:
             "rng": checkpoint.rng_state(),
             "config": self.cfg.to_dict(),
             "vocab_size": self.vocab_size,
+            "threads": torch.get_num_threads(),  # a resume computes with as many (float sums depend on it)
             # The latest evaluation: a run resumed at its last step reports it without re-evaluating.
             "last_eval": {k: float(v) for k, v in self.last.items() if k in ("val_loss", "val_ppl")},
         }
@@ -166,6 +169,9 @@ class Trainer:
             for group, own in zip(self.optimizer.param_groups, configured, strict=True):
                 group.update(own)
             self.scaler.load_state_dict(payload["scaler"])
+        threads = payload.get("threads")
+        if not self.cfg.threads and type(threads) is int and 0 < threads <= (os.cpu_count() or 1):
+            torch.set_num_threads(threads)
         self.step = int(payload["step"])
         tokens = payload.get("tokens")  # a fork that changed the batch counts on from its parent's tokens
         self.tokens_before = tokens - self.step * self.tokens_per_iter if type(tokens) is int else 0
