@@ -1,8 +1,8 @@
-"""TUI benchmark: start to first frame on a 1,000-run store, the cost of a monitor refresh, the
-CPU the open TUI uses while it watches a live run, and training speed with the TUI open or not.
+"""TUI benchmark: start to first frame on a 1,000-run store, and the cost of a monitor refresh.
+What the open app costs a training run (and the CPU it uses watching one): benchmarks/app_cost.py.
 
 Run: .venv/bin/python benchmarks/tui_bench.py [--quick]
-The app runs in a real terminal (tmux, 120x36); nothing here imports torch in this process.
+The app runs on a real pseudo-terminal (120x36); nothing here imports torch in this process.
 """
 
 from __future__ import annotations
@@ -19,23 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from engine.core import config as cfgmod  # noqa: E402
-from engine.core.presets import PRESETS  # noqa: E402
 from engine.store import runs as st  # noqa: E402
 
 PY = sys.executable
-LIVE = {
-    **PRESETS["quickstart"],
-    "threads": 1,
-    "device": "cpu",
-    "log_interval": 1,
-    "eval_interval": 100,
-    "eval_iters": 10,
-}
 
 
 # -- stores ---------------------------------------------------------------------------------
@@ -96,52 +85,6 @@ def build_big_store(root: Path, runs: int = 1000, seed: int = 0) -> st.Store:
 # -- the app in a real terminal -----------------------------------------------------------------
 
 
-class Tmux:
-    """One tmux server of our own, for one app process."""
-
-    count = 0
-
-    def __init__(self, workdir: Path, width: int = 120, height: int = 36) -> None:
-        Tmux.count += 1
-        self.sock = str(workdir / f"tmux-{Tmux.count}.sock")
-        self.size = (width, height)
-
-    def start(self, command: list[str]) -> None:
-        line = " ".join(f"'{c}'" for c in command)
-        subprocess.run(
-            [
-                "tmux",
-                "-S",
-                self.sock,
-                "new-session",
-                "-d",
-                "-x",
-                str(self.size[0]),
-                "-y",
-                str(self.size[1]),
-                f"cd {ROOT} && {line}",
-            ],
-            check=True,
-        )
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "-S", self.sock, "send-keys", *keys], check=True)
-
-    def screen(self) -> str:
-        return subprocess.run(["tmux", "-S", self.sock, "capture-pane", "-p"], capture_output=True, text=True).stdout
-
-    def stop(self) -> None:
-        subprocess.run(["tmux", "-S", self.sock, "kill-server"], capture_output=True)
-
-
-def wait_for(path: Path, timeout: float = 30.0) -> None:
-    deadline = time.time() + timeout
-    while not path.exists():
-        if time.time() > deadline:
-            raise TimeoutError(f"{path} did not appear")
-        time.sleep(0.02)
-
-
 def child_first_frame(store_root: str, out: str) -> None:
     """In the terminal: note when the runs screen is first painted, and when all rows are in."""
     from tui.app import GptTuiApp
@@ -189,13 +132,6 @@ def child_bare(out: str) -> None:
             self.call_after_refresh(painted)
 
     Bare().run()
-
-
-def child_watch(store_root: str, pid_file: str) -> None:
-    from tui.app import GptTuiApp
-
-    Path(pid_file).write_text(str(os.getpid()))
-    GptTuiApp(store_root, start_engine=False).run()
 
 
 def run_in_pty(command: list[str], size: tuple[int, int] = (120, 36), timeout: float = 60) -> float:
@@ -361,88 +297,17 @@ def chart_redraw_ms(series, repeats: int = 20) -> float:
     return statistics.median(times[1:]) * 1e3
 
 
-# -- a live run watched, or not -----------------------------------------------------------------
-
-
-def new_live_run(store: st.Store, max_iters: int) -> str:
-    cfg = cfgmod.from_mapping({**LIVE, "max_iters": max_iters, "eval_interval": max_iters})
-    return store.create_run(cfgmod.to_toml(cfg), "live", {"source": "bench"})
-
-
-def train_speed(store: st.Store, run_id: str, skip: int = 10) -> float:
-    rates = [
-        r["tokens_per_s"] for t, r in st.read_records(store.metrics_path(run_id)) if t == "train" and r["step"] > skip
-    ]
-    return statistics.median(rates)
-
-
-def run_worker(store: st.Store, run_id: str) -> subprocess.Popen:
-    log = open(store.worker_log(run_id), "ab")
-    return subprocess.Popen(
-        [PY, "-m", "engine.worker", str(store.run_dir(run_id))], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-    )
-
-
-def bench_live(work: Path, pairs: int, max_iters: int) -> dict:
-    store = st.Store(work / "live")
-    store.ensure()
-    alone, watched, tui_cpu, windows = [], [], [], []
-    for i in range(pairs):
-        for with_tui in (False, True) if i % 2 == 0 else (True, False):
-            run_id = new_live_run(store, max_iters)
-            tmux = pid = None
-            if with_tui:
-                pid_file = work / f"tui-{i}.pid"
-                pid_file.unlink(missing_ok=True)
-                tmux = Tmux(work)
-                tmux.start([PY, __file__, "--child-watch", str(store.root), str(pid_file)])
-                wait_for(pid_file)
-                time.sleep(2.0)
-                tmux.keys("m")  # the newest run is the highlighted one: watch it
-                time.sleep(1.0)
-                pid = psutil.Process(int(pid_file.read_text()))
-            proc = run_worker(store, run_id)
-            if pid is not None:  # the TUI's CPU over the training, from the first record on
-                while proc.poll() is None and not st.read_records(store.metrics_path(run_id)):
-                    time.sleep(0.1)
-                c0, t0 = sum(pid.cpu_times()[:2]), time.time()
-            proc.wait()
-            if pid is not None:
-                used, window = sum(pid.cpu_times()[:2]) - c0, time.time() - t0
-                tui_cpu.append(used / window)
-                windows.append(window)
-                if i == 0:
-                    (work / "monitor-screen.txt").write_text(tmux.screen())
-                tmux.stop()
-            (watched if with_tui else alone).append(train_speed(store, run_id))
-    ratios = [w / a for w, a in zip(watched, alone)]  # each pair ran back to back
-    return {
-        "alone": alone,
-        "watched": watched,
-        "tui_cpu": tui_cpu,
-        "windows": windows,
-        "ratios": ratios,
-        "ratio": statistics.median(ratios),
-        "max_iters": max_iters,
-    }
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run, not for the record)")
     p.add_argument("--child-first-frame", nargs=2, metavar=("STORE", "OUT"))
-    p.add_argument("--child-watch", nargs=2, metavar=("STORE", "PID_FILE"))
     p.add_argument("--child-bare", metavar="OUT")
-    p.add_argument("--only", choices=("first", "monitor", "live"))
+    p.add_argument("--only", choices=("first", "monitor"))
     a = p.parse_args()
     if a.child_first_frame:
         return child_first_frame(*a.child_first_frame)
-    if a.child_watch:
-        return child_watch(*a.child_watch)
     if a.child_bare:
         return child_bare(a.child_bare)
-    if shutil.which("tmux") is None:
-        sys.exit("tmux is needed: the app is measured in a real terminal")
     work = Path(tempfile.mkdtemp(prefix="tui-bench-"))
     try:
         if a.only in (None, "first"):
@@ -463,16 +328,6 @@ def main() -> None:
                 f"{r['first_poll_s']:.2f} s; the four [[train]] charts built from 100k points "
                 f"{r['chart_redraw_ms']:.1f} ms"
             )
-        if a.only in (None, "live"):
-            r = bench_live(work, 1 if a.quick else 5, 60 if a.quick else 90)
-            print(
-                f"live run ({r['max_iters']} steps, 1 torch thread, a [[train]] record every step): "
-                f"tokens/s alone {[round(x) for x in r['alone']]}, with the TUI watching "
-                f"{[round(x) for x in r['watched']]}; per-pair ratios {[round(x, 3) for x in r['ratios']]}, "
-                f"median {r['ratio']:.3f}; TUI CPU {[f'{c:.2%}' for c in r['tui_cpu']]} of one core over "
-                f"{[round(w) for w in r['windows']]} s"
-            )
-            print((work / "monitor-screen.txt").read_text())
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

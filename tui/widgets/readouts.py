@@ -12,17 +12,22 @@ class Readouts(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.values: dict[str, str] = {}
+        self._cells = 0  # the width of the text shown
 
     def set_values(self, values: dict[str, str]) -> None:
         if values == self.values:
             return
-        # Numbers keep their width as they change: only a new shape needs a new layout.
-        relayout = [(k, len(v)) for k, v in values.items()] != [(k, len(v)) for k, v in self.values.items()]
-        self.values = dict(values)
         text = Text()
         for i, (label, value) in enumerate(values.items()):
             if i:
                 text.append("  ")
             text.append(f"{label} ", style="dim")
             text.append(value, style="bold")
-        self.update(text, layout=relayout)
+        # A new layout can change only the height, so it waits for a new shape (a value's width, a
+        # label), and not even then while the text fits one line before and after: tokens/s going
+        # from 9.98K to 10.1K and back would otherwise lay the whole monitor out again each time.
+        shape_changed = [(k, len(v)) for k, v in values.items()] != [(k, len(v)) for k, v in self.values.items()]
+        width = self.content_size.width
+        one_line = 0 < self._cells <= width and 0 < text.cell_len <= width
+        self.values, self._cells = dict(values), text.cell_len
+        self.update(text, layout=shape_changed and not one_line)
