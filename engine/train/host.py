@@ -119,4 +119,35 @@ def choose_threads(watch: CoreWatch | None) -> tuple[int, str]:
     busy, window = watch.others_busy() if watch is not None else (None, 0.0)
     n = pick_threads(cores, busy)
     seen = f"other processes kept {busy:.1f} cores busy over {window:.1f} s" if busy is not None else "no look"
-    return n, f"{n} torch threads: {cores} usable cores, {seen}"
+    return n, f"{n} torch thread{'' if n == 1 else 's'}: {cores} usable cores, {seen}"
+
+
+class ProcessTuning:
+    """The worker process's tuning and its look at the machine. A worker starts it before torch
+    loads; a standby worker, waiting for a run, looks again every few seconds (`look_again`), so
+    that a run handed to it is judged by the last seconds, not by its whole wait."""
+
+    def __init__(self) -> None:
+        self.malloc = "malloc as it is"
+        self.watch: CoreWatch | None = None
+        self.previous: CoreWatch | None = None
+
+    def start(self) -> None:
+        self.malloc = keep_freed_memory()
+        self.watch = CoreWatch()
+
+    def look_again(self) -> None:
+        self.previous, self.watch = self.watch, CoreWatch()
+
+    def threads(self, on_cpu: bool) -> tuple[int, str]:
+        """(torch threads for a run with `threads = 0`, 0 for torch's own count; what was done, for worker.log)."""
+        if not on_cpu:
+            return 0, self.malloc
+        watch = self.watch
+        if watch is not None and watch.others_busy()[0] is None and self.previous is not None:
+            watch = self.previous  # just looked again: the look before spans the last seconds
+        n, why = choose_threads(watch)
+        return n, f"{self.malloc}; {why}"
+
+
+PROCESS = ProcessTuning()

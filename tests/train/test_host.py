@@ -114,3 +114,14 @@ def test_a_resume_computes_with_its_first_attempts_thread_count() -> None:
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_standby_worker_judges_by_its_last_complete_look() -> None:
+    tuning = host.ProcessTuning()
+    tuning.watch = host.CoreWatch()
+    tuning.watch.t0 -= 5.0  # a look begun 5 s ago
+    tuning.look_again()  # a standby's periodic look: the new one has only just begun
+    n, note = tuning.threads(on_cpu=True)
+    assert 1 <= n <= host.usable_cores()
+    assert "over 5." in note and note.startswith("malloc as it is")
+    assert tuning.threads(on_cpu=False) == (0, "malloc as it is")
