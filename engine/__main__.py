@@ -20,7 +20,8 @@ from engine.store import runs as st
 
 def make_executor(o: EngineOptions, store: st.Store):
     if o.executor == "local":
-        return LocalExecutor()
+        standby = not o.no_standby and os.environ.get(STANDBY_ENV, "1") != "0"
+        return LocalExecutor(standby=standby, log=log)
     return SlurmExecutor(
         folder=store.root / "slurm",
         partition=o.partition,
@@ -59,6 +60,7 @@ def serve(runs: str | None, **values) -> None:
 
 
 EXIT_STORE_GONE, EXIT_CANNOT_WRITE = 3, 74
+STANDBY_ENV = "GPT_TUI_STANDBY"  # "0": no standby worker, for engines the app or `gpt-tui run` starts
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 

@@ -3,6 +3,9 @@
 Policy when an engine dies: its workers run in their own sessions and keep training. The next
 engine on the host adopts every live worker it finds (by pid and command line) and settles the run
 when it ends; a run whose worker is gone is queued again to resume from its checkpoint.
+
+A local engine keeps a standby worker ready (engine.serve.standby): torch imported, it takes the next
+run at once. `gpt-tui run` wakes the engine when it queues one (engine.serve.wake).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from engine.serve import engines as eng
 from engine.serve import upkeep
 from engine.serve.devices import gpus
 from engine.serve.executors import LocalExecutor, WorkerLaunch
+from engine.serve.intake import Intake
 from engine.serve.recovery import Recovery, Slot, log
+from engine.serve.wake import Nap
 from engine.store import runs as st
 from engine.store.schema import RunState
 from engine.store.ticket import Ticket
@@ -34,7 +39,7 @@ class NothingToStart(Exception):
 
 
 @dataclass
-class Engine(Recovery):
+class Engine(Recovery, Intake):
     store: st.Store
     workers: int = 1
     max_attempts: int = 3
@@ -62,14 +67,17 @@ class Engine(Recovery):
             f"engine {self.owner}: serving {self.store.root} with {self.capacity} slot(s)"
             f"{' on GPUs ' + ','.join(map(str, self.gpu_ids)) if self.gpu_ids else ' on CPU'}"
         )
+        nap = Nap()
         try:
             self.check_store()
+            self.keep_standby()  # first: its imports overlap the engine's own start
             upkeep.remove_dead_heartbeats(self.store, self.host, self.pid, log)
             self.recover()
             while True:
                 self.check_store()
                 self.settle_ended()
                 if self.stopping:
+                    self.executor.close()
                     if not self.slots:
                         break
                 else:
@@ -77,10 +85,11 @@ class Engine(Recovery):
                         self.recover()
                     self.drive_sweeps()
                     self.claim_and_launch()
+                    self.keep_standby()
                     if until_idle and not self.slots and not self.store.list_queue():
                         break
                 self.beat()
-                time.sleep(self.poll_s)
+                nap(self.poll_s)
         except Exception as e:
             if self.watch.here():
                 raise
@@ -89,8 +98,25 @@ class Engine(Recovery):
             upkeep.stop_workers([s.handle for s in self.slots])
             self.slots.clear()
             raise gone from None
+        finally:
+            self.executor.close()
+            nap.close()
         self.heartbeat.unlink(missing_ok=True)
         log(f"engine {self.owner}: stopped")
+
+    def keep_standby(self) -> None:
+        # On a CPU, a standby importing torch next to runs that fill every slot would slow them; it
+        # waits for a free slot. GPU runs leave the CPU room for it.
+        spare = self.used() < self.capacity or bool(self.gpu_ids)
+        self.executor.upkeep(self.store.root.resolve(), self.workers_env(), spare)
+
+    def workers_env(self, attempt_id: str | None = None) -> dict[str, str]:
+        """This engine's environment, naming it, as its workers get it; with the attempt one serves."""
+        env = {**os.environ, "GPT_TUI_ENGINE": self.owner}
+        env.pop("GPT_TUI_ATTEMPT", None)
+        if attempt_id is not None:
+            env["GPT_TUI_ATTEMPT"] = attempt_id
+        return env
 
     def check_store(self) -> None:
         if not self.watch.here():
@@ -173,24 +199,6 @@ class Engine(Recovery):
                 return
             self.store.release_claim(entry)
 
-    def not_started(self, entry: st.QueueEntry, e: Exception) -> None:
-        """A claimed run that could not be started: its ticket is set aside, and the run fails
-        saying why, unless its folder is gone (deleted meanwhile: nothing is left to tell) or its
-        status cannot be read (a broken run is left as it is, for a person to mend or delete)."""
-        run_id = entry.run_id
-        if not os.path.lexists(self.store.run_dir(run_id)):
-            log(f"run {run_id}: its run folder is gone (deleted while it was being started); its ticket is dropped")
-            self.store.release_claim(entry)
-            return
-        log(f"run {run_id}: not started: {e}")
-        self.store._set_aside(entry, f"not started: {e}")
-        try:
-            self.store.status(run_id)
-        except st.StoreError:
-            log(f"run {run_id}: left as it is (broken); its ticket is in {self.store.bad_dir.name}/")
-            return
-        self.mark(run_id, state=RunState.FAILED, reason=f"not started: {e}", finished=st.now_iso())
-
     def launch(self, entry: st.QueueEntry, ticket: Ticket) -> bool:
         """Start the run's worker; False when it needs more free slots than there are now."""
         run_id = entry.run_id
@@ -218,7 +226,7 @@ class Engine(Recovery):
             state == RunState.RUNNING
             and pid
             and status.host == self.host
-            and eng.process_runs(pid, "engine.worker", str(self.store.root.resolve() / run_id))
+            and eng.worker_of(pid, str(self.store.root.resolve() / run_id))
         ):
             raise NothingToStart(f"its worker {pid} is running already")
         attempt_id = ticket.attempt_id
@@ -245,54 +253,16 @@ class Engine(Recovery):
                 f"its ticket is for attempt {attempt_id}, but the run is {now.state} at attempt {now.attempt_id}"
             )
         attempts = started.attempts
-        env = {**os.environ, "GPT_TUI_ENGINE": self.owner}
-        if attempt_id is not None:
-            env["GPT_TUI_ATTEMPT"] = attempt_id
-        else:
-            env.pop("GPT_TUI_ATTEMPT", None)
+        env = self.workers_env(attempt_id)
         on_gpus = bool(held) if self.executor.name == "local" else cfg.device != "cpu"
         root = self.store.root.resolve()
         launch = WorkerLaunch(root / run_id, self.store.worker_log(run_id), env, width, held, on_gpus, root)
         handle = self.executor.start(launch)
         self.slots.append(Slot(run_id, handle, held, width, attempt_id))
         where = f", GPU {','.join(map(str, held))}" if held else ""
+        standby = ", handed to the standby worker" if getattr(handle, "from_standby", False) else ""
         log(
             f"run {run_id}: started worker {handle.pid or self.executor.name} "
-            f"(attempt {attempts}, {width} process{'es' if width > 1 else ''}{where})"
+            f"(attempt {attempts}, {width} process{'es' if width > 1 else ''}{where}{standby})"
         )
         return True
-
-    def adopt_hand_written(self, run_id: str, ticket: Ticket) -> None:
-        """A ticket dropped into queue/ by hand, with its config inline: give it a run directory."""
-        data = ticket.config
-        if data is None:
-            raise ValueError("the ticket has no run directory and no [config] table to create one from")
-        cfg = cfgmod.from_mapping(data, caps=self.caps, source=f"ticket {run_id}")
-        os.mkdir(self.store.run_dir(run_id), 0o755)
-        st.write_atomic(self.store.config_path(run_id), cfgmod.to_toml(cfg))
-        self.store.write_status(
-            run_id, st.Status(RunState.QUEUED, name=ticket.name, created=st.now_iso(), source="hand-written ticket")
-        )
-
-    def set_aside_junk(self) -> None:
-        for path in self.store.malformed_queue_files():
-            entry = st.QueueEntry(path, path.stem, 0, 0)
-            try:
-                # A temp file is a ticket being written right now, gone a moment later: never an error.
-                if path.name.startswith(".tmp-") and time.time() - path.stat().st_mtime < 3600:
-                    continue
-                self.store._set_aside(
-                    entry,
-                    f"{path.name} is not a ticket name "
-                    "(<100-priority>-<time_ns>-<run-id>.toml); queue runs with `gpt-tui run`",
-                )
-                log(f"set aside {path.name}: not a ticket")
-            except FileNotFoundError:
-                pass
-
-    def mark(self, run_id: str, **changes: Any) -> None:
-        try:
-            if self.store.run_dir(run_id).is_dir():
-                self.store.update_status(run_id, **changes)
-        except (st.StoreError, OSError) as e:
-            log(f"run {run_id}: cannot update status: {e}")

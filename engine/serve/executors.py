@@ -10,10 +10,12 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine.serve.standby import Standby
 from engine.store.files import StoreError, check_regular
 
 
@@ -63,6 +65,7 @@ def worker_env(base: dict[str, str], gpus: list[int] | None) -> dict[str, str]:
 @dataclass
 class LocalHandle:
     proc: subprocess.Popen
+    from_standby: bool = False  # the engine's standby worker, handed the run
 
     @property
     def pid(self) -> int:
@@ -112,22 +115,46 @@ def open_worker_log(path: Path) -> int:
 
 
 class LocalExecutor:
+    """Workers as local processes; with `standby`, one kept ready (engine.serve.standby) takes the
+    next single-process run, and a fresh one is started for every other."""
+
     name = "local"
+
+    def __init__(self, standby: bool = False, log: Callable[[str], None] = print) -> None:
+        self.keep_standby, self.log = standby, log
+        self.standby: Standby | None = None
+
+    def upkeep(self, store_root: Path, env: dict[str, str], spare: bool = True) -> None:
+        """Called by the engine between its looks at the queue, with its workers' environment, and
+        whether the machine has room for a standby's imports now (Standby.upkeep)."""
+        if not self.keep_standby:
+            return
+        if self.standby is None:
+            self.standby = Standby(store_root, worker_env(env, None), self.log)
+        self.standby.upkeep(spare)
 
     def start(self, w: WorkerLaunch) -> Handle:
         out = open_worker_log(w.log_path)
         try:
+            env = worker_env(w.env, w.gpus)
+            proc = self.standby.hand_over(w.run_dir, w.store_root, w.processes, env, out) if self.standby else None
+            if proc is not None:
+                return LocalHandle(proc, from_standby=True)
             proc = subprocess.Popen(
                 worker_command(w.run_dir, w.processes, w.on_gpus, w.store_root),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=worker_env(w.env, w.gpus),
+                env=env,
                 start_new_session=True,
             )
         finally:
             os.close(out)
         return LocalHandle(proc)
+
+    def close(self) -> None:
+        if self.standby is not None:
+            self.standby.close()
 
 
 # -- Slurm through submitit --------------------------------------------------------------
@@ -233,6 +260,12 @@ class SlurmExecutor:
     local: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     name: str = "slurm"
+
+    def upkeep(self, store_root: Path, env: dict[str, str], spare: bool = True) -> None:
+        pass  # a job starts its worker on its node: nothing to keep ready here
+
+    def close(self) -> None:
+        pass
 
     def start(self, w: WorkerLaunch) -> Handle:
         import submitit

@@ -100,12 +100,36 @@ def serves_store(pid: int, store: st.Store, host: str) -> bool:
         return False
 
 
+STANDBY_FLAG = "--standby"  # engine.train.standby: its command line names no run
+
+
+def worker_of(pid: int, run_dir: str) -> bool:
+    """Whether `pid` is a live worker of the run in `run_dir`: `engine.worker RUN_DIR`, or the engine's
+    standby worker (`engine.worker --standby`) once handed the run, holding its .worker.lock open."""
+    try:
+        p = psutil.Process(pid)
+        if p.status() == psutil.STATUS_ZOMBIE:
+            return False
+        cmdline = p.cmdline()
+    except psutil.Error:
+        return False
+    return _runs(cmdline, run_dir, pid)
+
+
+def _runs(cmdline: list[str], run_dir: str, pid: int) -> bool:
+    if "engine.worker" not in cmdline:
+        return False
+    if run_dir in cmdline:
+        return True
+    return STANDBY_FLAG in cmdline and bool(holds_open(pid, Path(run_dir) / ".worker.lock"))
+
+
 def find_worker(run_dir: str) -> int:
-    """The pid of a live `engine.worker RUN_DIR` process on this host, 0 if there is none. A worker
-    writes its pid into status.toml only once it has started (imported torch): until then this
-    is how a new engine tells a starting worker from a dead one."""
+    """The pid of a live worker of the run in `run_dir` on this host (worker_of), 0 if there is none.
+    A worker writes its pid into status.toml only once it has started (imported torch): until then
+    this is how a new engine tells a starting worker from a dead one."""
     for p in psutil.process_iter(["pid", "cmdline", "status"]):
         cmdline = p.info["cmdline"] or []
-        if "engine.worker" in cmdline and run_dir in cmdline and p.info["status"] != psutil.STATUS_ZOMBIE:
+        if p.info["status"] != psutil.STATUS_ZOMBIE and _runs(cmdline, run_dir, int(p.info["pid"])):
             return int(p.info["pid"])
     return 0

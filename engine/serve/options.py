@@ -26,6 +26,7 @@ class EngineOptions:
     time_min: float = 60.0
     signal_delay_s: int = 90
     max_jobs: int = 8
+    no_standby: bool = False
 
     def argv(self) -> list[str]:
         """The daemon's command line for these options; a default is left out, as a person would."""
@@ -65,6 +66,14 @@ SPECS: tuple[tuple[str, Any, str, str], ...] = (
     ),
     ("--signal-delay-s", click.IntRange(min=0), "SECONDS", "how long before the time limit the job is warned"),
     ("--max-jobs", click.IntRange(min=1), "N", "Slurm jobs in flight at once"),
+    (
+        "--no-standby",
+        None,
+        "",
+        "start every run's worker afresh; by default a local engine keeps one standby worker ready, "
+        "torch imported (about 0.3 GB of memory idle), and hands it the next run, which skips the "
+        "imports (2-3 s on a CPU); GPT_TUI_STANDBY=0 says the same to any engine started",
+    ),
 )
 
 

@@ -201,7 +201,7 @@ class Recovery:
         if not status.engine:
             return  # a foreground `gpt-tui train` run: its own command watches it
         if host == self.host:
-            if not (pid and eng.process_runs(pid, "engine.worker", run_dir)):
+            if not (pid and eng.worker_of(pid, run_dir)):
                 pid = eng.find_worker(run_dir)  # one still starting, its pid not yet written
             if pid:
                 self.slots.append(Slot(run_id, Adopted(pid), list(status.gpu_ids), status.processes, status.attempt_id))

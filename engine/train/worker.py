@@ -2,7 +2,8 @@
 everything. The run folder must be a real folder of the store (no symbolic link): the worker writes
 into the store it is told, never into one it finds by following a link.
 
-Exit codes tell the launcher how the run ended, the same as status.toml's state does.
+Exit codes tell the launcher how the run ended, the same as status.toml's state does. The start-up,
+from the process start to the end of the first step, is timed by phase (engine.train.startup).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from engine.core.hosts import this_host
 from engine.store import runs as st
 from engine.store.schema import KIND_LRFIND, KIND_PREPARE, RunState
 from engine.sweeps import pruning
-from engine.train import checkpoint, faults
+from engine.train import faults, startup
 from engine.train.guard import WORKER_LOCK_WAIT_S, hold_worker_lock, refused, start_beating
 from engine.train.recorder import (  # noqa: F401 - STATUS_EVERY_S and RunRecorder are used from here too
     ATTEMPT_ENV,
@@ -36,16 +37,21 @@ from engine.train.recorder import (  # noqa: F401 - STATUS_EVERY_S and RunRecord
     log,
     result_row,
 )
+from engine.train.resume import first_line, restore_checkpoint
+from engine.train.startup import Timeline
 
 EXIT_DONE, EXIT_FAILED, EXIT_DIVERGED, EXIT_OOM, EXIT_TERMINATED = 0, 1, 3, 4, 75
 EXIT_SUPERSEDED, EXIT_BUSY, EXIT_GONE, EXIT_REFUSED = 6, 7, 8, 2
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
-def run(run_dir: Path, store_root: Path | None = None) -> int:
+def run(run_dir: Path, store_root: Path | None = None, timeline: Timeline | None = None) -> int:
     """Train the run in `run_dir`, a folder of the store at `store_root` (its parent when not
-    given), from its checkpoint (or from scratch) to one of its ends."""
+    given), from its checkpoint (or from scratch) to one of its ends. `timeline`: the start-up so
+    far (the imports), marked on to the end of the first step."""
     from engine.train import distributed
+
+    timeline = timeline or Timeline.from_process_start()
 
     store = st.Store(store_root if store_root is not None else run_dir.parent)
     run_id = st.check_run_id(run_dir.name)
@@ -60,9 +66,10 @@ def run(run_dir: Path, store_root: Path | None = None) -> int:
             f"{WORKER_LOCK_WAIT_S:.0f} s; this one exits without touching the run"
         )
         return EXIT_BUSY
+    timeline.mark("lock")
     rec = RunRecorder(store, run_id, writes=dist.is_main)
     try:
-        return run_attempt(store, run_id, run_dir, rec, dist)
+        return run_attempt(store, run_id, run_dir, rec, dist, timeline)
     except Superseded as e:  # or RunGone: either way this worker writes nothing more
         log(str(e))
         return EXIT_GONE if isinstance(e, RunGone) else EXIT_SUPERSEDED
@@ -71,7 +78,7 @@ def run(run_dir: Path, store_root: Path | None = None) -> int:
         distributed.shutdown(dist)
 
 
-def run_attempt(store: st.Store, run_id: str, run_dir: Path, rec: RunRecorder, dist: Any) -> int:
+def run_attempt(store: st.Store, run_id: str, run_dir: Path, rec: RunRecorder, dist: Any, timeline: Timeline) -> int:
     attempts = rec.status.attempts  # counted by whoever launched this worker
     rec.write_status(
         state=RunState.RUNNING,
@@ -102,7 +109,8 @@ def run_attempt(store: st.Store, run_id: str, run_dir: Path, rec: RunRecorder, d
     try:
         cfg = cfgmod.load(store.config_path(run_id))
         faults.limit_file_size(cfg)
-        return train_run(store, run_id, cfg, rec, dist)
+        timeline.mark("config")
+        return train_run(store, run_id, cfg, rec, dist, timeline)
     except cfgmod.ConfigError as e:
         return end(rec, RunState.FAILED, EXIT_FAILED, reason=f"invalid config: {'; '.join(map(str, e.problems))}")
     except Superseded:
@@ -133,11 +141,6 @@ def print_traceback() -> None:
         pass  # worker.log is on a full disk
 
 
-def first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0][:300] if text else type(e).__name__
-
-
 def end(rec: RunRecorder, state: RunState, code: int, reason: str = "", **extra: Any) -> int:
     log(f"run {rec.run_id}: {state}{' - ' + reason if reason else ''}")
     rec.write_status(
@@ -146,7 +149,9 @@ def end(rec: RunRecorder, state: RunState, code: int, reason: str = "", **extra:
     return code
 
 
-def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecorder, dist: Any) -> int:
+def train_run(
+    store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecorder, dist: Any, timeline: Timeline
+) -> int:
     from engine.data import prepare as data
     from engine.train.trainer import Diverged, Events, StopRequested, Trainer
 
@@ -165,6 +170,7 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
     prepared = data.prepare(cfg.dataset, cfg.tokenizer, store.datasets_dir, text_field=cfg.text_field)
     rec.check_run_dir()
     prepared.check_block_size(cfg.block_size)
+    timeline.mark("data")
     events = Events(
         on_train=rec.on_train, on_eval=rec.on_eval, on_progress=rec.on_progress, should_stop=rec.should_stop
     )
@@ -172,7 +178,13 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
     pruner = pruning.for_run(store, run_id, rec.status, cfg) if dist.is_main else None
     if pruner is not None:
         events = pruner.watch(events)
-    trainer = Trainer(cfg, prepared.train(), prepared.val(), prepared.vocab_size, store.ckpt_dir(run_id), events, dist)
+    if dist.is_main and rec.status.kind != KIND_LRFIND:
+        events = startup.watch(timeline, events, rec, log)
+    threads = tuned_threads(cfg, dist)
+    trainer = Trainer(
+        cfg, prepared.train(), prepared.val(), prepared.vocab_size, store.ckpt_dir(run_id), events, dist, threads
+    )
+    timeline.mark("model")
     if rec.status.kind == KIND_LRFIND:  # an LR range test: its own loop, no checkpoint, no results row
         from engine.train import lrfind
 
@@ -201,6 +213,7 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
         step=trainer.step,
         max_iters=cfg.max_iters,
     )
+    timeline.mark("restore" if resumed else "records")
     if os.environ.get(faults.FAULT_ENV):
         original = trainer.events.should_stop
 
@@ -234,54 +247,26 @@ def train_run(store: st.Store, run_id: str, cfg: cfgmod.RunConfig, rec: RunRecor
     return end(rec, RunState.DONE, EXIT_DONE, **final)
 
 
-def restore_checkpoint(trainer: Any, ckpt_dir: Path, rec: RunRecorder | None = None) -> bool:
-    """Restore the newest checkpoint that loads: last.pt, else best.pt (an earlier step; the
-    records past it are dropped and trained again, the same as they were). A file that cannot be
-    loaded (cut short, damaged) is skipped with a log line, and is replaced at the next eval; with
-    none left the run starts over. Every rank of a DDP job sees the same files and decides alike.
-    A fork with neither yet starts from fork.pt, its parent's checkpoint (its optimizer too, unless
-    the status asks for a fresh one), and writes the step it starts at into its status.
-    Returns whether the run resumed."""
-    for name in (checkpoint.LAST, checkpoint.BEST):
-        path = ckpt_dir / name
-        if not path.exists():
-            continue
-        try:
-            payload = checkpoint.load(path, trainer.device)
-        except Exception as e:
-            log(f"checkpoint ckpt/{name} cannot be loaded ({type(e).__name__}: {first_line(e)}); skipping it")
-            continue
-        trainer.restore(payload)
-        if name != checkpoint.LAST:
-            log(f"falling back to ckpt/{name} (step {trainer.step})")
-        return True
-    if (ckpt_dir / checkpoint.FORK).exists():
-        return start_fork(trainer, ckpt_dir / checkpoint.FORK, rec)
-    if any((ckpt_dir / name).exists() for name in (checkpoint.LAST, checkpoint.BEST)):
-        log("no checkpoint can be loaded: starting over from step 0")
-    return False
+def tuned_threads(cfg: cfgmod.RunConfig, dist: Any) -> int:
+    """Torch threads for this run (engine.train.host), said in worker.log; 0: torch's own count (a
+    config that names its threads, a GPU run, or a DDP job, whose processes share the cores)."""
+    from engine.train.host import PROCESS
+    from engine.train.loop_events import pick_device
+
+    on_cpu = not cfg.threads and not dist.enabled and pick_device(cfg).type == "cpu"
+    threads, note = PROCESS.threads(on_cpu)
+    if dist.is_main:
+        log(f"host: {note}" + ("" if on_cpu else f"; {cfg.threads or 'torch default'} threads"))
+    return threads
 
 
-def start_fork(trainer: Any, path: Path, rec: RunRecorder | None) -> bool:
-    """Load a fork's starting checkpoint. One that does not load fails the run: starting over from
-    step 0 would make a run that is no fork at all."""
-    try:
-        payload = checkpoint.load(path, trainer.device)
-    except Exception as e:
-        raise RuntimeError(
-            f"ckpt/{checkpoint.FORK}, the checkpoint this fork starts from, cannot be loaded "
-            f"({type(e).__name__}: {first_line(e)}); fork the parent again"
-        ) from None
-    fresh = rec is not None and rec.status.fresh_optimizer
-    trainer.restore(payload, optimizer=not fresh)
-    if rec is not None:
-        parent = rec.status.parent_name or rec.status.parent
-        log(f"fork of {parent}: starting at its step {trainer.step}" + (" with a fresh optimizer" if fresh else ""))
-        rec.write_status(parent_step=trainer.step)
-    return True
-
-
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, timeline: Timeline | None = None) -> int:
+    """`timeline`: the start-up so far, from a standby worker handed the run; a worker started for
+    the run counts from its process start, its imports the first phase."""
+    if timeline is None:
+        timeline = Timeline.from_process_start()
+        startup.preload()
+        timeline.mark("imports")
     p = argparse.ArgumentParser(prog="python -m engine.worker", description=__doc__)
     p.add_argument("run_dir", type=Path, help="the run's directory in the store")
     p.add_argument("--store", type=Path, help="the store root (default: the run directory's parent)")
@@ -293,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"error: {problem}; nothing was written", file=sys.stderr)
         return EXIT_REFUSED
-    return run(run_dir, store_root)
+    return run(run_dir, store_root, timeline)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import time
 import psutil
 import pytest
 
+from engine.serve import engines as eng
 from engine.store import control
 from engine.store import runs as st
 from tests.serve.test_engine import EngineProc, tiny, wait_all_ended
@@ -39,8 +40,8 @@ class WorkerCensus:
             for proc in psutil.process_iter(["cmdline", "status"]):
                 cmdline = proc.info["cmdline"] or []
                 if "engine.worker" in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                    for run_id, run_dir in self.dirs.items():
-                        counts[run_id] += run_dir in cmdline
+                    for run_id, run_dir in self.dirs.items():  # a handed-over standby too, by its lock
+                        counts[run_id] += eng.worker_of(proc.pid, run_dir)
             for run_id, count in counts.items():
                 self.most[run_id] = max(self.most[run_id], count)
             time.sleep(0.02)

@@ -93,7 +93,7 @@ def served(tmp_path_factory):
             for proc in tree:
                 try:
                     addresses |= listening(proc)
-                    commands.add(" ".join(proc.cmdline()))
+                    commands.add(f"{proc.pid}: {' '.join(proc.cmdline())}")  # standby workers' lines are alike
                 except psutil.Error:
                     pass  # it ended between the listing and the look
             statuses = store.statuses().values()

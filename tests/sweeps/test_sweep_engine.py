@@ -83,20 +83,24 @@ def test_a_tpe_sweep_survives_an_engine_restart_without_repeating_a_draw(store):
     spec = sw.SweepSpec(
         id="tpe",
         method="tpe",
-        base={**TINY, "max_iters": 30},
+        base={**TINY, "max_iters": 200},  # long enough for the stop to land mid-run, however fast it starts
         n_trials=3,
         seed=1,
         params={"learning_rate": LogUniform(1e-3, 3e-2)},
     )
     sf.create(store, sp.plan(spec))
 
-    def worker_started(number: int) -> bool:
+    def worker_training(number: int) -> bool:
         runs = {r["number"]: r["run"] for r in sf.load(store, "tpe").runs}
-        return bool(runs.get(number)) and store.status(runs[number]).pid > 0
+        return (
+            bool(runs.get(number))
+            and store.status(runs[number]).pid > 0
+            and bool(steps_of(store, runs[number], "train"))
+        )
 
     first = EngineProc(store)
     try:
-        wait_for(lambda: worker_started(2), what="trial 2 to be proposed and its worker to start")
+        wait_for(lambda: worker_training(2), what="trial 2 to be proposed and its worker to train")
     finally:
         first.stop()  # trial 2 is interrupted and goes back to the queue
     before = sf.load(store, "tpe").runs
@@ -113,4 +117,4 @@ def test_a_tpe_sweep_survives_an_engine_restart_without_repeating_a_draw(store):
     statuses = [store.status(r["run"]) for r in after]
     assert [s_.state for s_ in statuses] == ["done"] * 3
     assert [s_.attempts for s_ in statuses] == [1, 2, 1]  # t001 not rerun; t002 resumed
-    assert steps_of(store, after[1]["run"], "train") == list(range(1, 31))  # each step once
+    assert steps_of(store, after[1]["run"], "train") == list(range(1, 201))  # each step once

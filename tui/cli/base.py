@@ -17,6 +17,7 @@ from engine.core.config import ConfigError
 from engine.core.presets import PRESETS
 from engine.core.rules import warnings_for
 from engine.serve import engines as eng
+from engine.serve.wake import wake
 from engine.store import lookup
 from engine.store import runs as st
 from tui.cli.oserrors import CannotWrite, cannot_write
@@ -118,8 +119,11 @@ def existing_run(s: st.Store, text: str) -> str:
 
 
 def ensure_engine(s: st.Store) -> eng.EngineInfo:
+    """This store's engine, started when none is alive; one found alive is woken, to look at the
+    queue now rather than at its next poll (every command calling this has just queued something)."""
     found = eng.local_engine(s)
     if found is not None:
+        wake(found.pid)
         return found
     info = eng.start_engine(s)
     err_console.print(f"[dim]started an engine (pid {info.pid}); its log is {s.root / eng.ENGINE_LOG}[/]")

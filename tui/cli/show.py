@@ -31,6 +31,9 @@ def show(run: str) -> int:
             t.add_row(key, escape(field_text(value)))
     if isinstance(status, st.Status) and status.parent:
         t.add_row("lineage", escape(printable(lineage(s, status))))
+    if isinstance(status, st.Status):
+        for key, value in startup_rows(status):
+            t.add_row(key, escape(value))
     t.add_row("directory", str(s.run_dir(run_id)))
     console.print(t)
     if isinstance(status, st.Status) and status.kind == KIND_LRFIND:  # both rules and what to run with them
@@ -82,6 +85,24 @@ def show(run: str) -> int:
     except st.StoreError as err:  # a FIFO, a device, a directory, a huge file, no permission
         console.print(f"[red]{escape(str(err))}[/]")
     return EXIT_OK
+
+
+def startup_rows(status: st.Status) -> list[tuple[str, str]]:
+    """The time to the first step and where the worker's start-up went, when the status has them."""
+    rows = []
+    if status.first_step_s is not None:
+        rows.append(("first step", f"{status.first_step_s:.2f} s after it was queued"))
+    if status.startup_s is not None:
+        phases = [
+            f"{printable(p['phase'])} {p['s']:.2f} s"
+            for p in status.startup
+            if isinstance(p.get("phase"), str)
+            and isinstance(p.get("s"), (int, float))
+            and not isinstance(p["s"], bool)
+            and p["s"] >= 0.005
+        ]
+        rows.append(("start-up", f"{status.startup_s:.2f} s" + (f": {', '.join(phases)}" if phases else "")))
+    return rows
 
 
 def field_text(value: object) -> str:
