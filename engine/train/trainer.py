@@ -214,7 +214,8 @@ class Trainer:
                 t_log, step_log = time.perf_counter(), self.step
             if self.step >= c.max_iters:
                 return
-            at_log = (self.step + 1) % c.log_interval == 0 or self.step + 1 == c.max_iters
+            # The first step of each start is logged too: the run shows its loss and speed at once.
+            at_log = (self.step + 1) % c.log_interval == 0 or self.step + 1 == c.max_iters or self.step == start
             # One process decides alone at every step; a DDP job decides together at log steps.
             reason = self.events.should_stop() if not self.dist.enabled or at_log else None
             if self.dist.any(bool(reason), self.device):
