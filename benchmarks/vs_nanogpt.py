@@ -82,7 +82,7 @@ CONFIG = dict(
 GOAL_SPEED, GOAL_LOSS = 1.10, 0.01
 ITER_LINE = re.compile(r"^iter (\d+): loss [-\d.naninf]+, time ([\d.]+)ms")
 EVAL_LINE = re.compile(r"^step (\d+): train loss ([\d.]+), val loss ([\d.]+)")
-console = Console(highlight=False)
+console = Console(highlight=False, width=max(150, Console().width))
 
 
 def nanogpt_checkout(given: Path | None, into: Path) -> Path:
@@ -192,6 +192,8 @@ def run_gpt_tui(store: st.Store, cfg: cfgmod.RunConfig, env: dict, warmup: int) 
     wall = time.perf_counter() - t0
     if code != 0:
         raise SystemExit(f"worker exited {code}:\n{store.worker_log(run_id).read_text(errors='replace')[-2000:]}")
+    host_line = next((ln for ln in store.worker_log(run_id).read_text().splitlines() if "host: " in ln), "")
+    threads = re.search(r"(\d+) torch thread", host_line)
     records = st.read_log(store.metrics_path(run_id)).records
     train = {r["step"]: r for kind, r in records if kind == "train"}
     evals = {r["step"]: r for kind, r in records if kind == "eval"}
@@ -203,6 +205,8 @@ def run_gpt_tui(store: st.Store, cfg: cfgmod.RunConfig, env: dict, warmup: int) 
         "ms_per_iter": 1000.0 * seconds / steps,
         "val_loss": evals[cfg.max_iters]["val_loss"],
         "wall_s": wall,
+        "threads": threads[1] if threads else "torch's",
+        "best_10": max(r["tokens_per_s"] for step, r in train.items() if step > warmup),
     }
 
 
@@ -247,7 +251,14 @@ def main(argv: list[str] | None = None) -> int:
                     got[side] = run_gpt_tui(store, cfg, {**env, **tuning}, a.warmup)
                 got[side]["load"] = load
             rows.append((order[0], got))
-            console.print(f"pair {i + 1}: " + ", ".join(f"{k} {v['tokens_per_s']:,.0f} tok/s" for k, v in got.items()))
+            console.print(
+                f"pair {i + 1}: "
+                + ", ".join(
+                    f"{k} {v['tokens_per_s']:,.0f} tok/s"
+                    + (f" (threads {v['threads']}, best 10 steps {v['best_10']:,.0f})" if "threads" in v else "")
+                    for k, v in got.items()
+                )
+            )
         report(rows, cfg, a, nanogpt_revision(checkout))
     return 0
 
