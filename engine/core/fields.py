@@ -134,7 +134,7 @@ class RunConfig:
     )
     compile: bool = _hp(False, "system", "torch.compile the model (faster on GPU after a warm-up)")
     seed: int = _hp(1337, "system", "random seed for weights, data order and dropout")
-    threads: int = _hp(0, "system", "CPU threads for torch; 0 means every core")
+    threads: int = _hp(0, "system", "CPU threads for torch; 0: the cores free when the run starts")
     gpus: int = _hp(
         1, "system", "GPUs for this run; more than 1 starts torchrun (DDP; with device=cpu, that many CPU processes)"
     )
