@@ -170,7 +170,7 @@ def read_back(check: EngineCheck, root: Path, reference: Reference | None) -> No
     records = st.metrics_records(st.LogTail(path).poll(), str(path))
     raw = sum(1 for table, _ in st.read_log(path).records if table == "train")
     train = [r for r in records if isinstance(r, st.TrainRecord)]
-    want = list(range(cfg.log_interval, cfg.max_iters + 1, cfg.log_interval))
+    want = [1, *range(cfg.log_interval, cfg.max_iters + 1, cfg.log_interval)]  # the first step is logged too
     steps = [r.step for r in train]
     check.add(
         "[[train]] records", steps == want, f"{len(train)} typed of {raw} written, steps {steps[:3]}..{steps[-1:]}"

@@ -72,7 +72,9 @@ class Timeline:
         return [{"phase": phase, "s": round(s, 3)} for phase, s in self.phases]
 
     def line(self, since_queued: float | None, queued_what: str) -> str:
-        phases = ", ".join(f"{phase} {s:.2f} s" for phase, s in self.phases if round(s, 2) > 0)
+        # The phases that took time, and always the imports, the step-0 evaluation and the first step.
+        shown = [(p, s) for p, s in self.phases if round(s, 2) > 0 or p in ("imports", "eval", "first step")]
+        phases = ", ".join(f"{phase} {s:.2f} s" for phase, s in shown)
         said = f"start-up: {phases or 'no phase'}: {self.total():.2f} s from {self.since}"
         if since_queued is not None:
             said += f", {since_queued:.2f} s from {queued_what}"
