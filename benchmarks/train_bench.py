@@ -267,6 +267,7 @@ def run_worker(store: st.Store, cfg: cfgmod.RunConfig, env: dict[str, str], warm
         "steps": last["step"] - first["step"],
         "wall_s": wall,
         "final_loss": last["loss"],
+        "run_id": run_id,
     }
 
 

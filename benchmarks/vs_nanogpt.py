@@ -47,6 +47,7 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from benchmarks.train_bench import child_env, run_worker  # noqa: E402
 from engine.core import config as cfgmod  # noqa: E402
 from engine.data import prepare as data  # noqa: E402
 from engine.store import runs as st  # noqa: E402
@@ -116,14 +117,9 @@ def write_nanogpt_data(prepared, into: Path) -> None:
     """The prepared splits as nanoGPT's uint16 train.bin / val.bin, and meta.pkl with the vocab size."""
     into.mkdir(parents=True)
     for split, space in (("train", prepared.train()), ("val", prepared.val())):
-        tokens = np.asarray(space.windows(np.array([0]), len(space))[0], dtype=np.uint16)
-        tokens.tofile(into / f"{split}.bin")
+        np.asarray(space, dtype=np.uint16).tofile(into / f"{split}.bin")
     with open(into / "meta.pkl", "wb") as f:
         pickle.dump({"vocab_size": prepared.vocab_size}, f)
-
-
-def child_env(tmp: Path) -> dict[str, str]:
-    return {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp / "inductor"), "PYTHONPATH": str(ROOT)}
 
 
 def run_nanogpt(checkout: Path, cfg: cfgmod.RunConfig, out_dir: Path, env: dict, warmup: int) -> dict:
@@ -179,34 +175,17 @@ def run_nanogpt(checkout: Path, cfg: cfgmod.RunConfig, out_dir: Path, env: dict,
 
 
 def run_gpt_tui(store: st.Store, cfg: cfgmod.RunConfig, env: dict, warmup: int) -> dict:
-    run_id = store.create_run(cfgmod.to_toml(cfg), "vs-nanogpt", {"source": "vs_nanogpt"})
-    t0 = time.perf_counter()
-    with open(store.worker_log(run_id), "ab") as log:
-        code = subprocess.call(
-            [sys.executable, "-m", "engine.worker", str(store.run_dir(run_id))],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    wall = time.perf_counter() - t0
-    if code != 0:
-        raise SystemExit(f"worker exited {code}:\n{store.worker_log(run_id).read_text(errors='replace')[-2000:]}")
-    host_line = next((ln for ln in store.worker_log(run_id).read_text().splitlines() if "host: " in ln), "")
+    """train_bench's worker run, with the val loss at the last step and the threads the worker took."""
+    got = run_worker(store, cfg, env, warmup)
+    host_line = next((ln for ln in store.worker_log(got["run_id"]).read_text().splitlines() if "host: " in ln), "")
     threads = re.search(r"(\d+) torch thread", host_line)
-    records = st.read_log(store.metrics_path(run_id)).records
-    train = {r["step"]: r for kind, r in records if kind == "train"}
-    evals = {r["step"]: r for kind, r in records if kind == "eval"}
-    first, last = train[warmup], train[cfg.max_iters]
-    seconds = last["t"] - first["t"]
-    steps = cfg.max_iters - warmup
+    evals = [r for kind, r in st.read_log(store.metrics_path(got["run_id"])).records if kind == "eval"]
     return {
-        "tokens_per_s": (last["tokens"] - first["tokens"]) / seconds,
-        "ms_per_iter": 1000.0 * seconds / steps,
-        "val_loss": evals[cfg.max_iters]["val_loss"],
-        "wall_s": wall,
+        **got,
+        "ms_per_iter": 1000.0 * cfg.batch_size * cfg.block_size / got["tokens_per_s"],
+        "val_loss": evals[-1]["val_loss"],
         "threads": threads[1] if threads else "torch's",
-        "best_10": max(r["tokens_per_s"] for step, r in train.items() if step > warmup),
+        "best_10": got["best_interval"],
     }
 
 

@@ -108,7 +108,8 @@ class Engine(Recovery, Intake):
         # On a CPU, a standby importing torch next to runs that fill every slot would slow them; it
         # waits for a free slot. GPU runs leave the CPU room for it.
         spare = self.used() < self.capacity or bool(self.gpu_ids)
-        self.executor.upkeep(self.store.root.resolve(), self.workers_env(), spare)
+        # The store's path and the workers' environment are wanted once, when a standby is first made.
+        self.executor.upkeep(lambda: (self.store.root.resolve(), self.workers_env()), spare)
 
     def workers_env(self, attempt_id: str | None = None) -> dict[str, str]:
         """This engine's environment, naming it, as its workers get it; with the attempt one serves."""

@@ -124,12 +124,14 @@ class LocalExecutor:
         self.keep_standby, self.log = standby, log
         self.standby: Standby | None = None
 
-    def upkeep(self, store_root: Path, env: dict[str, str], spare: bool = True) -> None:
-        """Called by the engine between its looks at the queue, with its workers' environment, and
-        whether the machine has room for a standby's imports now (Standby.upkeep)."""
+    def upkeep(self, setup: Callable[[], tuple[Path, dict[str, str]]], spare: bool = True) -> None:
+        """Called by the engine between its looks at the queue, with what gives the store root and its
+        workers' environment, and whether the machine has room for a standby's imports now
+        (Standby.upkeep)."""
         if not self.keep_standby:
             return
         if self.standby is None:
+            store_root, env = setup()
             self.standby = Standby(store_root, worker_env(env, None), self.log)
         self.standby.upkeep(spare)
 
@@ -261,7 +263,7 @@ class SlurmExecutor:
     extra: dict[str, Any] = field(default_factory=dict)
     name: str = "slurm"
 
-    def upkeep(self, store_root: Path, env: dict[str, str], spare: bool = True) -> None:
+    def upkeep(self, setup: Callable[[], tuple[Path, dict[str, str]]], spare: bool = True) -> None:
         pass  # a job starts its worker on its node: nothing to keep ready here
 
     def close(self) -> None:

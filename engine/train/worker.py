@@ -263,10 +263,6 @@ def tuned_threads(cfg: cfgmod.RunConfig, dist: Any) -> int:
 def main(argv: list[str] | None = None, timeline: Timeline | None = None) -> int:
     """`timeline`: the start-up so far, from a standby worker handed the run; a worker started for
     the run counts from its process start, its imports the first phase."""
-    if timeline is None:
-        timeline = Timeline.from_process_start()
-        startup.preload()
-        timeline.mark("imports")
     p = argparse.ArgumentParser(prog="python -m engine.worker", description=__doc__)
     p.add_argument("run_dir", type=Path, help="the run's directory in the store")
     p.add_argument("--store", type=Path, help="the store root (default: the run directory's parent)")
@@ -278,6 +274,10 @@ def main(argv: list[str] | None = None, timeline: Timeline | None = None) -> int
     if problem:
         print(f"error: {problem}; nothing was written", file=sys.stderr)
         return EXIT_REFUSED
+    if timeline is None:  # imported only now: a refused or mistyped command does not wait for torch
+        timeline = Timeline.from_process_start()
+        startup.preload()
+        timeline.mark("imports")
     return run(run_dir, store_root, timeline)
 
 
