@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.train import checkpoint
 from engine.train.recorder import RunRecorder, log
 
 
@@ -17,6 +16,8 @@ def restore_checkpoint(trainer: Any, ckpt_dir: Path, rec: RunRecorder | None = N
     A fork with neither yet starts from fork.pt, its parent's checkpoint (its optimizer too, unless
     the status asks for a fresh one), and writes the step it starts at into its status.
     Returns whether the run resumed."""
+    from engine.train import checkpoint  # torch: loaded by then, not for a refused worker
+
     for name in (checkpoint.LAST, checkpoint.BEST):
         path = ckpt_dir / name
         if not path.exists():
@@ -40,6 +41,8 @@ def restore_checkpoint(trainer: Any, ckpt_dir: Path, rec: RunRecorder | None = N
 def start_fork(trainer: Any, path: Path, rec: RunRecorder | None) -> bool:
     """Load a fork's starting checkpoint. One that does not load fails the run: starting over from
     step 0 would make a run that is no fork at all."""
+    from engine.train import checkpoint  # torch: loaded by then, not for a refused worker
+
     try:
         payload = checkpoint.load(path, trainer.device)
     except Exception as e:
