@@ -256,7 +256,8 @@ def tuned_threads(cfg: cfgmod.RunConfig, dist: Any) -> int:
     on_cpu = not cfg.threads and not dist.enabled and pick_device(cfg).type == "cpu"
     threads, note = PROCESS.threads(on_cpu)
     if dist.is_main:
-        log(f"host: {note}" + ("" if on_cpu else f"; {cfg.threads or 'torch default'} threads"))
+        threads_said = f"threads = {cfg.threads}, the config's" if cfg.threads else "torch's own thread count"
+        log(f"host: {note}" + ("" if on_cpu else f"; {threads_said}"))
     return threads
 
 
