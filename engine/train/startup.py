@@ -74,10 +74,11 @@ class Timeline:
     def line(self, since_queued: float | None, queued_what: str) -> str:
         # The phases that took time, and always the imports, the step-0 evaluation and the first step.
         shown = [(p, s) for p, s in self.phases if round(s, 2) > 0 or p in ("imports", "eval", "first step")]
-        phases = ", ".join(f"{phase} {s:.2f} s" for phase, s in shown)
-        said = f"start-up: {phases or 'no phase'}: {self.total():.2f} s from {self.since}"
+        phases = ", ".join(f"{phase} {round(s, 3):.2f} s" for phase, s in shown)
+        # Rounded as status.toml keeps them, so that the line and `gpt-tui show` say the same.
+        said = f"start-up: {phases or 'no phase'}: {round(self.total(), 3):.2f} s from {self.since}"
         if since_queued is not None:
-            said += f", {since_queued:.2f} s from {queued_what}"
+            said += f", {round(since_queued, 3):.2f} s from {queued_what}"
         return said
 
 
