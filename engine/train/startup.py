@@ -9,28 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import time
 from datetime import datetime
 from typing import Any
 
 PROCESS_START = "the worker's start"
 HAND_OVER = "the hand-over to the standby worker"
-
-
-early_signal: str | None = None  # a SIGTERM or SIGINT that came while the worker was importing
-
-
-def hold_early_signals() -> None:
-    """Keep a stop signal that comes during the imports (seconds on a busy machine) for the run to
-    act on once it can checkpoint, instead of dying of it with the run left `running`."""
-
-    def hold(signum: int, frame: object) -> None:
-        global early_signal
-        early_signal = f"signal {signal.Signals(signum).name}"
-
-    signal.signal(signal.SIGTERM, hold)
-    signal.signal(signal.SIGINT, hold)
 
 
 def preload() -> None:

@@ -100,7 +100,6 @@ def run_attempt(store: st.Store, run_id: str, run_dir: Path, rec: RunRecorder, d
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    rec.signal_reason = rec.signal_reason or startup.early_signal  # one that came during the imports
     # A file size limit (ulimit -f) would kill the process with SIGXFSZ and no word of why;
     # ignored, the write fails with EFBIG and the run ends `failed` saying so.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -278,7 +277,6 @@ def main(argv: list[str] | None = None, timeline: Timeline | None = None) -> int
         return EXIT_REFUSED
     if timeline is None:  # imported only now: a refused or mistyped command does not wait for torch
         timeline = Timeline.from_process_start()
-        startup.hold_early_signals()
         startup.preload()
         timeline.mark("imports")
     return run(run_dir, store_root, timeline)
