@@ -122,6 +122,12 @@ def first_record(store: st.Store, env: dict[str, str]) -> tuple[float, float, st
         time.sleep(0.01)
 
 
+def host_line(store: st.Store, run_id: str) -> str:
+    """What the worker chose for its own process (threads, malloc): its worker.log line."""
+    lines = store.worker_log(run_id).read_text(errors="replace").splitlines()
+    return next((line.split("] ", 1)[-1] for line in lines if "host: " in line), "no host: line")
+
+
 def stop_run(store: st.Store, run_id: str) -> None:
     control.stop(store, run_id)
     deadline = time.time() + 120
@@ -150,7 +156,7 @@ def measure(mode: str, repeats: int, prepared: bool) -> tuple[list[Sample], list
                 stop_run(store, run_id)
                 samples.append(Sample(latency, started, store.status(run_id)))
                 phases = ", ".join(f"{p['phase']} {p['s']:.2f}" for p in samples[-1].status.startup)
-                print(f"{mode} {i + 1}: {latency:.2f} s ({phases})", flush=True)
+                print(f"{mode} {i + 1}: {latency:.2f} s ({phases}); {host_line(store, run_id)}", flush=True)
                 if mode.startswith("cold") or i == repeats - 1:
                     eng.stop_engine(store)
                 if not prepared:  # each cold-data repeat prepares the dataset again

@@ -5,6 +5,10 @@ find and adopt live workers by it (engine.train.worker is the code). `python -m 
 import sys
 
 if __name__ == "__main__":
+    if "--standby" not in sys.argv[1:]:  # an idle standby is stopped by a plain SIGTERM
+        from engine.train.startup import note_stop_signals
+
+        note_stop_signals()  # the worker's main() acts on a stop signal that comes before it runs
     from engine.train.host import PROCESS
 
     PROCESS.start()  # before torch loads: malloc's thresholds, and a look at the cores while it does

@@ -51,3 +51,28 @@ def test_cpu_seconds_count_their_cost_upwards():
     assert verdict(Interval(1.005, 0.99, 1.015, pairs=10), more_is_cost=True).startswith("met")
     assert verdict(Interval(1.01, 0.99, 1.03, pairs=10), more_is_cost=True) == "not resolved"
     assert verdict(Interval(1.05, 1.03, 1.07, pairs=10), more_is_cost=True).startswith("missed")
+
+
+def test_a_window_s_speed_counts_only_the_records_inside_it():
+    from benchmarks.app_cost_within import window_speed
+
+    records = [{"t": 10.0 + i, "tokens": 1000 * i} for i in range(10)]  # 1,000 tokens/s
+    records[6]["tokens"] += 500  # the window's last step, a fast one: (6,500 - 2,000) tokens / 4 s
+    assert window_speed(records, 11.5, 16.5) == (1125.0, 4500)
+    assert window_speed(records, 0.0, 100.0)[0] == pytest.approx(9000 / 9)
+    with pytest.raises(RuntimeError, match="only 2 steps"):
+        window_speed(records, 11.0, 12.0)
+
+
+def test_within_run_pairs_are_each_app_window_and_its_alone_twin():
+    from benchmarks.app_cost_within import Window, summary
+
+    windows = []
+    for pair, (alone, app) in enumerate([(100.0, 98.0), (101.0, 99.0), (99.0, 97.0), (100.0, 98.0), (102.0, 100.0)]):
+        windows.append(Window(pair, False, 0, 1, alone, 10.0, None))
+        windows.append(Window(pair, True, 1, 2, app, 10.2, 0.05))
+    s = summary(1, windows)
+    assert s["pairs"] == 5
+    assert s["tokens_per_s"]["mean"] == pytest.approx(0.98, abs=0.001)
+    assert s["worker_cpu_per_token"]["mean"] == pytest.approx(1.02)
+    assert s["app_cpu_share"] == pytest.approx(0.05)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import time
 from pathlib import Path
 
-from engine.train.recorder import log
+from engine.store import runs as st
+from engine.store.schema import RunState
+from engine.train.recorder import ATTEMPT_ENV, log
 
 WORKER_LOCK_WAIT_S = 120.0
 
@@ -61,3 +64,30 @@ def refused(run_dir: Path, store_root: Path) -> str | None:
     if not (run_dir / "status.toml").exists():
         return f"{run_dir} is not a run directory (no status.toml)"
     return None
+
+
+def stopped_while_starting(store_root: Path, run_dir: Path, reason: str) -> None:
+    """A stop signal before the run began (engine.train.startup.StartUpStopped): the run, if it is
+    still this worker's attempt and not yet another worker's, becomes `stopped` by that signal, which
+    an engine settles as any interruption (it queues the run again to resume from its checkpoint).
+    One process of a DDP job speaks for it; a run moved on meanwhile is left as it is."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal does not cut this short
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    log(f"{reason} while the worker was starting, before the run's first step: it exits at once")
+    if os.environ.get("RANK", "0") != "0":
+        return
+    attempt, pid = os.environ.get(ATTEMPT_ENV) or None, os.getpid()
+
+    def still_ours(s: st.Status) -> bool:
+        return s.state in st.ACTIVE and (s.attempt_id or None) == attempt and s.pid in (0, pid)
+
+    try:
+        store = st.Store(store_root)
+        run_id = st.check_run_id(run_dir.name)
+        done = store.update_status_if(
+            run_id, still_ours, state=RunState.STOPPED, reason=reason, pid=0, finished=st.now_iso()
+        )
+    except (st.StoreError, OSError) as e:
+        log(f"its status was left as it was: {e}")
+        return
+    log(f"run {run_id}: " + (f"stopped - {reason}" if done else "left as it was: it has moved on to another attempt"))

@@ -18,7 +18,6 @@ No torch import: the worker calls `keep_freed_memory` before torch loads.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import math
 import os
 import time
@@ -41,7 +40,7 @@ def keep_freed_memory() -> str:
     if not enabled():
         return f"malloc as glibc sets it ({HOST_TUNING_ENV}=0)"
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL("libc.so.6")  # glibc's name; find_library would fork `ldconfig -p` to find it
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return "malloc as it is (no glibc mallopt here)"

@@ -9,12 +9,51 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import time
 from datetime import datetime
 from typing import Any
 
 PROCESS_START = "the worker's start"
 HAND_OVER = "the hand-over to the standby worker"
+
+
+class StartUpStopped(BaseException):
+    """A stop signal that came while the worker was starting, before the run could checkpoint on it
+    (imports, the wait for the run's lock): the worker exits at once, the run left to resume.
+    A BaseException, as KeyboardInterrupt is: no `except Exception` on the way swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.reason = f"signal {signal.Signals(signum).name}"
+
+
+_pending: list[int] = []  # a stop signal that came before the worker's main() could act on it
+
+
+def note_stop_signals() -> None:
+    """From the worker process's first line until its main() runs: a stop signal is noted, for
+    main() to act on (stop_start_up_on_signals), instead of killing the process with no word."""
+
+    def note(signum: int, frame: object) -> None:
+        _pending.append(signum)
+
+    signal.signal(signal.SIGTERM, note)
+    signal.signal(signal.SIGINT, note)
+
+
+def stop_start_up_on_signals() -> None:
+    """Until the run installs its own handlers (it checkpoints, then ends `stopped`), SIGTERM and
+    SIGINT raise StartUpStopped wherever the worker is: it need not finish importing torch, or
+    wait out a previous worker's lock, to stop. One noted before this raises now."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise StartUpStopped(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if _pending:
+        raise StartUpStopped(_pending[0])
 
 
 def preload() -> None:

@@ -23,7 +23,7 @@ from engine.store import runs as st
 from engine.store.schema import KIND_LRFIND, KIND_PREPARE, RunState
 from engine.sweeps import pruning
 from engine.train import faults, startup
-from engine.train.guard import WORKER_LOCK_WAIT_S, hold_worker_lock, refused, start_beating
+from engine.train.guard import WORKER_LOCK_WAIT_S, hold_worker_lock, refused, start_beating, stopped_while_starting
 from engine.train.recorder import (  # noqa: F401 - STATUS_EVERY_S and RunRecorder are used from here too
     ATTEMPT_ENV,
     STATUS_EVERY_S,
@@ -275,11 +275,16 @@ def main(argv: list[str] | None = None, timeline: Timeline | None = None) -> int
     if problem:
         print(f"error: {problem}; nothing was written", file=sys.stderr)
         return EXIT_REFUSED
-    if timeline is None:  # imported only now: a refused or mistyped command does not wait for torch
-        timeline = Timeline.from_process_start()
-        startup.preload()
-        timeline.mark("imports")
-    return run(run_dir, store_root, timeline)
+    try:
+        startup.stop_start_up_on_signals()  # run_attempt takes them over once it can checkpoint
+        if timeline is None:  # imported only now: a refused or mistyped command does not wait for torch
+            timeline = Timeline.from_process_start()
+            startup.preload()
+            timeline.mark("imports")
+        return run(run_dir, store_root, timeline)
+    except startup.StartUpStopped as e:
+        stopped_while_starting(store_root, run_dir, e.reason)
+        return EXIT_TERMINATED
 
 
 if __name__ == "__main__":

@@ -36,14 +36,20 @@ class WorkerCensus:
 
     def _watch(self) -> None:
         while not self._stop.is_set():
-            counts = dict.fromkeys(self.dirs, 0)
-            for proc in psutil.process_iter(["cmdline", "status"]):
+            seen: dict[str, dict[int, int]] = {run_id: {} for run_id in self.dirs}
+            for proc in psutil.process_iter(["cmdline", "status", "ppid"]):
                 cmdline = proc.info["cmdline"] or []
                 if "engine.worker" in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
                     for run_id, run_dir in self.dirs.items():  # a handed-over standby too, by its lock
-                        counts[run_id] += eng.worker_of(proc.pid, run_dir)
-            for run_id, count in counts.items():
-                self.most[run_id] = max(self.most[run_id], count)
+                        if eng.worker_of(proc.pid, run_dir):
+                            seen[run_id][proc.pid] = proc.info["ppid"]
+            for run_id, parents in seen.items():
+                # Not a worker: a child it forked, its command line the worker's until it execs.
+                pids = [pid for pid, ppid in parents.items() if ppid not in parents]
+                # A pass over every process is no snapshot: a worker seen early in it may have exited
+                # before its successor, seen later, started. Two at once only if both live after it.
+                live = [pid for pid in pids if eng.worker_of(pid, self.dirs[run_id])] if len(pids) > 1 else pids
+                self.most[run_id] = max(self.most[run_id], len(live))
             time.sleep(0.02)
 
     def stop(self) -> dict[str, int]:

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from engine.core import config as cfgmod
@@ -304,6 +305,38 @@ def test_engine_stop_checkpoints_runs_back_into_the_queue_and_they_resume(store)
         second.stop()
     assert status.state == "done"
     assert_logged_once(store, run_id, 300, 100)
+
+
+def loading_torch(proc: psutil.Process) -> bool:
+    """A worker into its imports: torch's library is mapped, its Python modules still loading."""
+    try:
+        return "engine.worker" in proc.cmdline() and any("libtorch" in m.path for m in proc.memory_maps())
+    except psutil.Error:
+        return False
+
+
+def test_engine_stop_while_a_worker_imports_queues_the_run_again_without_counting_a_death(store):
+    """SIGTERM reaches a fresh worker while it imports torch (as when a Slurm job's time runs out):
+    it exits at once, the run `stopped` by the signal, which the engine queues again like any
+    interruption. With one attempt allowed, a death here would fail the run."""
+    run_id = control.submit(store, tiny(), "stop-in-imports")
+    first = EngineProc(store, "--no-standby", "--max-attempts", "1")
+    deadline = time.time() + 60
+    while not any(loading_torch(p) for p in psutil.Process(first.proc.pid).children()):
+        assert time.time() < deadline and first.proc.poll() is None, first.log()
+        time.sleep(0.01)
+    first.stop()  # the worker is seconds from its first step: torch is still loading
+    status = store.status(run_id)
+    log = store.worker_log(run_id).read_text()
+    assert "signal SIGTERM while the worker was starting" in log, log
+    assert status.state == "queued" and status.reason.startswith("interrupted (signal SIGTERM)"), status
+    second = EngineProc(store, "--max-attempts", "1")
+    try:
+        status = wait_all_ended(store, [run_id])[run_id]
+    finally:
+        second.stop()
+    assert status.state == "done", status
+    assert_logged_once(store, run_id)
 
 
 def test_a_queued_run_whose_ticket_was_lost_gets_a_new_one(store):

@@ -163,3 +163,62 @@ def test_the_standby_s_imports_leave_cuda_alone_so_a_run_s_gpus_still_apply():
     out = subprocess.run([sys.executable, "-c", CUDA_WATCH], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_stop_signal_during_the_imports_ends_the_run_stopped_at_once(tmp_path):
+    """A SIGTERM while torch loads (seconds on a busy machine, as when a Slurm job's time runs out)
+    ends the worker there, the run `stopped` by the signal (to resume), not left `running`; the
+    run then resumes to its end."""
+    import signal
+
+    store = st.Store(tmp_path / "runs")
+    store.ensure()
+    run_id = store.create_run(cfgmod.to_toml(cfgmod.from_mapping({**TINY, "max_iters": 20})), "tiny", {"source": "t"})
+    proc = worker(store, run_id)
+    time.sleep(0.3)  # python is up; torch takes a second or more to import
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 75, store.worker_log(run_id).read_text()
+    status = store.status(run_id)
+    assert (status.state, status.reason, status.pid, status.step) == ("stopped", "signal SIGTERM", 0, 0)
+    assert "signal SIGTERM while the worker was starting" in store.worker_log(run_id).read_text()
+    assert not store.ckpt_dir(run_id).exists() or not any(store.ckpt_dir(run_id).iterdir())
+    assert worker(store, run_id).wait(120) == 0
+    assert store.status(run_id).state == "done"
+
+
+@pytest.mark.parametrize("attempt", ["ours", "another"])
+def test_a_stop_signal_while_waiting_for_the_run_s_lock_exits_at_once(tmp_path, attempt):
+    """A worker waiting for a previous worker's lock (a stop then a quick resume) that is stopped
+    exits at once instead of waiting on; it marks the run stopped only while the run is still its
+    own attempt (the engine's GPT_TUI_ATTEMPT), never one that has moved on."""
+    import fcntl
+    import signal
+
+    store = st.Store(tmp_path / "runs")
+    store.ensure()
+    run_id = store.create_run(cfgmod.to_toml(cfgmod.from_mapping(TINY)), "tiny", {"source": "t"})
+    store.update_status(run_id, state="running", attempt_id="a1")
+    held = os.open(store.run_dir(run_id) / ".worker.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)  # the previous worker, still on its way out
+    env = {**os.environ, "GPT_TUI_ATTEMPT": "a1" if attempt == "ours" else "a0"}
+    with open(store.worker_log(run_id), "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "engine.worker", str(store.run_dir(run_id))],
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+            env=env,
+        )
+    deadline = time.time() + 120
+    while "waiting for the previous worker" not in store.worker_log(run_id).read_text():
+        assert time.time() < deadline and proc.poll() is None, store.worker_log(run_id).read_text()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 75
+    os.close(held)
+    status = store.status(run_id)
+    if attempt == "ours":
+        assert (status.state, status.reason) == ("stopped", "signal SIGTERM")
+    else:
+        assert (status.state, status.attempt_id) == ("running", "a1")
+        assert "moved on to another attempt" in store.worker_log(run_id).read_text()

@@ -172,19 +172,22 @@ async def test_a_screen_gets_one_message_per_burst_none_while_covered_and_none_o
             with open(path, "a") as f:
                 f.write("a line\n")
             time.sleep(TICK)
-        await until(pilot, lambda: len(probe.got) == 2)
+        await until(pilot, lambda: len(probe.got) >= 2)
         await pilot.pause(5 * TICK)
-        assert len(probe.got) == 2 and len(probe.got[1]) > 1  # one message, many reads
+        # One message, many reads. On a loaded machine the watcher's pass after the last write can
+        # land after the UI took that message: then one more, never one per read.
+        assert len(probe.got[1]) > 1 and len(probe.got) <= 3, [len(g) for g in probe.got]
+        seen = len(probe.got)
         pilot.app.push_screen(Screen())
         await pilot.pause(3 * TICK)
         path.write_text("replaced\n")
         await pilot.pause(5 * TICK)
-        assert len(probe.got) == 2
+        assert len(probe.got) == seen
         pilot.app.pop_screen()
-        await until(pilot, lambda: len(probe.got) == 3)
+        await until(pilot, lambda: len(probe.got) == seen + 1)
         watcher = probe.watcher
         pilot.app.pop_screen()
         await until(pilot, lambda: not watcher.alive)
         path.write_text("after the screen went\n")
         await pilot.pause(5 * TICK)
-        assert len(probe.got) == 3
+        assert len(probe.got) == seen + 1
