@@ -46,7 +46,7 @@ from engine.store import runs as st
 
 WARMUP = 20  # steps before the first window
 SETTLE_S = 1.5  # after the app shows the monitor, and after it exits, before a window starts
-STEP_S_GUESS = 0.25  # seconds per step on one slow core: the run is made long enough for this
+FAST_STEP_S = 0.02  # the run is made long enough for steps this fast; it is stopped when done
 
 
 @dataclass
@@ -81,7 +81,7 @@ def window_speed(records: list[dict], start: float, end: float) -> tuple[float, 
 
 def series(work: Path, store: st.Store, threads: int, pairs: int, window_s: float, console: Console) -> list[Window]:
     per_pair_s = 2 * (window_s + 2 * SETTLE_S) + 8  # and the app's start
-    steps = int((pairs * per_pair_s + 60) / STEP_S_GUESS)
+    steps = int((pairs * per_pair_s + 60) / FAST_STEP_S)
     run_id = new_run(store, threads, steps)
     with open(store.worker_log(run_id), "ab") as log:
         argv = [PY, "-m", "engine.worker", str(store.run_dir(run_id))]
@@ -107,7 +107,7 @@ def series(work: Path, store: st.Store, threads: int, pairs: int, window_s: floa
                     app.close()
                     time.sleep(SETTLE_S)
                 if proc.poll() is not None:
-                    raise RuntimeError(f"the run ended before pair {i + 1}: make it longer (STEP_S_GUESS)")
+                    raise RuntimeError(f"the run ended during pair {i + 1}: make it longer (FAST_STEP_S)")
                 share = (a1 - a0) / (t1 - t0) if app else None
                 marks.append((i, with_app, t0, t1, c0, c1, share))
                 console.print(f"[dim]threads={threads} pair {i + 1} {'app  ' if with_app else 'alone'} done[/]")
@@ -182,18 +182,22 @@ def main() -> None:
         data.prepare(PRESETS["quickstart"]["dataset"], PRESETS["quickstart"]["tokenizer"], store.datasets_dir)
         for threads in a.threads:
             results[threads] = series(work, store, threads, a.pairs, a.window, console)
+            report(results, a.window, a.json, console)  # a series at a time: a later failure keeps it
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def report(results: dict[int, list[Window]], window_s: float, json_path: str | None, console: Console) -> None:
     summaries = [summary(threads, windows) for threads, windows in results.items()]
     console.print(summary_table(summaries))
-    if a.json:
+    if json_path:
         doc = {
-            "window_s": a.window,
+            "window_s": window_s,
             "settle_s": SETTLE_S,
             "windows": {str(k): [asdict(w) for w in v] for k, v in results.items()},
             "series": summaries,
         }
-        Path(a.json).write_text(json.dumps(doc, indent=1))
+        Path(json_path).write_text(json.dumps(doc, indent=1))
 
 
 if __name__ == "__main__":
