@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -34,11 +35,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve(store_root: Path) -> int:
+    signal.signal(signal.SIGTERM, stop_unless_handed)
+    signal.signal(signal.SIGINT, stop_unless_handed)
     startup.preload()
     ready = time.time()
     handed = wait_for_run()
     if handed is None:
         return 0
+    startup.note_stop_signals()  # the run's now: its worker's main() acts on a stop signal
     message, log_fd = handed
     take_output(log_fd)
     if Path(message["store"]) != store_root:
@@ -57,6 +61,22 @@ def serve(store_root: Path) -> int:
     waited = "while it was importing" if ready > sent else f"{sent - ready:.1f} s after it was ready"
     log(f"standby worker {os.getpid()}: handed the run {waited}")
     return worker_main([message["run_dir"], "--store", message["store"]], timeline)
+
+
+def stop_unless_handed(signum: int, frame: object) -> None:
+    """A stop signal before the standby took a run: idle (nothing waiting on its socket), it dies of
+    it as it would by default; with a run's message already waiting (handed over while it imports),
+    the signal is that run's, noted for its worker to act on (the run ends `stopped`, resumable)."""
+    try:
+        with socket.socket(fileno=os.dup(0)) as sock:
+            waiting = bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except OSError:  # nothing waiting (BlockingIOError), or no socket at all
+        waiting = False
+    if waiting:
+        startup.note_signal(signum)
+        return
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def wait_for_run() -> tuple[dict[str, Any], int] | None:

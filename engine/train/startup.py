@@ -31,15 +31,15 @@ class StartUpStopped(BaseException):
 _pending: list[int] = []  # a stop signal that came before the worker's main() could act on it
 
 
+def note_signal(signum: int, frame: object = None) -> None:
+    _pending.append(signum)
+
+
 def note_stop_signals() -> None:
     """From the worker process's first line until its main() runs: a stop signal is noted, for
     main() to act on (stop_start_up_on_signals), instead of killing the process with no word."""
-
-    def note(signum: int, frame: object) -> None:
-        _pending.append(signum)
-
-    signal.signal(signal.SIGTERM, note)
-    signal.signal(signal.SIGINT, note)
+    signal.signal(signal.SIGTERM, note_signal)
+    signal.signal(signal.SIGINT, note_signal)
 
 
 def stop_start_up_on_signals() -> None:
@@ -48,12 +48,24 @@ def stop_start_up_on_signals() -> None:
     wait out a previous worker's lock, to stop. One noted before this raises now."""
 
     def stop(signum: int, frame: object) -> None:
+        _pending.append(signum)  # kept too: a bare `except:` in a library being imported may swallow the raise
         raise StartUpStopped(signum)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    raise_if_stopped()
+
+
+def raise_if_stopped() -> None:
+    """Raise StartUpStopped for a stop signal noted so far (one whose raise was swallowed too)."""
     if _pending:
         raise StartUpStopped(_pending[0])
+
+
+def stop_reason() -> str | None:
+    """The stop signal of the start-up, if one came: for the run's own handlers to act on, should
+    its StartUpStopped have been swallowed on the way."""
+    return f"signal {signal.Signals(_pending[0]).name}" if _pending else None
 
 
 def preload() -> None:

@@ -100,6 +100,7 @@ def run_attempt(store: st.Store, run_id: str, run_dir: Path, rec: RunRecorder, d
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    rec.signal_reason = startup.stop_reason()  # one that came in the start-up: the run stops at its first look
     # A file size limit (ulimit -f) would kill the process with SIGXFSZ and no word of why;
     # ignored, the write fails with EFBIG and the run ends `failed` saying so.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -280,10 +281,14 @@ def main(argv: list[str] | None = None, timeline: Timeline | None = None) -> int
         if timeline is None:  # imported only now: a refused or mistyped command does not wait for torch
             timeline = Timeline.from_process_start()
             startup.preload()
+            startup.raise_if_stopped()
             timeline.mark("imports")
         return run(run_dir, store_root, timeline)
-    except startup.StartUpStopped as e:
-        stopped_while_starting(store_root, run_dir, e.reason)
+    except BaseException:  # StartUpStopped, or what an import it interrupted made of it
+        reason = startup.stop_reason()
+        if reason is None:
+            raise
+        stopped_while_starting(store_root, run_dir, reason)
         return EXIT_TERMINATED
 
 

@@ -166,3 +166,42 @@ def test_a_standby_takes_only_a_single_process_launch_whose_environment_differs_
         sleeper.wait()
         os.close(log_fd)
         theirs.close()
+
+
+@pytest.mark.parametrize("handed", [True, False], ids=["handed-a-run", "idle"])
+def test_a_stop_signal_while_the_standby_imports_stops_its_run_or_ends_an_idle_standby(store, handed):
+    """Handed a run while still importing torch, then stopped (an engine stopped right after it
+    started): the run ends `stopped` by the signal, resumable, not left `running` for a death to be
+    counted. An idle standby dies of the signal at once, as before."""
+    from engine.serve.standby import Standby
+    from tests.serve.test_engine import loading_torch
+
+    run_id = control.submit(store, tiny(), "standby-stop")
+    attempt = store.update_status(run_id, state="running").attempt_id  # claimed, as an engine does
+    env = dict(os.environ)
+    standby = Standby(store.root, env, lambda line: None)
+    standby.spawn()
+    proc = standby.proc
+    assert proc is not None
+    try:
+        if handed:
+            log_fd = os.open(store.worker_log(run_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            launch = {**env, "GPT_TUI_ATTEMPT": attempt}
+            assert standby.hand_over(store.run_dir(run_id), store.root, 1, launch, log_fd) is proc
+            os.close(log_fd)
+        wait_for(lambda: loading_torch(psutil.Process(proc.pid)), every=0.01)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+    finally:
+        standby.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    status = store.status(run_id)
+    if handed:
+        assert code == 75, store.worker_log(run_id).read_text()
+        assert (status.state, status.reason, status.pid) == ("stopped", "signal SIGTERM", 0)
+        assert "signal SIGTERM while the worker was starting" in store.worker_log(run_id).read_text()
+    else:
+        assert code == -signal.SIGTERM
+        assert status.state == "running"  # untouched: no run was handed to it
