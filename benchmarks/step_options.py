@@ -33,12 +33,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.train_bench import CONFIG  # noqa: E402 - the vs_nanogpt config: 4 x 128, block 128, batch 12
 
 OPTIONS = ("base", "mallopt", "fused", "foreach", "compile", "bf16", "one-thread", "busy-all-cores", "busy-worker-pick")
 SPIN = "import time\nwhile True: pass"  # another process keeping one core busy
-CONFIG = dict(
-    n_layer=4, n_head=4, n_embd=128, block_size=128, batch_size=12, dataset="pydocs", tokenizer="char", device="cpu"
-)
 WARMUP = 30
 
 

@@ -17,11 +17,10 @@ from pathlib import Path
 
 from engine.core.hosts import this_host
 from engine.core.text import printable
-from engine.serve.liveness import (  # noqa: F401 - eng.find_worker, eng.lock_path, eng.process_runs, eng.worker_of
+from engine.serve.liveness import (  # noqa: F401 - eng.find_worker, eng.lock_path, eng.worker_of
     find_worker,
     lock_path,
     pid_alive,
-    process_runs,
     serves_store,
     worker_of,
 )

@@ -20,12 +20,9 @@ HAND_OVER = "the hand-over to the standby worker"
 
 class StartUpStopped(BaseException):
     """A stop signal that came while the worker was starting, before the run could checkpoint on it
-    (imports, the wait for the run's lock): the worker exits at once, the run left to resume.
-    A BaseException, as KeyboardInterrupt is: no `except Exception` on the way swallows it."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.reason = f"signal {signal.Signals(signum).name}"
+    (imports, the wait for the run's lock): the worker exits at once, the run left to resume
+    (stop_reason says which signal). A BaseException, as KeyboardInterrupt is: no `except
+    Exception` on the way swallows it."""
 
 
 _pending: list[int] = []  # a stop signal that came before the worker's main() could act on it
@@ -48,8 +45,8 @@ def stop_start_up_on_signals() -> None:
     wait out a previous worker's lock, to stop. One noted before this raises now."""
 
     def stop(signum: int, frame: object) -> None:
-        _pending.append(signum)  # kept too: a bare `except:` in a library being imported may swallow the raise
-        raise StartUpStopped(signum)
+        note_signal(signum)  # kept too: a bare `except:` in a library being imported may swallow the raise
+        raise StartUpStopped()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -59,7 +56,7 @@ def stop_start_up_on_signals() -> None:
 def raise_if_stopped() -> None:
     """Raise StartUpStopped for a stop signal noted so far (one whose raise was swallowed too)."""
     if _pending:
-        raise StartUpStopped(_pending[0])
+        raise StartUpStopped()
 
 
 def stop_reason() -> str | None:

@@ -4,6 +4,7 @@ Also the wake-up `gpt-tui run` sends the engine."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -18,9 +19,11 @@ import pytest
 from engine.serve import engines as eng
 from engine.store import control
 from engine.store import runs as st
+from tests.fault.test_engine_trust import wait_for as wait_up_to
 from tests.serve.test_engine import ROOT, EngineProc, assert_logged_once, tiny, wait_all_ended
 
 pytestmark = pytest.mark.slow
+wait_for = functools.partial(wait_up_to, timeout=90)  # a standby's imports take seconds on a busy machine
 
 
 def standby_of(engine: EngineProc) -> psutil.Process | None:
@@ -31,18 +34,8 @@ def standby_of(engine: EngineProc) -> psutil.Process | None:
     return next((k for k in kids if "--standby" in k.cmdline()), None)
 
 
-def wait_for(what, timeout: float = 90, every: float = 0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def wait_gone(proc: psutil.Process, timeout: float = 60) -> None:
-    wait_for(lambda: not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE, timeout)
+    wait_for(lambda: not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE, timeout=timeout)
 
 
 def test_an_engine_hands_a_run_to_its_standby_worker_and_the_run_finishes_done(store):
